@@ -1,0 +1,52 @@
+# Two commands on a fresh Debian/Ubuntu machine:  make demo   and   make test
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+VENV := .venv
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.8
+PY := $(VENV)/bin/python
+# Debian packages: Tesseract with English, Simplified Chinese and orientation data; Dovecot for the
+# IMAP integration tests; fonts to render test slips.
+APT_PACKAGES := python3 python3-venv tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd \
+	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+MODEL := classifiers/model/meta.json
+TRAIN_DATA := $(wildcard classifiers/data/*.jsonl)
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: demo test system venv model lint clean
+demo: venv model  ## install everything, then scan the bundled sample slips into a SQLite database
+	$(VENV)/bin/complaintdesk init
+	$(VENV)/bin/complaintdesk demo
+
+test: venv model  ## install everything, then run the whole test suite
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+system:  ## install the Debian packages that are missing
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(UV): | system
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --extra dev
+	touch $@
+
+venv: system $(VENV)/.synced
+
+$(MODEL): $(TRAIN_DATA) classifiers/*.py | $(VENV)/.synced
+	$(VENV)/bin/complaintdesk train --data classifiers/data --model-dir classifiers/model
+
+model: $(MODEL)  ## train the bundled classifier from classifiers/data (deterministic)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .complaintdesk classifiers/model

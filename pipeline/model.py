@@ -1,0 +1,123 @@
+"""The unit of work that flows through intake -> OCR/parse -> classify -> store.
+
+Each stage returns a small result type (``OcrResult``, ``Classification``, fields) and the runner
+folds it into the ``IntakeItem`` with ``dataclasses.replace``; stages never share mutable state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """How a complaint reached the center."""
+
+    slip = "slip"  # a scanned suggestion-box slip
+    email = "email"  # a message from the public inbox
+    web = "web"  # an upload through the web app
+    manual = "manual"  # hotline or opinion book, typed in by staff
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an item came from: its channel, its name and the hash of its original bytes."""
+
+    channel: Channel
+    name: str  # file name, or the Message-ID of an e-mail
+    sha256: str  # of the original bytes, exactly as received
+    size: int
+    media_type: str = "application/octet-stream"
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_bytes(cls, channel: Channel, name: str, data: bytes, media_type: str = "") -> Source:
+        return cls(
+            channel=channel,
+            name=name,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+            media_type=media_type or "application/octet-stream",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """The text of one page and how sure the OCR engine was of it (0-100, -1 when not OCR'd)."""
+
+    number: int  # 1-based
+    text: str
+    confidence: float
+    language: str = ""  # tesseract language string used, e.g. "eng", "chi_sim", "eng+chi_sim"
+    method: str = "ocr"  # "ocr", "text-layer" (PDF), "plain" (typed text)
+
+
+@dataclass(frozen=True, slots=True)
+class OcrResult:
+    """The text of a whole document, page by page."""
+
+    pages: tuple[PageText, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p.text.strip() for p in self.pages if p.text.strip())
+
+    @property
+    def confidence(self) -> float:
+        """Mean confidence over OCR'd pages weighted by text length; -1 if nothing was OCR'd."""
+        scored = [p for p in self.pages if p.confidence >= 0 and p.text.strip()]
+        if not scored:
+            return -1.0
+        total = sum(len(p.text) for p in scored)
+        return sum(p.confidence * len(p.text) for p in scored) / total
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedField:
+    """A value found in the text: a phone number, a window number, a date... with its span."""
+
+    name: str  # "name", "phone", "email", "window", "badge", "date", "time", "place"
+    value: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """The winning label of one label set, with its confidence and the runner-up's."""
+
+    label_set: str  # "department", "sentiment", "kind", ...
+    label: str
+    confidence: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """Labels for every label set, from one model version."""
+
+    labels: dict[str, Label]
+    model_version: str
+
+    def get(self, label_set: str) -> Label | None:
+        return self.labels.get(label_set)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeItem:
+    """One complaint on its way to becoming a case."""
+
+    source: Source
+    text: str = ""
+    pages: tuple[PageText, ...] = ()
+    language: str = ""  # "en", "zh", "mixed" or "" when unknown
+    fields: tuple[ExtractedField, ...] = ()
+    classification: Classification | None = None
+    subject: str = ""  # e-mail subject, empty for slips
+    sender: str = ""  # e-mail From address, empty for slips
+
+    @property
+    def ocr_confidence(self) -> float:
+        return OcrResult(self.pages).confidence if self.pages else -1.0
