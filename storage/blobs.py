@@ -1,0 +1,120 @@
+"""The content-addressed store of originals: every file kept byte for byte under its SHA-256.
+
+Layout: ``root/ab/cd/abcd...`` (the first two pairs of hex digits as folders). A blob is written once,
+through a temporary file in the same folder that is fsynced, checked and then ``os.replace``d into
+place, so a reader never sees a partial file and a crash leaves at most a stray ``.tmp`` file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from storage.errors import StorageError
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1024 * 1024
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    """Originals on disk, addressed by their SHA-256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, sha: str) -> Path:
+        """Where the blob ``sha`` lives (whether or not it exists).
+
+        Raises:
+            StorageError: ``sha`` is not a lower-case hex SHA-256.
+        """
+        if not _SHA256.match(sha):
+            raise StorageError(f"not a SHA-256 digest: {sha!r}")
+        return self.root / sha[:2] / sha[2:4] / sha
+
+    def exists(self, sha: str) -> bool:
+        return self.path(sha).is_file()
+
+    def put(self, data: bytes, sha256: str | None = None) -> str:
+        """Store ``data`` (once) and return its SHA-256.
+
+        Raises:
+            StorageError: ``sha256`` was given and does not match the data, the bytes written do not
+                hash back to it, or the disk refused the write.
+        """
+        sha = sha256_bytes(data)
+        if sha256 is not None and sha256 != sha:
+            raise StorageError(f"data does not match its expected SHA-256 {sha256} (it hashes to {sha})")
+        target = self.path(sha)
+        if target.is_file() and target.stat().st_size == len(data):
+            return sha
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{sha[:12]}.", suffix=".tmp", dir=target.parent)
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                written = _hash_file(tmp)
+                if written != sha:
+                    raise StorageError(f"the copy of {sha} written to {tmp} hashes to {written}; disk problem?")
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot write original {sha} under {self.root}: {e}") from e
+        return sha
+
+    def put_file(self, source: Path) -> str:
+        """Store the file at ``source`` (read whole; originals are bounded by the intake size limit)."""
+        try:
+            data = Path(source).read_bytes()
+        except OSError as e:
+            raise StorageError(f"cannot read {source} to keep it: {e}") from e
+        return self.put(data)
+
+    def open(self, sha: str) -> BinaryIO:
+        """The blob ``sha`` opened for reading in binary mode (the caller closes it).
+
+        Raises:
+            StorageError: no such blob in this store.
+        """
+        path = self.path(sha)
+        try:
+            return path.open("rb")
+        except FileNotFoundError as e:
+            raise StorageError(f"no original with SHA-256 {sha} in {self.root}") from e
+        except OSError as e:
+            raise StorageError(f"cannot read original {sha} in {self.root}: {e}") from e
+
+    def read(self, sha: str) -> bytes:
+        with self.open(sha) as f:
+            return f.read()
+
+    def verify(self, sha: str) -> bool:
+        """True if the blob exists and its bytes still hash to ``sha``."""
+        path = self.path(sha)
+        try:
+            return _hash_file(path) == sha
+        except OSError:
+            return False
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

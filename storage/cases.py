@@ -1,0 +1,299 @@
+"""Cases: creating one from a classified intake item, finding, listing, showing, and the status lifecycle.
+
+Every function takes the caller's ``Session`` and never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import PurePath
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pipeline.model import Classification, IntakeItem
+from storage.audit import record_event
+from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
+from storage.models import CASE_STATUSES, Case, CaseLabel, Document, utcnow
+from storage.references import next_reference
+
+#: a label whose confidence is below its label set's threshold sends the case to review
+DEFAULT_THRESHOLD = 0.5
+#: ... and so do top two scores closer than this
+REVIEW_MARGIN = 0.1
+#: the label sets every case shows at the top level of ``case_to_dict``
+STANDARD_LABEL_SETS = ("department", "sentiment", "kind")
+
+#: status -> the statuses it may move to
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("triaged", "in_progress", "rejected"),
+    "triaged": ("in_progress", "waiting_citizen", "resolved", "rejected"),
+    "in_progress": ("waiting_citizen", "resolved", "rejected"),
+    "waiting_citizen": ("in_progress", "resolved", "rejected"),
+    "resolved": ("closed", "in_progress"),
+    "closed": ("in_progress",),
+    "rejected": ("in_progress",),
+}
+FINAL_STATUSES = ("closed", "rejected")
+
+#: (filename, media_type, role, sha256, size) of a file kept with a case
+OriginalRef = tuple[str, str, str, str, int]
+
+
+def find_case_by_sha256(session: Session, sha256: str) -> Case | None:
+    """The case made from these exact original bytes, if any."""
+    return session.scalars(select(Case).where(Case.sha256 == sha256)).one_or_none()
+
+
+def find_case(session: Session, reference: str) -> Case | None:
+    """The case with this reference (``2026-000123``, also accepted as ``#2026-000123``), if any."""
+    return session.scalars(select(Case).where(Case.reference == _clean_reference(reference))).one_or_none()
+
+
+def get_case(session: Session, reference: str) -> Case:
+    """The case with this reference.
+
+    Raises:
+        CaseNotFoundError: there is none.
+    """
+    case = find_case(session, reference)
+    if case is None:
+        raise CaseNotFoundError(f"no case with reference {reference}; list cases with `complaintdesk cases list`")
+    return case
+
+
+def create_case(
+    session: Session,
+    item: IntakeItem,
+    *,
+    due_days: int,
+    actor: str,
+    thresholds: Mapping[str, float] | None = None,
+    originals: Sequence[OriginalRef] | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """A new case from a classified item: reference, labels, review flag, documents, audit event.
+
+    ``originals`` are the files to list with the case (their bytes go to the ``BlobStore``
+    separately); by default one document describing ``item.source``. The case needs review when a
+    label is below its threshold (``thresholds[label_set]``, default 0.5), its top two scores are
+    within 0.1 of each other, or the item was not classified.
+
+    Raises:
+        DuplicateCaseError: a case for the same original exists (a concurrent run stored it first);
+            the savepoint is rolled back, the caller's transaction stays usable.
+    """
+    created = now or utcnow()
+    source = item.source
+    case = Case(
+        reference=next_reference(session, created.year),
+        channel=str(source.channel),
+        source_name=source.name,
+        sha256=source.sha256,
+        language=item.language,
+        text=item.text,
+        subject=item.subject,
+        sender=item.sender,
+        status="new",
+        model_version=item.classification.model_version if item.classification else "",
+        ocr_confidence=item.ocr_confidence if item.ocr_confidence >= 0 else None,
+        needs_review=review_needed(item.classification, thresholds or {}),
+        fields=[{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
+        due_at=created + timedelta(days=due_days),
+        created_at=created,
+        updated_at=created,
+    )
+    case.labels = _labels_of(item.classification)
+    case.documents = _documents(originals, item, created)
+    try:
+        with session.begin_nested():
+            session.add(case)
+    except IntegrityError as e:
+        if find_case_by_sha256(session, source.sha256) is None:
+            raise
+        raise DuplicateCaseError(f"a case for {source.name} (sha256 {source.sha256}) already exists") from e
+    record_event(
+        session, "created", actor=actor, case=case, at=created,
+        detail={"reference": case.reference, "channel": case.channel, "source": source.name,
+                "sha256": source.sha256, "needs_review": case.needs_review},
+    )
+    return case
+
+
+def review_needed(
+    classification: Classification | None,
+    thresholds: Mapping[str, float],
+    *,
+    margin: float = REVIEW_MARGIN,
+) -> bool:
+    """True if a label is below its threshold or its top two scores are within ``margin``."""
+    if classification is None or not classification.labels:
+        return True
+    for label in classification.labels.values():
+        if label.confidence < thresholds.get(label.label_set, DEFAULT_THRESHOLD):
+            return True
+        top = sorted(label.scores.values(), reverse=True)[:2]
+        if len(top) == 2 and top[0] - top[1] < margin:
+            return True
+    return False
+
+
+def _labels_of(classification: Classification | None) -> list[CaseLabel]:
+    if classification is None:
+        return []
+    return [
+        CaseLabel(
+            label_set=label.label_set,
+            label=label.label,
+            confidence=float(label.confidence),
+            scores={k: float(v) for k, v in label.scores.items()},
+            model_version=classification.model_version,
+        )
+        for label in classification.labels.values()
+    ]
+
+
+def _documents(originals: Sequence[OriginalRef] | None, item: IntakeItem, created: datetime) -> list[Document]:
+    if originals is None:
+        source = item.source
+        originals = [(PurePath(source.name).name or source.name, source.media_type, "original", source.sha256,
+                      source.size)]
+    documents: dict[str, Document] = {}
+    for filename, media_type, role, sha256, size in originals:
+        if sha256 not in documents:  # the same bytes are listed with a case once
+            documents[sha256] = Document(
+                sha256=sha256, filename=filename, media_type=media_type, role=role, size=size, created_at=created
+            )
+    return list(documents.values())
+
+
+def list_cases(
+    session: Session,
+    *,
+    status: str | None = None,
+    department: str | None = None,
+    limit: int | None = None,
+    needs_review: bool | None = None,
+) -> list[Case]:
+    """Cases, newest first, optionally only those with a status, a department or the review flag.
+
+    Raises:
+        InvalidTransitionError: ``status`` is not a case status (the message lists them).
+    """
+    statement = select(Case)
+    if status is not None:
+        _check_status(status)
+        statement = statement.where(Case.status == status)
+    if department is not None:
+        statement = statement.join(
+            CaseLabel, and_(CaseLabel.case_id == Case.id, CaseLabel.label_set == "department")
+        ).where(CaseLabel.label == department)
+    if needs_review is not None:
+        statement = statement.where(Case.needs_review == needs_review)
+    statement = statement.order_by(Case.created_at.desc(), Case.id.desc())
+    if limit is not None:
+        statement = statement.limit(limit)
+    return list(session.scalars(statement))
+
+
+def set_status(
+    session: Session,
+    case: Case,
+    status: str,
+    *,
+    actor: str,
+    note: str = "",
+    due_days: int | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Move ``case`` along its lifecycle and audit it; setting the current status again is a no-op.
+
+    ``closed`` and ``rejected`` set ``closed_at``; reopening (to ``in_progress``) clears it and, if
+    ``due_days`` is given, sets a new due date that many days from now.
+
+    Raises:
+        InvalidTransitionError: ``status`` is unknown or not reachable from the current status.
+    """
+    _check_status(status)
+    if status == case.status:
+        return case
+    allowed = TRANSITIONS[case.status]
+    if status not in allowed:
+        raise InvalidTransitionError(
+            f"case {case.reference} is {case.status}; it can move to {', '.join(allowed)}, not {status}"
+        )
+    at = now or utcnow()
+    previous = case.status
+    case.status = status
+    case.updated_at = at
+    if status in FINAL_STATUSES:
+        case.closed_at = at
+    elif previous in FINAL_STATUSES:
+        case.closed_at = None
+    if previous in FINAL_STATUSES + ("resolved",) and due_days is not None:
+        case.due_at = at + timedelta(days=due_days)
+    detail: dict[str, Any] = {"from": previous, "to": status}
+    if note:
+        detail["note"] = note
+    record_event(session, "status", actor=actor, case=case, detail=detail, at=at)
+    return case
+
+
+def _check_status(status: str) -> None:
+    if status not in CASE_STATUSES:
+        raise InvalidTransitionError(f"unknown case status {status!r}; statuses are {', '.join(CASE_STATUSES)}")
+
+
+def _clean_reference(reference: str) -> str:
+    return reference.strip().lstrip("#").strip()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def case_to_dict(case: Case) -> dict[str, Any]:
+    """The JSON form of a case (see docs/architecture.md); call it while the session is open."""
+    labels = {
+        lab.label_set: {
+            "label": lab.label,
+            "confidence": lab.confidence,
+            "scores": dict(lab.scores),
+            "model_version": lab.model_version,
+            "confirmed_by": lab.confirmed_by,
+            "confirmed_at": _iso(lab.confirmed_at),
+        }
+        for lab in case.labels
+    }
+    row: dict[str, Any] = {
+        "reference": case.reference,
+        "channel": case.channel,
+        "source": case.source_name,
+        "sha256": case.sha256,
+        "language": case.language,
+        "text": case.text,
+        "subject": case.subject,
+        "sender": case.sender,
+        "status": case.status,
+        "needs_review": case.needs_review,
+        "model_version": case.model_version,
+        "ocr_confidence": case.ocr_confidence,
+        "created_at": _iso(case.created_at),
+        "updated_at": _iso(case.updated_at),
+        "due_at": _iso(case.due_at),
+        "closed_at": _iso(case.closed_at),
+        "fields": [dict(f) for f in case.fields],
+    }
+    for label_set in STANDARD_LABEL_SETS:
+        found = labels.get(label_set)
+        row[label_set] = found["label"] if found else None
+        row[f"{label_set}_confidence"] = found["confidence"] if found else None
+    row["labels"] = labels
+    row["documents"] = [
+        {"sha256": d.sha256, "filename": d.filename, "media_type": d.media_type, "size": d.size, "role": d.role}
+        for d in case.documents
+    ]
+    return row

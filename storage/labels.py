@@ -1,0 +1,137 @@
+"""Reviewer corrections and confirmed labels, and re-labelling a case without losing them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.model import Classification
+from storage.audit import record_event
+from storage.cases import review_needed
+from storage.models import Case, CaseLabel, Correction, utcnow
+
+
+def correct_label(
+    session: Session,
+    case: Case,
+    label_set: str,
+    label: str,
+    *,
+    reviewer: str,
+    now: datetime | None = None,
+) -> Correction:
+    """Record a reviewer's label for one label set of ``case`` and mark it confirmed.
+
+    Confirming the label the model chose is recorded too (old == new): both are training data for
+    the next model. The correction keeps the model version that produced the old label.
+    """
+    at = now or utcnow()
+    current = case.label(label_set)
+    old = current.label if current is not None else None
+    model_version = (current.model_version if current is not None else "") or case.model_version
+    if current is None:
+        current = CaseLabel(label_set=label_set, label=label, confidence=1.0, scores={}, model_version="")
+        case.labels.append(current)
+    current.label = label
+    current.confidence = 1.0
+    current.confirmed_by = reviewer
+    current.confirmed_at = at
+    case.updated_at = at
+    correction = Correction(
+        case=case, label_set=label_set, old_label=old, new_label=label, reviewer=reviewer,
+        model_version=model_version, created_at=at,
+    )
+    session.add(correction)
+    record_event(
+        session, "label_corrected" if old != label else "label_confirmed", actor=reviewer, case=case, at=at,
+        detail={"label_set": label_set, "old": old, "new": label, "model_version": model_version},
+    )
+    return correction
+
+
+def mark_reviewed(session: Session, case: Case, *, reviewer: str, now: datetime | None = None) -> Case:
+    """Take ``case`` off the review queue."""
+    at = now or utcnow()
+    case.needs_review = False
+    case.updated_at = at
+    record_event(session, "reviewed", actor=reviewer, case=case, at=at)
+    return case
+
+
+def confirmed_labels(case: Case) -> dict[str, str]:
+    """The labels of ``case`` a reviewer has confirmed or corrected, by label set."""
+    return {lab.label_set: lab.label for lab in case.labels if lab.confirmed_by is not None}
+
+
+def list_corrections(
+    session: Session, *, since: datetime | None = None, label_set: str | None = None
+) -> list[Correction]:
+    """Corrections, oldest first."""
+    statement = select(Correction)
+    if since is not None:
+        statement = statement.where(Correction.created_at >= since)
+    if label_set is not None:
+        statement = statement.where(Correction.label_set == label_set)
+    return list(session.scalars(statement.order_by(Correction.created_at, Correction.id)))
+
+
+def confirmed_training_rows(session: Session) -> list[dict[str, Any]]:
+    """One row per case with reviewer-confirmed labels: ``{"text", "reference", <label_set>: label...}``.
+
+    The shape ``classifiers.train`` reads from JSONL (missing label sets are simply absent).
+    """
+    statement = (
+        select(Case).join(CaseLabel, CaseLabel.case_id == Case.id)
+        .where(CaseLabel.confirmed_by.is_not(None)).distinct().order_by(Case.id)
+    )
+    rows = []
+    for case in session.scalars(statement):
+        rows.append({"text": case.text, "reference": case.reference, **confirmed_labels(case)})
+    return rows
+
+
+def relabel_case(
+    session: Session,
+    case: Case,
+    classification: Classification,
+    *,
+    actor: str,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[str]:
+    """Apply a new model's labels to ``case``, leaving reviewer-confirmed label sets alone.
+
+    Returns the label sets whose label changed. The review flag is recomputed from the labels
+    that are not confirmed (a case whose every label is confirmed does not need review).
+    """
+    confirmed = confirmed_labels(case)
+    changed: list[str] = []
+    for label in classification.labels.values():
+        if label.label_set in confirmed:
+            continue
+        current = case.label(label.label_set)
+        if current is None:
+            current = CaseLabel(label_set=label.label_set, label=label.label, confidence=0.0, scores={})
+            case.labels.append(current)
+            changed.append(label.label_set)
+        elif current.label != label.label:
+            changed.append(label.label_set)
+        current.label = label.label
+        current.confidence = float(label.confidence)
+        current.scores = {k: float(v) for k, v in label.scores.items()}
+        current.model_version = classification.model_version
+    unconfirmed = Classification(
+        {k: v for k, v in classification.labels.items() if v.label_set not in confirmed},
+        classification.model_version,
+    )
+    case.model_version = classification.model_version
+    case.needs_review = bool(unconfirmed.labels) and review_needed(unconfirmed, thresholds or {})
+    case.updated_at = utcnow()
+    record_event(
+        session, "reclassified", actor=actor, case=case,
+        detail={"model_version": classification.model_version, "changed": changed, "kept": sorted(confirmed)},
+    )
+    return changed

@@ -1,0 +1,285 @@
+"""The database tables, as SQLAlchemy 2 typed ORM classes, portable across SQLite and PostgreSQL.
+
+Timestamps are timezone-aware UTC in Python on both databases (``UTCDateTime``); JSON columns use
+the generic ``JSON`` type. Every schema change goes through an Alembic migration in
+``storage/migrations/versions`` and ``tests/test_storage_migrations.py`` checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+CASE_STATUSES = ("new", "triaged", "in_progress", "waiting_citizen", "resolved", "closed", "rejected")
+DOCUMENT_ROLES = ("original", "attachment")
+MESSAGE_DIRECTIONS = ("in", "out")
+MODEL_STATUSES = ("candidate", "promoted", "retired")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Case(Base):
+    """One complaint, from intake to closing."""
+
+    __tablename__ = "cases"
+    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)  # "2026-000123"
+    channel: Mapped[str] = mapped_column(String(20))
+    source_name: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # of the original bytes
+    language: Mapped[str] = mapped_column(String(16), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sender: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    model_version: Mapped[str] = mapped_column(String(100), default="")
+    ocr_confidence: Mapped[float | None] = mapped_column(Float)
+    needs_review: Mapped[bool] = mapped_column(default=False, index=True)
+    fields: Mapped[list[Any]] = mapped_column(default=list)  # [{name, value, start, end}]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    labels: Mapped[list[CaseLabel]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", lazy="selectin", order_by="CaseLabel.label_set"
+    )
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", lazy="selectin", order_by="Document.id"
+    )
+    messages: Mapped[list[CaseMessage]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseMessage.id"
+    )
+
+    def label(self, label_set: str) -> CaseLabel | None:
+        return next((lab for lab in self.labels if lab.label_set == label_set), None)
+
+    def __repr__(self) -> str:
+        return f"Case({self.reference!r}, status={self.status!r})"
+
+
+class CaseLabel(Base):
+    """The label of one label set for a case; ``confirmed_by`` is set once a reviewer has checked it."""
+
+    __tablename__ = "case_labels"
+    __table_args__ = (UniqueConstraint("case_id", "label_set"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    label_set: Mapped[str] = mapped_column(String(50))
+    label: Mapped[str] = mapped_column(String(100), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    model_version: Mapped[str] = mapped_column(String(100), default="")
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    confirmed_at: Mapped[datetime | None]
+
+    case: Mapped[Case] = relationship(back_populates="labels")
+
+
+class Document(Base):
+    """A file kept with a case (its bytes live in the BlobStore under ``sha256``)."""
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("case_id", "sha256"),
+        CheckConstraint(_in("role", DOCUMENT_ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(Text, default="")
+    media_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20), default="original")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="documents")
+
+
+class CaseMessage(Base):
+    """An e-mail that belongs to a case, in or out, for threading replies onto it."""
+
+    __tablename__ = "case_messages"
+    __table_args__ = (CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(String(998), default="", index=True)
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")
+    references: Mapped[str] = mapped_column(Text, default="")  # Message-IDs separated by spaces
+    direction: Mapped[str] = mapped_column(String(3), default="in")
+    sender: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="", index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="messages")
+
+
+class QuarantineRecord(Base):
+    """An input that could not become a case, with the reason; its bytes are kept in the BlobStore."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    source_name: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    error_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+
+class IgnoredMessage(Base):
+    """E-mail noise (auto-replies, bounces, bulk mail) recorded so it is never looked at again."""
+
+    __tablename__ = "ignored_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(998), default="", index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    mailbox: Mapped[str] = mapped_column(String(500), default="")
+    uid: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what to which case, and when."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case | None] = relationship()
+
+
+class Correction(Base):
+    """A reviewer's verdict on one label of a case: training data for the next model."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    label_set: Mapped[str] = mapped_column(String(50))
+    old_label: Mapped[str | None] = mapped_column(String(100))
+    new_label: Mapped[str] = mapped_column(String(100))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    case: Mapped[Case] = relationship()
+
+
+class MailboxState(Base):
+    """How far a poller got in one IMAP folder: UIDVALIDITY and the last UID fully stored."""
+
+    __tablename__ = "mailbox_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(500), unique=True)  # "user@host/INBOX"
+    uidvalidity: Mapped[int] = mapped_column(Integer)
+    last_uid: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Lock(Base):
+    """A named lease held by one process (e.g. the poller of a mailbox), kept alive by heartbeats."""
+
+    __tablename__ = "locks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), unique=True)
+    holder: Mapped[str] = mapped_column(String(500))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelVersion(Base):
+    """A trained classifier on disk and whether it is the one in use."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (CheckConstraint(_in("status", MODEL_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(String(100), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="candidate")
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    promoted_at: Mapped[datetime | None]
+
+
+class ReferenceCounter(Base):
+    """The last case number handed out in a year."""
+
+    __tablename__ = "reference_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,37 @@
+"""Case references like ``2026-000123``: a per-year counter handed out without races.
+
+The counter row is created if missing (``INSERT ... ON CONFLICT DO NOTHING``), then incremented
+with ``UPDATE ... RETURNING``. The UPDATE takes the row lock on PostgreSQL (a concurrent
+transaction waits, then increments the committed value) and the write lock on SQLite, so two
+transactions can never get the same number; a rolled-back transaction leaves no gap.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from storage._dialect import insert_or_ignore
+from storage.models import ReferenceCounter
+
+REFERENCE_PATTERN = re.compile(r"^(\d{4})-(\d{6,})$")
+
+
+def format_reference(year: int, number: int) -> str:
+    return f"{year:04d}-{number:06d}"
+
+
+def next_reference(session: Session, year: int) -> str:
+    """Allocate the next reference of ``year`` inside the caller's transaction."""
+    table = ReferenceCounter.__table__
+    insert_or_ignore(session, table, ["year"], year=year, last_value=0)  # type: ignore[arg-type]
+    statement = (
+        update(table)
+        .where(table.c.year == year)
+        .values(last_value=table.c.last_value + 1)
+        .returning(table.c.last_value)
+    )
+    number = session.execute(statement).scalar_one()
+    return format_reference(year, number)

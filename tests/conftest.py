@@ -1,0 +1,1 @@
+from tests.db_fixtures import *  # noqa

@@ -1,0 +1,72 @@
+"""The Alembic migrations: upgrade from empty works twice, matches the ORM, and open_database checks it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+import storage
+from storage.models import Base
+
+
+def test_upgrade_head_on_empty_database_twice(blank_db_url: str) -> None:
+    storage.migrate(blank_db_url)
+    storage.migrate(blank_db_url)  # idempotent
+    with storage.open_database(blank_db_url) as db:
+        tables = set(inspect(db.engine).get_table_names())
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_migration_matches_orm_metadata(db: storage.Database) -> None:
+    with db.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diffs == []
+
+
+def test_open_database_without_schema_says_run_init(blank_db_url: str) -> None:
+    if blank_db_url.startswith("sqlite"):
+        with pytest.raises(storage.SchemaError, match="complaintdesk init"):
+            storage.open_database(blank_db_url)  # no file yet
+        Path(blank_db_url.removeprefix("sqlite:///")).touch()
+    with pytest.raises(storage.SchemaError, match="complaintdesk init"):
+        storage.open_database(blank_db_url)
+
+
+def test_open_database_unreachable_is_a_storage_error() -> None:
+    with pytest.raises(storage.StorageError, match="127.0.0.1:1"):
+        storage.open_database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_invalid_url_is_a_storage_error() -> None:
+    with pytest.raises(storage.StorageError, match="invalid database URL"):
+        storage.open_database("not a url")
+
+
+def test_session_rolls_back_on_error_and_translates(db: storage.Database) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), db.session() as s:
+        s.add(storage.QuarantineRecord(channel="slip", source_name="x", sha256="a" * 64, reason="r", error_type="E"))
+        s.flush()
+        raise Boom
+    with db.session() as s:
+        assert storage.find_quarantine_by_sha256(s, "a" * 64) is None
+    with pytest.raises(storage.StorageError, match="constraint"), db.session() as s:
+        for _ in range(2):
+            s.add(storage.QuarantineRecord(channel="slip", source_name="x", sha256="b" * 64, reason="r", error_type="E"))
+        s.flush()
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    storage.migrate(url)
+    with storage.open_database(url) as db, db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
