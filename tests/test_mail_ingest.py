@@ -1,0 +1,136 @@
+"""E-mail into cases without IMAP: dedupe, noise, threading, quarantine, attachments, mbox/Maildir import."""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import storage
+from pipeline.mailimport import Envelope, ingest_messages, import_paths, iter_envelopes
+from pipeline.run import RunContext
+from tests.mail_support import SAMPLES, KeywordClassifier, case_count, complaint, make_context
+
+
+@pytest.fixture
+def ctx(db_url: str, tmp_path: Path) -> Iterator[RunContext]:
+    context = make_context(db_url, tmp_path / "home")
+    yield context
+    context.db.dispose()
+
+
+@pytest.fixture
+def sqlite_ctx(tmp_path: Path) -> Iterator[RunContext]:
+    context = make_context(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home")
+    yield context
+    context.db.dispose()
+
+
+def env(data: bytes, n: int = 0) -> Envelope:
+    return Envelope(data, f"test#{n}", "box/INBOX", n)
+
+
+def test_new_mail_becomes_cases_once(ctx: RunContext) -> None:
+    msgs = [complaint(i) for i in range(5)]
+    done = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)
+    assert [d.outcome.kind for d in done] == ["created"] * 5
+    assert ctx.classifier.calls == [5]  # type: ignore[attr-defined]  # classified as one batch
+    case = done[0].outcome.case
+    assert case is not None and case["channel"] == "email" and case["subject"].startswith("Complaint 0")
+    assert case["sender"] == "citizen0@example.org" and case["department"] == "window_services"
+    assert ctx.blobs.exists(case["sha256"])
+    again = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)
+    assert [d.outcome.kind for d in again] == ["matched"] * 5
+    assert [d.outcome.reference for d in again] == [d.outcome.reference for d in done]
+    assert case_count(ctx) == 5
+
+
+def test_same_message_id_different_bytes_is_recognised(ctx: RunContext) -> None:
+    first = complaint(1, mid="<same@example.org>")
+    resent = b"Received: from relay by mx; Mon, 2 Nov 2026 09:00:00 +0000\r\n" + first
+    ingest_messages([env(first)], ctx)
+    (d,) = ingest_messages([env(resent)], ctx)
+    assert d.outcome.kind == "matched" and case_count(ctx) == 1
+
+
+def test_noise_is_ignored_with_reason(ctx: RunContext) -> None:
+    data = (SAMPLES / "06-auto-reply.eml").read_bytes()
+    (d,) = ingest_messages([env(data)], ctx)
+    assert d.outcome.kind == "ignored" and "auto-submitted" in d.outcome.reason
+    (d2,) = ingest_messages([env(data)], ctx)
+    assert d2.outcome.kind == "ignored"
+    with ctx.db.session() as s:
+        assert storage.find_ignored(s, sha256=d.parsed.sha256).mailbox == "box/INBOX"  # type: ignore[union-attr]
+    assert case_count(ctx) == 0
+
+
+def test_reply_threads_by_reference_and_by_in_reply_to(ctx: RunContext) -> None:
+    (orig,) = ingest_messages([env(complaint(1, mid="<orig@example.org>"))], ctx)
+    ref = orig.outcome.reference
+    by_ref = complaint(2, subject=f"Re: Complaint [Case #{ref}]", body="Any news?\n\nOn Mon wrote:\n> old")
+    by_header = complaint(3, subject="Re: Complaint 1", body="Still waiting.", In_Reply_To="<orig@example.org>")
+    done = ingest_messages([env(by_ref, 2), env(by_header, 3)], ctx)
+    assert [(d.outcome.kind, d.outcome.reference) for d in done] == [("matched", ref), ("matched", ref)]
+    assert case_count(ctx) == 1
+    with ctx.db.session() as s:
+        texts = [m.text for m in storage.get_case(s, ref).messages]  # type: ignore[arg-type]
+    assert texts == ["Any news?", "Still waiting."]
+    # a reply seen again is not added twice
+    assert ingest_messages([env(by_ref)], ctx)[0].outcome.kind == "matched"
+    with ctx.db.session() as s:
+        assert len(storage.get_case(s, ref).messages) == 2  # type: ignore[arg-type]
+
+
+def test_reply_in_the_same_batch_as_its_original(ctx: RunContext) -> None:
+    orig = complaint(1, mid="<o2@example.org>")
+    reply = complaint(2, subject="Re: x", body="More detail.", References="<o2@example.org>")
+    done = ingest_messages([env(orig, 1), env(reply, 2)], ctx)
+    assert [d.outcome.kind for d in done] == ["created", "matched"]
+    assert done[0].outcome.reference == done[1].outcome.reference
+
+
+def test_malformed_and_empty_are_quarantined_with_bytes_kept(ctx: RunContext) -> None:
+    bad = b"\x00\x01 this is not mail at all"
+    empty_body = complaint(1, subject=" ", body=" ")
+    done = ingest_messages([env(bad, 1), env(empty_body, 2), env(complaint(3), 3)], ctx)
+    assert [d.outcome.kind for d in done] == ["quarantined", "quarantined", "created"]
+    assert "headers" in done[0].outcome.reason and "no text" in done[1].outcome.reason
+    assert ctx.blobs.exists(done[0].outcome.source.sha256)
+    assert ingest_messages([env(bad)], ctx)[0].outcome.kind == "quarantined"
+
+
+def test_oversized_message_is_quarantined(ctx: RunContext) -> None:
+    (d,) = ingest_messages([Envelope(b"", "imap://x/INBOX;UID=9", "x/INBOX", 9, declared_size=10_000)], ctx,
+                           max_message_bytes=1000)
+    assert d.outcome.kind == "quarantined" and "over the limit of 1,000" in d.outcome.reason
+
+
+def test_import_eml_mbox_and_maildir(tmp_path: Path, sqlite_ctx: RunContext) -> None:
+    ctx = sqlite_ctx
+    box = mailbox.mbox(tmp_path / "archive.mbox")
+    for i in range(3):
+        box.add(complaint(100 + i))
+    box.close()
+    md = mailbox.Maildir(tmp_path / "Maildir")
+    for i in range(2):
+        md.add(complaint(200 + i))
+    (tmp_path / "one.eml").write_bytes(complaint(300))
+    paths = [tmp_path / "archive.mbox", tmp_path / "Maildir", tmp_path / "one.eml"]
+    assert len(list(iter_envelopes(paths))) == 6
+    kinds = [o.kind for o in import_paths(paths, ctx, batch_size=4)]
+    assert kinds == ["created"] * 6
+    assert [o.kind for o in import_paths(paths, ctx)] == ["matched"] * 6
+
+
+def test_import_bundled_samples(sqlite_ctx: RunContext) -> None:
+    ctx = sqlite_ctx
+    ctx.settings.ocr.languages = "eng"
+    outcomes = {Path(o.source.name).name if o.source.name.endswith(".eml") else o.source.name: o
+                for o in import_paths([SAMPLES], ctx)}
+    kinds = sorted(o.kind for o in outcomes.values())
+    assert kinds.count("ignored") == 2 and kinds.count("created") >= 4
+    slip = outcomes["<slip-0005@center.example>"]
+    assert slip.kind == "created" and "soap" in (slip.case or {})["text"].lower()
+    assert (slip.case or {})["ocr_confidence"] is not None
