@@ -84,10 +84,8 @@ def confirmed_training_rows(session: Session) -> list[dict[str, Any]]:
 
     The shape ``classifiers.train`` reads from JSONL (missing label sets are simply absent).
     """
-    statement = (
-        select(Case).join(CaseLabel, CaseLabel.case_id == Case.id)
-        .where(CaseLabel.confirmed_by.is_not(None)).distinct().order_by(Case.id)
-    )
+    confirmed = select(CaseLabel.case_id).where(CaseLabel.confirmed_by.is_not(None))
+    statement = select(Case).where(Case.id.in_(confirmed)).order_by(Case.id)
     rows = []
     for case in session.scalars(statement):
         rows.append({"text": case.text, "reference": case.reference, **confirmed_labels(case)})

@@ -1,7 +1,7 @@
 """The database tables, as SQLAlchemy 2 typed ORM classes, portable across SQLite and PostgreSQL.
 
 Timestamps are timezone-aware UTC in Python on both databases (``UTCDateTime``); JSON columns use
-the generic ``JSON`` type. Every schema change goes through an Alembic migration in
+the ``JSON`` type (JSONB on PostgreSQL). Every schema change goes through an Alembic migration in
 ``storage/migrations/versions`` and ``tests/test_storage_migrations.py`` checks the two agree.
 """
 
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -68,9 +69,13 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+#: JSON on SQLite, JSONB on PostgreSQL (comparable, so DISTINCT and indexes work)
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
 class Case(Base):

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -34,7 +37,7 @@ def upgrade() -> None:
     sa.Column('model_version', sa.String(length=100), nullable=False),
     sa.Column('ocr_confidence', sa.Float(), nullable=True),
     sa.Column('needs_review', sa.Boolean(), nullable=False),
-    sa.Column('fields', sa.JSON(), nullable=False),
+    sa.Column('fields', JSON, nullable=False),
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
@@ -84,7 +87,7 @@ def upgrade() -> None:
     sa.Column('path', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('metrics', sa.JSON(), nullable=False),
+    sa.Column('metrics', JSON, nullable=False),
     sa.Column('promoted_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint("status IN ('candidate', 'promoted', 'retired')", name=op.f('ck_model_versions_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_model_versions')),
@@ -113,7 +116,7 @@ def upgrade() -> None:
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=200), nullable=False),
     sa.Column('action', sa.String(length=50), nullable=False),
-    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.Column('detail', JSON, nullable=False),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_audit_events_case_id_cases'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
@@ -124,7 +127,7 @@ def upgrade() -> None:
     sa.Column('label_set', sa.String(length=50), nullable=False),
     sa.Column('label', sa.String(length=100), nullable=False),
     sa.Column('confidence', sa.Float(), nullable=False),
-    sa.Column('scores', sa.JSON(), nullable=False),
+    sa.Column('scores', JSON, nullable=False),
     sa.Column('model_version', sa.String(length=100), nullable=False),
     sa.Column('confirmed_by', sa.String(length=200), nullable=True),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
