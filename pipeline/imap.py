@@ -69,7 +69,7 @@ class MailSource(Protocol):
 
     def apply(self, uids: Sequence[int], action: AfterStore) -> None: ...
 
-    def wait_for_news(self, seconds: float, stop: threading.Event) -> None: ...
+    def wait_for_news(self, seconds: float, stop: threading.Event) -> bool: ...
 
     def close(self) -> None: ...
 
@@ -198,17 +198,18 @@ class ImapMailSource:
         else:
             _translate("expunging moved messages", lambda: self._client.expunge())
 
-    def wait_for_news(self, seconds: float, stop: threading.Event) -> None:
+    def wait_for_news(self, seconds: float, stop: threading.Event) -> bool:
         """Wait up to ``seconds`` for new mail: IMAP IDLE when enabled and supported, else a plain sleep.
 
-        Returns early when ``stop`` is set (checked every second during IDLE).
+        Returns True when IDLE announced new mail; returns early when ``stop`` is set (checked every
+        second during IDLE).
 
         Raises:
             MailboxError: the connection failed during IDLE.
         """
         if not (self.settings.idle and self._folder and self._client.has_capability("IDLE")):
             stop.wait(seconds)
-            return
+            return False
         deadline = time.monotonic() + seconds
         _translate("starting IDLE", self._client.idle)
         try:
@@ -219,9 +220,10 @@ class ImapMailSource:
                 responses = _translate("waiting in IDLE", lambda r=remaining: self._client.idle_check(min(r, 1.0)))
                 if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     log.info("new mail announced by IDLE in %s", self._folder)
-                    break
+                    return True
         finally:
             _translate("ending IDLE", self._client.idle_done)
+        return False
 
     def close(self) -> None:
         """Log out; errors on the way out are logged, not raised (the connection may be gone already)."""

@@ -1,0 +1,100 @@
+"""Acknowledgments: a short reply to the citizen with the case reference, sent over SMTP.
+
+Off by default (``COMPLAINTDESK_SMTP_ACK=true`` turns it on). The reference goes in the subject as
+``[Case #2026-000123]`` so the citizen's answer threads back onto the case. Our reply carries
+``Auto-Submitted: auto-replied`` (RFC 3834) so well-behaved autoresponders do not answer it, and
+noise, our own address and no-reply senders never get one: no mail loops.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from pipeline.errors import MailboxError
+from pipeline.mail import CASE_REF_RE, ParsedMessage
+from pipeline.mail_config import Security, SmtpSettings
+
+log = logging.getLogger(__name__)
+
+_NO_REPLY = ("noreply", "no-reply", "donotreply", "do-not-reply", "mailer-daemon", "postmaster", "bounce")
+
+BODY = """\
+Dear {name},
+
+Thank you for contacting the service center. We have received your message and registered it
+as case {reference}. We will come back to you as soon as possible.
+
+If you write to us again about this matter, please keep [Case #{reference}] in the subject.
+
+感谢您的来信。您的意见已登记，案件编号 {reference}。如需补充，请在邮件主题中保留 [Case #{reference}]。
+
+-- 
+Service Center Complaints Desk
+"""
+
+
+class AckError(MailboxError):
+    """The acknowledgment could not be sent (the case is stored all the same)."""
+
+
+def should_ack(parsed: ParsedMessage, settings: SmtpSettings) -> bool:
+    """True when this message may be answered: not noise, a real sender, not ourselves."""
+    if not settings.ack or parsed.is_noise or not parsed.sender:
+        return False
+    local = parsed.sender.split("@")[0]
+    if any(marker in local for marker in _NO_REPLY):
+        return False
+    return parsed.sender != settings.from_address.lower()
+
+
+def build_ack(parsed: ParsedMessage, reference: str, settings: SmtpSettings) -> EmailMessage:
+    """The acknowledgment for ``parsed``, threaded to it (In-Reply-To/References)."""
+    msg = EmailMessage()
+    msg["From"] = settings.from_address
+    msg["To"] = parsed.sender
+    subject = CASE_REF_RE.sub("", parsed.subject).strip() or "your message"
+    if not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    msg["Subject"] = f"{subject} [Case #{reference}]"
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    domain = settings.from_address.split("@")[-1] or None
+    msg["Message-ID"] = make_msgid(idstring=f"ack-{reference}", domain=domain)
+    if parsed.message_id:
+        msg["In-Reply-To"] = parsed.message_id
+        msg["References"] = " ".join([*parsed.references, parsed.message_id])
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg.set_content(BODY.format(name=parsed.sender_name or "citizen", reference=reference))
+    return msg
+
+
+def send_ack(parsed: ParsedMessage, reference: str, settings: SmtpSettings) -> str:
+    """Send the acknowledgment and return its Message-ID.
+
+    Raises:
+        AckError: the relay refused or could not be reached; the password never appears in it.
+    """
+    msg = build_ack(parsed, reference, settings)
+    host, port = settings.host, settings.resolved_port
+    try:
+        context = ssl.create_default_context()
+        if settings.security is Security.ssl:
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=settings.timeout_seconds, context=context)
+        else:
+            smtp = smtplib.SMTP(host, port, timeout=settings.timeout_seconds)
+        with smtp:
+            if settings.security is Security.starttls:
+                smtp.starttls(context=context)
+            password = settings.password_value()
+            if settings.user and password:
+                smtp.login(settings.user, password)
+            smtp.send_message(msg)
+    except (smtplib.SMTPException, OSError) as e:
+        raise AckError(f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e
+    log.info("acknowledgment for case %s sent to %s", reference, parsed.sender)
+    return str(msg["Message-ID"])
