@@ -1,0 +1,51 @@
+"""complaintdesk classifiers: spaCy pipelines per language, training, evaluation, field extraction.
+
+Public API (see ``docs/architecture.md``)::
+
+    load_model(model_dir) -> Classifier          # .version, .label_sets, .classify(texts)
+    train(data, out_dir, *, seed=0) -> ModelInfo
+    evaluate(model, rows) -> EvaluationReport    # .to_json(), render_report(report)
+    extract_fields(text, language) -> tuple[ExtractedField, ...]
+    detect_language(text) -> "en" | "zh" | "mixed" | ""
+    normalize_text(text) -> str
+    resolve_model_dir(settings) -> Path          # Settings.model_dir, promoted version, bundled model
+    load_label_sets(path) -> tuple[LabelSet, ...]
+
+This package is the only importer of spaCy.
+"""
+
+from __future__ import annotations
+
+from classifiers.dataset import read_rows, route_language
+from classifiers.evaluation import EvaluationReport, LabelSetReport, evaluate, render_report, score_predictions
+from classifiers.fields import extract_fields
+from classifiers.labels import LabelSet, load_label_sets
+from classifiers.runtime import Classifier, load_model
+from classifiers.text import detect_language, normalize_text
+from classifiers.training import ModelInfo, train
+from classifiers.versions import ModelVersion, list_versions, promote, promoted_version, resolve_model_dir, rollback
+
+__all__ = [
+    "Classifier",
+    "EvaluationReport",
+    "LabelSet",
+    "LabelSetReport",
+    "ModelInfo",
+    "ModelVersion",
+    "detect_language",
+    "evaluate",
+    "extract_fields",
+    "list_versions",
+    "load_label_sets",
+    "load_model",
+    "normalize_text",
+    "promote",
+    "promoted_version",
+    "read_rows",
+    "render_report",
+    "resolve_model_dir",
+    "rollback",
+    "route_language",
+    "score_predictions",
+    "train",
+]

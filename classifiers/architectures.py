@@ -1,0 +1,86 @@
+"""Our one registered spaCy architecture: bag-of-n-grams text classification with shared features.
+
+``complaintdesk.TextCatBOW.v1`` is ``spacy.TextCatBOW.v3`` with two changes:
+
+- the token attribute is configurable (default ``LOWER``: "Toilet" and "toilet" are one feature;
+  spaCy's v3 uses case-sensitive ``ORTH``);
+- the n-gram keys of a ``Doc`` are computed once and kept in ``doc.user_data``, so the textcats of
+  all label sets (department, sentiment, kind...) share the work. That is most of the inference
+  cost of a bag-of-words pipeline, so three label sets cost little more than one.
+
+It is registered in spaCy's ``architectures`` registry on import; ``classifiers.runtime`` imports
+this module before ``spacy.load`` so saved pipelines find it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from spacy import attrs
+from spacy.ml.models.textcat import NEG_VALUE, resize_and_set_ref
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Logistic, Model, SparseLinear_v2, chain, resizable, softmax_activation, with_cpu
+from thinc.layers.resizable import resize_linear_weighted
+
+
+def cached_ngrams(ngram_size: int, attr: str) -> Model[list[Doc], Any]:
+    """Like ``spacy.ml.extract_ngrams`` but caches each doc's (keys, counts) in ``doc.user_data``."""
+    model: Model[list[Doc], Any] = Model("cached_ngrams", _ngrams_forward)
+    model.attrs["ngram_size"] = ngram_size
+    model.attrs["attr"] = attr
+    return model
+
+
+def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: bool) -> tuple[Any, Any]:
+    xp = model.ops.xp
+    n, attr = model.attrs["ngram_size"], model.attrs["attr"]
+    cache_key = ("complaintdesk.ngrams", attr, n)
+    batch_keys, batch_vals = [], []
+    for doc in docs:
+        cached = doc.user_data.get(cache_key)
+        if cached is None:
+            unigrams = model.ops.asarray(doc.to_array([attrs.IDS[attr]]))
+            grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1)]
+            cached = xp.unique(xp.concatenate(grams), return_counts=True)
+            doc.user_data[cache_key] = cached
+        batch_keys.append(cached[0])
+        batch_vals.append(cached[1])
+    lengths = model.ops.asarray([len(k) for k in batch_keys], dtype="int32")
+    keys = xp.concatenate(batch_keys) if batch_keys else xp.zeros((0,), dtype="uint64")
+    vals = model.ops.asarray(xp.concatenate(batch_vals) if batch_vals else xp.zeros((0,)), dtype="f")
+
+    def backprop(dY: Any) -> list[Any]:
+        return []
+
+    return (keys, vals, lengths), backprop
+
+
+@registry.architectures("complaintdesk.TextCatBOW.v1")
+def build_bow_text_classifier(
+    exclusive_classes: bool,
+    ngram_size: int,
+    no_output_layer: bool = False,
+    length: int = 262144,
+    attr: str = "LOWER",
+    nO: int | None = None,
+) -> Model[list[Doc], Any]:
+    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``."""
+    length = 2 ** (length - 1).bit_length()
+    sparse_linear = SparseLinear_v2(nO=nO, length=length)
+    fill_defaults = {"b": 0, "W": 0}
+    output_layer = None
+    if not no_output_layer:
+        fill_defaults["b"] = NEG_VALUE
+        output_layer = softmax_activation() if exclusive_classes else Logistic()
+    resizable_layer = resizable(sparse_linear, resize_layer=partial(resize_linear_weighted, fill_defaults=fill_defaults))
+    model = with_cpu(chain(cached_ngrams(ngram_size, attr), resizable_layer), resizable_layer.ops)
+    if output_layer is not None:
+        model = chain(model, with_cpu(output_layer, output_layer.ops))
+    if nO is not None:
+        model.set_dim("nO", nO)
+    model.set_ref("output_layer", sparse_linear)
+    model.attrs["multi_label"] = not exclusive_classes
+    model.attrs["resize_output"] = partial(resize_and_set_ref, resizable_layer=resizable_layer)
+    return model

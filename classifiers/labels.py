@@ -1,0 +1,122 @@
+"""Label sets as configuration: names, labels with descriptions, and review thresholds.
+
+The defaults (department, sentiment, kind) live in ``classifiers/labels.toml``. A deployment renames
+or adds labels and label sets by writing its own TOML (or JSON) file of the same shape::
+
+    [[label_set]]
+    name = "department"          # the JSONL field that holds this label set's label
+    threshold = 0.5              # top label below this -> the case is queued for review
+    margin = 0.1                 # top two labels closer than this -> queued for review
+    [label_set.labels]
+    window_services = "Hall service windows ..."
+
+and puts it next to its training data as ``labels.toml`` (or passes it to ``train``). The training
+data then decides which labels the model really has (see ``restrict_to_data``).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+from pipeline.model import Label
+
+#: The bundled default label sets, exactly as in the foundation issue.
+DEFAULT_LABELS_FILE = Path(__file__).resolve().parent / "labels.toml"
+#: File name looked for in a training-data directory.
+LABELS_FILE_NAME = "labels.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSet:
+    """One label set: its name, its labels (id -> description) and when a case needs review."""
+
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    threshold: float = 0.5
+    margin: float = 0.1
+
+    @property
+    def label_ids(self) -> tuple[str, ...]:
+        return tuple(self.labels)
+
+    def needs_review(self, label: Label) -> bool:
+        """True when the top label is below the threshold or the runner-up is within ``margin``."""
+        if label.confidence < self.threshold:
+            return True
+        others = sorted((s for k, s in label.scores.items() if k != label.label), reverse=True)
+        return bool(others) and label.confidence - others[0] < self.margin
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "threshold": self.threshold, "margin": self.margin, "labels": dict(self.labels)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LabelSet:
+        """Build a label set from its TOML/JSON form.
+
+        Raises:
+            ConfigError: the name is missing or a value has the wrong type.
+        """
+        try:
+            name = str(data["name"]).strip()
+            raw_labels = data.get("labels", {})
+            if isinstance(raw_labels, list):  # a plain list of ids is accepted too
+                raw_labels = {str(x): "" for x in raw_labels}
+            labels = {str(k): str(v) for k, v in dict(raw_labels).items()}
+            threshold = float(data.get("threshold", 0.5))
+            margin = float(data.get("margin", 0.1))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"invalid label set {dict(data)!r}: {e}") from e
+        if not name or name in {"text", "lang", "id"}:
+            raise ConfigError(f"invalid label set name {name!r}")
+        if not 0.0 <= threshold <= 1.0 or not 0.0 <= margin <= 1.0:
+            raise ConfigError(f"label set {name!r}: threshold and margin must be between 0 and 1")
+        return cls(name=name, labels=labels, threshold=threshold, margin=margin)
+
+
+def load_label_sets(path: Path | None = None) -> tuple[LabelSet, ...]:
+    """Read label sets from a TOML or JSON file (default: the bundled ``labels.toml``).
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid TOML/JSON, or repeats a label set.
+    """
+    path = path or DEFAULT_LABELS_FILE
+    try:
+        raw = path.read_text(encoding="utf-8")
+        data: Any = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot read label sets from {path}: {e}") from e
+    items = data.get("label_set", data.get("label_sets", [])) if isinstance(data, dict) else data
+    sets = tuple(LabelSet.from_dict(item) for item in items)
+    names = [s.name for s in sets]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: a label set name appears twice: {names}")
+    return sets
+
+
+def find_label_sets(data_paths: Iterable[Path]) -> tuple[LabelSet, ...]:
+    """The label sets for training on ``data_paths``: a ``labels.toml`` in a data directory, else the defaults."""
+    for p in data_paths:
+        candidate = p / LABELS_FILE_NAME if p.is_dir() else p.parent / LABELS_FILE_NAME
+        if candidate.is_file():
+            return load_label_sets(candidate)
+    return load_label_sets()
+
+
+def restrict_to_data(label_sets: Sequence[LabelSet], rows: Sequence[Mapping[str, Any]]) -> tuple[LabelSet, ...]:
+    """Keep the label sets and labels the rows actually use (configured order first, then new labels).
+
+    A label set needs at least two distinct labels in the data to be trainable; others are dropped.
+    """
+    out = []
+    for ls in label_sets:
+        seen = {str(r[ls.name]) for r in rows if r.get(ls.name) not in (None, "")}
+        ordered = [lab for lab in ls.labels if lab in seen] + sorted(seen - set(ls.labels))
+        if len(ordered) >= 2:
+            out.append(replace(ls, labels={lab: ls.labels.get(lab, "") for lab in ordered}))
+    return tuple(out)

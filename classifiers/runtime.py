@@ -1,0 +1,129 @@
+"""Loading a trained model and classifying texts with it.
+
+A model directory holds ``meta.json`` (version, label sets, languages, counts, dev metrics) and one
+``nlp.to_disk`` directory per language (``en/``, ``zh/``), each with a ``textcat_<label set>``
+component per label set. Inside the pipelines a label is stored as ``<label set>:<label>`` so that
+two label sets may use the same label id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import spacy
+from spacy.language import Language
+
+import classifiers.architectures  # noqa: F401  (registers complaintdesk.TextCatBOW.v1 before spacy.load)
+from classifiers.dataset import route_language
+from classifiers.labels import LabelSet
+from classifiers.text import normalize_text
+from pipeline.errors import ModelError
+from pipeline.model import Classification, Label
+
+META_FILE = "meta.json"
+_HINT = "run `make model` or `complaintdesk train --data classifiers/data --model-dir DIR` to build one"
+
+
+def component_name(label_set: str) -> str:
+    """The spaCy component name of a label set's text categorizer."""
+    return f"textcat_{label_set}"
+
+
+def cat_name(label_set: str, label: str) -> str:
+    """The textcat label for ``label`` of ``label_set`` (namespaced, so label sets may share ids)."""
+    return f"{label_set}:{label}"
+
+
+class Classifier:
+    """A loaded model: one spaCy pipeline per language, all label sets in each."""
+
+    def __init__(
+        self,
+        pipelines: Mapping[str, Language],
+        label_sets: Sequence[LabelSet],
+        version: str,
+        meta: Mapping[str, Any] | None = None,
+        *,
+        batch_size: int = 256,
+    ) -> None:
+        if not pipelines:
+            raise ModelError(f"model {version} has no language pipeline; {_HINT}")
+        self.pipelines = dict(pipelines)
+        self.label_sets = tuple(label_sets)
+        self.version = version
+        self.meta = dict(meta or {})
+        self.batch_size = batch_size
+        self._cat_names = [(ls.name, [(lab, cat_name(ls.name, lab)) for lab in ls.labels]) for ls in self.label_sets]
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.pipelines)
+
+    def label_set(self, name: str) -> LabelSet | None:
+        return next((ls for ls in self.label_sets if ls.name == name), None)
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        """Labels for every label set, one ``Classification`` per text, in order.
+
+        Each text is normalised, routed to its language's pipeline, and run through ``nlp.pipe``
+        in batches.
+        """
+        clean = [normalize_text(t) for t in texts]
+        by_lang: dict[str, list[int]] = {}
+        for i, text in enumerate(clean):
+            by_lang.setdefault(route_language(text, self.languages), []).append(i)
+        out: list[Classification | None] = [None] * len(clean)
+        for lang, indexes in by_lang.items():
+            docs = self.pipelines[lang].pipe((clean[i] for i in indexes), batch_size=self.batch_size)
+            for i, doc in zip(indexes, docs, strict=True):
+                out[i] = Classification(labels=self._labels(doc.cats), model_version=self.version)
+        return [c for c in out if c is not None]
+
+    def _labels(self, cats: Mapping[str, float]) -> dict[str, Label]:
+        labels = {}
+        for name, pairs in self._cat_names:
+            scores = {lab: float(cats.get(cat, 0.0)) for lab, cat in pairs}
+            top = max(scores, key=scores.__getitem__)
+            labels[name] = Label(label_set=name, label=top, confidence=scores[top], scores=scores)
+        return labels
+
+
+def read_meta(model_dir: Path) -> dict[str, Any]:
+    """The parsed ``meta.json`` of a model directory.
+
+    Raises:
+        ModelError: the directory or its ``meta.json`` is missing or unreadable.
+    """
+    meta_path = model_dir / META_FILE
+    if not meta_path.is_file():
+        raise ModelError(f"no trained model in {model_dir}: {_HINT}")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or not meta.get("version"):
+            raise ValueError("meta.json has no version")
+        return meta
+    except (OSError, ValueError) as e:
+        raise ModelError(f"the model in {model_dir} is corrupt ({e}): {_HINT}") from e
+
+
+def load_model(model_dir: Path) -> Classifier:
+    """Load the model in ``model_dir``.
+
+    Raises:
+        ModelError: no trained model there, or it cannot be loaded (the message says how to build one).
+    """
+    model_dir = Path(model_dir)
+    meta = read_meta(model_dir)
+    try:
+        label_sets = [LabelSet.from_dict(d) for d in meta["label_sets"]]
+        pipelines = {lang: spacy.load(model_dir / lang) for lang in meta["languages"]}
+    except Exception as e:  # spaCy raises OSError, ValueError, KeyError, msgpack errors...
+        raise ModelError(f"the model in {model_dir} cannot be loaded ({e}): {_HINT}") from e
+    for lang, nlp in pipelines.items():
+        missing = [ls.name for ls in label_sets if component_name(ls.name) not in nlp.pipe_names]
+        if missing:
+            raise ModelError(f"the {lang} pipeline in {model_dir} lacks label sets {missing}: {_HINT}")
+    return Classifier(pipelines, label_sets, str(meta["version"]), meta)

@@ -1,0 +1,248 @@
+"""Training: one spaCy pipeline per language, one exclusive ``textcat`` per label set.
+
+The architecture, optimizer and schedule come from ``classifiers/config.cfg`` (spaCy's config
+system; architectures are resolved from spaCy's registry). Training is deterministic for a seed:
+``spacy.util.fix_random_seed`` before each pipeline is built, and batches shuffled by a seeded
+``random.Random``. Each component is updated only with the rows that have its label set, so a row
+with a ``department`` but no ``kind`` still trains the department classifier.
+
+The version is ``m-<UTC date>-<hash>``: the hash covers the rows, label sets, config and seed, and
+re-training identical data into a directory that already holds that hash keeps its version.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from spacy.training import Example
+from spacy.util import fix_random_seed, load_config, registry
+from thinc.api import Config
+
+from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, row_language
+from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
+from classifiers.runtime import META_FILE, Classifier, cat_name, component_name
+from classifiers.text import normalize_text
+from pipeline.errors import InputError, ModelError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.cfg"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``train`` produced: where, which version, and how well it did on the dev split."""
+
+    version: str
+    path: Path
+    label_sets: tuple[LabelSet, ...]
+    languages: tuple[str, ...]
+    counts: dict[str, dict[str, dict[str, int]]]  # lang -> label set -> label -> rows
+    metrics: dict[str, Any] = field(default_factory=dict)  # label set -> {accuracy, macro_f1, n}
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "path": str(self.path),
+            "label_sets": [ls.to_dict() for ls in self.label_sets],
+            "languages": list(self.languages),
+            "counts": self.counts,
+            "metrics": self.metrics,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def load_training_config(path: Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """The training config (default ``classifiers/config.cfg``) with dotted ``overrides`` applied."""
+    return load_config(path or DEFAULT_CONFIG, overrides=dict(overrides or {}), interpolate=True)
+
+
+def train(
+    data: Sequence[Path],
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    label_sets: Sequence[LabelSet] | None = None,
+    config: Config | None = None,
+    extra_rows: Sequence[Mapping[str, Any]] = (),
+) -> ModelInfo:
+    """Train a model on the JSONL files (or directories of them) in ``data`` and write it to ``out_dir``.
+
+    Args:
+        data: JSONL files, or directories whose ``*.jsonl`` files are read.
+        out_dir: created or replaced; gets ``meta.json`` plus ``en/`` and/or ``zh/``.
+        seed: fixes every random choice; the same data and seed give the same scores.
+        label_sets: default: ``labels.toml`` in a data directory, else the bundled defaults.
+        config: default: ``classifiers/config.cfg``.
+        extra_rows: more rows (e.g. reviewer corrections) appended to those read from ``data``.
+
+    Raises:
+        InputError: the data cannot be read or has no label set with two labels.
+    """
+    rows = read_rows(data) + [dict(r) for r in extra_rows]
+    sets = tuple(label_sets) if label_sets is not None else find_label_sets(data)
+    return train_rows(rows, out_dir, seed=seed, label_sets=sets, config=config)
+
+
+def train_rows(
+    rows: Sequence[Mapping[str, Any]],
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    label_sets: Sequence[LabelSet],
+    config: Config | None = None,
+) -> ModelInfo:
+    """Train on already-read rows; see ``train``."""
+    started = time.perf_counter()
+    cfg = config or load_training_config()
+    rows = [_prepare(r) for r in rows]
+    sets = restrict_to_data(label_sets, rows)
+    if not sets:
+        names = [ls.name for ls in label_sets]
+        raise InputError(f"no label set of {names} has two or more labels in the {len(rows)} training rows")
+    short = fingerprint(rows, [ls.name for ls in sets], cfg.to_str(), json.dumps([ls.to_dict() for ls in sets]),
+                        str(seed))[:10]
+    version = _version_for(out_dir, short)
+    by_lang = {lang: [r for r in rows if r["lang"] == lang] for lang in LANGUAGES}
+    by_lang = {lang: rs for lang, rs in by_lang.items() if rs}
+
+    dev_every = int(cfg["training"]["dev_every"])
+    train_part = {lang: [r for r in rs if not is_dev_row(r["text"], dev_every)] for lang, rs in by_lang.items()}
+    dev_rows = [r for rs in by_lang.values() for r in rs if is_dev_row(r["text"], dev_every)]
+    pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in train_part.items() if rs}
+    metrics: dict[str, Any] = {}
+    if dev_rows and pipelines:
+        from classifiers.evaluation import evaluate  # evaluation imports runtime; keep import local
+
+        report = evaluate(Classifier(pipelines, sets, version), dev_rows)
+        metrics = {
+            name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n} for name, r in report.label_sets.items()
+        }
+    if cfg["training"]["refit_on_all"] or not dev_rows:
+        pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in by_lang.items()}
+
+    counts = {
+        lang: {ls.name: dict(Counter(str(r[ls.name]) for r in rs if r.get(ls.name))) for ls in sets}
+        for lang, rs in by_lang.items()
+    }
+    meta = {
+        "version": version,
+        "fingerprint": short,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "spacy_version": spacy.__version__,
+        "seed": seed,
+        "label_sets": [ls.to_dict() for ls in sets],
+        "languages": list(pipelines),
+        "architectures": {lang: cfg["pipelines"][lang] for lang in pipelines},
+        "rows": len(rows),
+        "counts": counts,
+        "dev_rows": len(dev_rows),
+        "metrics": metrics,
+        "config": cfg.to_str(),
+    }
+    _write_model(out_dir, pipelines, meta)
+    return ModelInfo(
+        version=version,
+        path=out_dir,
+        label_sets=sets,
+        languages=tuple(pipelines),
+        counts=counts,
+        metrics=metrics,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _prepare(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the row with normalised text and a pipeline language."""
+    out = dict(row)
+    out["lang"] = row_language(row)
+    out["text"] = normalize_text(str(row["text"]))
+    return out
+
+
+def _version_for(out_dir: Path, short: str) -> str:
+    """Keep the version of an identical earlier training in ``out_dir``; otherwise a new dated one."""
+    meta_path = out_dir / META_FILE
+    if meta_path.is_file():
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+            if old.get("fingerprint") == short:
+                return str(old["version"])
+        except (OSError, ValueError, KeyError):
+            pass
+    return f"m-{datetime.now(UTC):%Y%m%d}-{short}"
+
+
+def build_pipeline(lang: str, label_sets: Sequence[LabelSet], architecture: Mapping[str, Any]) -> Language:
+    """A blank pipeline for ``lang`` with one exclusive textcat per label set, labels added."""
+    nlp = spacy.blank(lang)
+    for ls in label_sets:
+        textcat = nlp.add_pipe("textcat", name=component_name(ls.name), config={"model": dict(architecture)})
+        for label in ls.labels:
+            textcat.add_label(cat_name(ls.name, label))
+    return nlp
+
+
+def _fit(lang: str, rows: Sequence[Mapping[str, Any]], label_sets: Sequence[LabelSet], cfg: Config, seed: int) -> Language:
+    """Build and train the pipeline of one language."""
+    fix_random_seed(seed)
+    arch_name = cfg["pipelines"][lang]
+    nlp = build_pipeline(lang, label_sets, cfg["architectures"][arch_name])
+    docs = [nlp.make_doc(r["text"]) for r in rows]
+    sample = [Example(d, d.copy()) for d in docs[:20]]
+    nlp.initialize(lambda: sample)
+    optimizer = registry.resolve({"optimizer": cfg["optimizer"]})["optimizer"]
+    # One example list per component: only rows with that label set, one-hot over its labels.
+    per_set: dict[str, list[Example | None]] = {}
+    for ls in label_sets:
+        per_set[ls.name] = [
+            Example.from_dict(doc, {"cats": {cat_name(ls.name, lab): float(lab == str(r[ls.name])) for lab in ls.labels}})
+            if r.get(ls.name) not in (None, "") else None
+            for r, doc in zip(rows, docs, strict=True)
+        ]
+    tcfg = cfg["training"]
+    rng = random.Random(seed)
+    order = list(range(len(rows)))
+    for _epoch in range(int(tcfg["epochs"])):
+        rng.shuffle(order)
+        for start in range(0, len(order), int(tcfg["batch_size"])):
+            batch = order[start : start + int(tcfg["batch_size"])]
+            for ls in label_sets:
+                examples = [e for i in batch if (e := per_set[ls.name][i]) is not None]
+                if examples:
+                    nlp.get_pipe(component_name(ls.name)).update(
+                        examples, drop=float(tcfg["dropout"]), sgd=optimizer, losses={}
+                    )
+    return nlp
+
+
+def _write_model(out_dir: Path, pipelines: Mapping[str, Language], meta: Mapping[str, Any]) -> None:
+    """Write the model next to ``out_dir`` first, then swap it in, so a reader never sees half a model."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        for lang, nlp in pipelines.items():
+            nlp.to_disk(tmp / lang)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}-old")
+            shutil.rmtree(old, ignore_errors=True)
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelError(f"cannot write the model to {out_dir}: {e}") from e
