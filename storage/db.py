@@ -32,6 +32,8 @@ from storage.errors import DuplicateCaseError, SchemaError, StorageError
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 INIT_HINT = "run `complaintdesk init`"
+#: PostgreSQL advisory lock key held while migrating (SQLite's BEGIN IMMEDIATE serialises already)
+MIGRATION_LOCK_KEY = 0x636F6D706C61
 
 
 class Database:
@@ -123,6 +125,8 @@ def migrate(url: str) -> None:
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # two `init`s at once: the second waits, then finds head
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")

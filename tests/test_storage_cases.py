@@ -262,3 +262,31 @@ def test_timestamps_are_utc_aware_after_reload(db: storage.Database) -> None:
         case = storage.get_case(s, reference)
         s.refresh(case)
         assert case.created_at.tzinfo is UTC and case.due_at is not None and case.due_at.tzinfo is UTC
+
+
+WRITER = """
+import sys
+import storage
+from pipeline.model import Channel, IntakeItem, Source
+url, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with storage.open_database(url) as db:
+    for i in range(n):
+        body = f"process {tag} complaint {i}"
+        item = IntakeItem(source=Source.from_bytes(Channel.manual, "typed", body.encode()), text=body)
+        with db.session() as s:
+            print(storage.create_case(s, item, due_days=15, actor=tag).reference, flush=True)
+"""
+
+
+def test_two_processes_creating_cases_get_unique_references(db_url: str) -> None:
+    import subprocess
+    import sys
+
+    n = 15
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, db_url, tag, str(n)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for tag in ("a", "b")]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    refs = [line for out, _ in outputs for line in out.split()]
+    assert sorted(int(r.split("-")[1]) for r in refs) == list(range(1, 2 * n + 1))
