@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 
@@ -137,3 +137,21 @@ def test_lock_race_has_one_winner(db: storage.Database) -> None:
     with db.session() as s:
         holder = storage.lock_holder(s, "poll:race")
         assert holder is not None and results[holder.holder]
+
+
+def test_message_dates_naive_or_zoned_are_stored_as_utc(db: storage.Database) -> None:
+    from datetime import datetime, timezone
+
+    with db.session() as s:
+        case = email_case(s, "<dates@x>")
+        naive = storage.add_message(s, case, message_id="<n@x>", received_at=datetime(2026, 3, 1, 8, 0))
+        zoned = storage.add_message(s, case, message_id="<z@x>",
+                                    received_at=datetime(2026, 3, 1, 16, 0, tzinfo=timezone(timedelta(hours=8))))
+        s.flush()
+        ids = naive.id, zoned.id
+    with db.session() as s:
+        for message_id in ids:
+            message = s.get(storage.CaseMessage, message_id)
+            assert message is not None
+            assert message.received_at == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+            assert message.received_at.tzinfo is UTC
