@@ -91,3 +91,21 @@ def test_concurrent_migrations_both_succeed(blank_db_url: str) -> None:
     assert errors == []
     with storage.open_database(blank_db_url):
         pass
+
+
+def test_downgrade_to_base_and_back(db_url: str) -> None:
+    from alembic import command
+
+    engine = storage.create_database_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            config = storage.db.alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+        with engine.connect() as conn:
+            assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+    storage.migrate(db_url)
+    with storage.open_database(db_url) as db:
+        assert set(Base.metadata.tables) <= set(inspect(db.engine).get_table_names())
