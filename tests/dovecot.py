@@ -36,6 +36,7 @@ info_log_path = {root}/dovecot.log
 ssl = no
 {plaintext}
 auth_mechanisms = plain login
+auth_failure_delay = 0
 mail_location = maildir:{root}/mail/%n
 mail_uid = {uid}
 mail_gid = {gid}
