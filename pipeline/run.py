@@ -107,14 +107,20 @@ def store_item(item: IntakeItem, originals: Sequence[Original], ctx: RunContext)
         existing = storage.find_case_by_sha256(session, item.source.sha256)
         if existing is not None:
             return Outcome(OutcomeKind.matched, item.source, existing.reference, case=storage.case_to_dict(existing))
-        case = storage.create_case(
-            session,
-            item,
-            due_days=ctx.settings.due_days,
-            actor=ctx.actor,
-            thresholds=ctx.thresholds,
-            originals=[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data)) for o in originals],
-        )
+        try:
+            case = storage.create_case(
+                session,
+                item,
+                due_days=ctx.settings.due_days,
+                actor=ctx.actor,
+                thresholds=ctx.thresholds,
+                originals=[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data)) for o in originals],
+            )
+        except storage.DuplicateCaseError:
+            # another process stored the same original between our check and our insert
+            existing = storage.find_case_by_sha256(session, item.source.sha256)
+            assert existing is not None
+            return Outcome(OutcomeKind.matched, item.source, existing.reference, case=storage.case_to_dict(existing))
         return Outcome(OutcomeKind.created, item.source, case.reference, case=storage.case_to_dict(case))
 
 
