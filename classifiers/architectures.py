@@ -42,7 +42,8 @@ def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: boo
         cached = doc.user_data.get(cache_key)
         if cached is None:
             unigrams = model.ops.asarray(doc.to_array([attrs.IDS[attr]]))
-            grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1)]
+            # thinc's ngrams() reads keys[0]: skip it for docs shorter than k tokens
+            grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1) if len(unigrams) >= k]
             cached = xp.unique(xp.concatenate(grams), return_counts=True)
             doc.user_data[cache_key] = cached
         batch_keys.append(cached[0])

@@ -45,10 +45,10 @@ _RULES_ANY: list[tuple[str, re.Pattern[str], int]] = [
 
 _MONTHS = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
 _RULES_EN: list[tuple[str, re.Pattern[str], int]] = [
-    ("date", re.compile(rf"\b(?:[0-3]?\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?(?:,?\s+(?:19|20)\d{{2}})?)\b", re.I), 0),
-    ("date", re.compile(rf"\b{_MONTHS}\.?\s+[0-3]?\d(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?\b", re.I), 0),
-    ("window", re.compile(r"\b(?:wind[o0]w|c[o0]unter|desk)\s*(?:n[o0]\.?|number|#)?\s*[:：]?\s*(\d{1,3})\b", re.I), 1),
-    ("badge", re.compile(r"\b(?:badge|staff|empl[o0]yee|w[o0]rker)\s*(?:id|n[o0]\.?|number|#)?\s*[:：]?\s*(\d{3,6})\b", re.I), 1),
+    ("date", re.compile(rf"(?<![\dA-Za-z])(?:[0-3]?\d(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTHS}\.?(?:,?\s+(?:19|20)\d{{2}})?)(?![A-Za-z])", re.I), 0),
+    ("date", re.compile(rf"(?<![A-Za-z]){_MONTHS}\.?\s+[0-3]?\d(?:st|nd|rd|th)?(?:,?\s+(?:19|20)\d{{2}})?(?![A-Za-z\d])", re.I), 0),
+    ("window", re.compile(r"(?<![A-Za-z])(?:wind[o0]w|c[o0]unter|desk)\s*(?:n[o0]\.?|number|#)?\s*[:：]?\s*(\d{1,3})(?!\d)", re.I), 1),
+    ("badge", re.compile(r"(?<![A-Za-z])(?:badge|staff|empl[o0]yee|w[o0]rker)\s*(?:id|n[o0]\.?|number|#)?\s*[:：]?\s*(\d{3,6})(?!\d)", re.I), 1),
 ]
 _RULES_ZH: list[tuple[str, re.Pattern[str], int]] = [
     ("name", re.compile(rf"(?:姓\s?名|联系人|投诉人|署名)\s*[:：]?\s*([{_HAN}]{{2,4}}?)(?=[\s,，。;；、(（0-9]|电话|手机|$)"), 1),
