@@ -57,6 +57,9 @@ class Classifier:
         self.meta = dict(meta or {})
         self.batch_size = batch_size
         self._cat_names = [(ls.name, [(lab, cat_name(ls.name, lab)) for lab in ls.labels]) for ls in self.label_sets]
+        #: per label set: scores are raised to 1/T and renormalised (temperature scaling fitted on the
+        #: dev split at training time; T < 1 sharpens under-confident scores)
+        self.temperatures = {k: float(v) for k, v in self.meta.get("temperatures", {}).items()}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -86,9 +89,19 @@ class Classifier:
         labels = {}
         for name, pairs in self._cat_names:
             scores = {lab: float(cats.get(cat, 0.0)) for lab, cat in pairs}
+            temperature = self.temperatures.get(name, 1.0)
+            if temperature != 1.0:
+                scores = apply_temperature(scores, temperature)
             top = max(scores, key=scores.__getitem__)
             labels[name] = Label(label_set=name, label=top, confidence=scores[top], scores=scores)
         return labels
+
+
+def apply_temperature(scores: Mapping[str, float], temperature: float) -> dict[str, float]:
+    """Scores raised to ``1/temperature`` and renormalised to sum to 1 (softmax of logits / T)."""
+    powered = {k: max(v, 1e-12) ** (1.0 / temperature) for k, v in scores.items()}
+    total = sum(powered.values())
+    return {k: v / total for k, v in powered.items()}
 
 
 def read_meta(model_dir: Path) -> dict[str, Any]:

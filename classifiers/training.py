@@ -6,6 +6,10 @@ system; architectures are resolved from spaCy's registry). Training is determini
 ``random.Random``. Each component is updated only with the rows that have its label set, so a row
 with a ``department`` but no ``kind`` still trains the department classifier.
 
+Calibration: bag-of-words softmax scores trained with spaCy's squared-error loss come out
+under-confident, so each label set gets a temperature fitted on the dev split (log-loss, grid search)
+and stored in ``meta.json``; ``Classifier`` applies it. The refit on all rows reuses it.
+
 The version is ``m-<UTC date>-<hash>``: the hash covers the rows, label sets, config and seed, and
 re-training identical data into a directory that already holds that hash keeps its version.
 """
@@ -13,6 +17,7 @@ re-training identical data into a directory that already holds that hash keeps i
 from __future__ import annotations
 
 import json
+import math
 import random
 import shutil
 import tempfile
@@ -32,7 +37,7 @@ from thinc.api import Config
 
 from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, row_language
 from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
-from classifiers.runtime import META_FILE, Classifier, cat_name, component_name
+from classifiers.runtime import META_FILE, Classifier, apply_temperature, cat_name, component_name
 from classifiers.text import normalize_text
 from pipeline.errors import InputError, ModelError
 
@@ -122,12 +127,17 @@ def train_rows(
     dev_rows = [r for rs in by_lang.values() for r in rs if is_dev_row(r["text"], dev_every)]
     pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in train_part.items() if rs}
     metrics: dict[str, Any] = {}
+    temperatures: dict[str, float] = {}
     if dev_rows and pipelines:
         from classifiers.evaluation import evaluate  # evaluation imports runtime; keep import local
 
-        report = evaluate(Classifier(pipelines, sets, version), dev_rows)
+        raw = Classifier(pipelines, sets, version)
+        temperatures = fit_temperatures(raw, dev_rows)
+        calibrated = Classifier(pipelines, sets, version, {"temperatures": temperatures})
+        report = evaluate(calibrated, dev_rows)
         metrics = {
-            name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n} for name, r in report.label_sets.items()
+            name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "ece": r.ece}
+            for name, r in report.label_sets.items()
         }
     if cfg["training"]["refit_on_all"] or not dev_rows:
         pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in by_lang.items()}
@@ -149,6 +159,7 @@ def train_rows(
         "counts": counts,
         "dev_rows": len(dev_rows),
         "metrics": metrics,
+        "temperatures": temperatures,
         "config": cfg.to_str(),
     }
     _write_model(out_dir, pipelines, meta)
@@ -161,6 +172,24 @@ def train_rows(
         metrics=metrics,
         seconds=time.perf_counter() - started,
     )
+
+
+def fit_temperatures(model: Classifier, rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Per label set, the temperature (0.05..3) that minimises the log-loss of ``model`` on ``rows``."""
+    results = model.classify([str(r["text"]) for r in rows])
+    grid = [round(0.05 * i, 2) for i in range(1, 61)]
+    out = {}
+    for ls in model.label_sets:
+        pairs = [(c.labels[ls.name].scores, str(r[ls.name])) for r, c in zip(rows, results, strict=True)
+                 if r.get(ls.name) in ls.labels]
+        if len(pairs) < 5:
+            continue
+
+        def nll(t: float) -> float:
+            return -sum(math.log(max(apply_temperature(s, t)[gold], 1e-12)) for s, gold in pairs)
+
+        out[ls.name] = min(grid, key=nll)
+    return out
 
 
 def _prepare(row: Mapping[str, Any]) -> dict[str, Any]:
