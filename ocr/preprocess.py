@@ -1,0 +1,334 @@
+"""Preprocessing steps that make a photographed or crooked scan readable for Tesseract.
+
+Each step is a small function ``(image, context) -> image`` registered by name in ``STEPS``, so a
+deployment can switch steps on and off in ``OcrSettings.preprocess``; ``run_chain`` applies a list
+of names in order. Images are 8-bit numpy arrays, grayscale after the ``grayscale`` step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.tesseract import Orientation, detect_orientation, recognise
+from pipeline.errors import ConfigError, OcrError
+
+#: Tesseract reads best when capital letters are roughly this many pixels tall (about 10 pt at 300 DPI).
+TARGET_TEXT_HEIGHT = 30.0
+MAX_UPSCALE = 4.0
+#: OSD orientation confidence below which we do not trust it and vote with quick OCR instead
+MIN_OSD_CONFIDENCE = 2.0
+MAX_SKEW_DEGREES = 10.0
+#: seconds allowed for each quick read of the orientation vote
+VOTE_TIMEOUT = 15.0
+SAUVOLA_K = 0.2
+#: local standard deviation (0-255) below which a window is blank paper, whatever its shade
+MIN_INK_SPREAD = 6.0
+
+
+@dataclass(slots=True)
+class PageContext:
+    """What the steps of one page may need or learn: scan resolution, time budget, OSD answer.
+
+    It is per-page scratch: ``orientation`` records the OSD result so the language choice later
+    does not run OSD a second time.
+    """
+
+    dpi: float = 0.0
+    timeout: float = 120.0
+    scale: float = 1.0  # how much ``upscale`` enlarged the page (denoising works at the original size)
+    osd: Orientation | None = None
+    osd_done: bool = False
+
+
+Step = Callable[[np.ndarray, PageContext], np.ndarray]
+
+
+def grayscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Convert to 8-bit grayscale."""
+    if image.ndim == 3:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return image
+
+
+def upscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Resize so text is about ``TARGET_TEXT_HEIGHT`` px tall: low-DPI scans up, huge photos down."""
+    height = text_height(image)
+    if height <= 0:
+        factor = 300.0 / ctx.dpi if 0 < ctx.dpi < 200 else 1.0
+    else:
+        factor = TARGET_TEXT_HEIGHT / height
+    factor = min(factor, MAX_UPSCALE)
+    # Small changes cost time and blur glyphs for nothing; shrink only text that is far too big.
+    if 0.85 <= factor <= 1.3 or factor < 0.25:
+        return image
+    interpolation = cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA
+    ctx.scale *= factor
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=interpolation)
+
+
+def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Remove sensor and JPEG noise: a median filter when it is light, non-local means when it is heavy.
+
+    Works at the page's original size when ``upscale`` ran first: noise is measured and removed
+    where it lives, and non-local means on a 4x enlarged page would cost 16 times as much.
+    """
+    original = image
+    if ctx.scale > 1.2:
+        original = cv2.resize(image, None, fx=1 / ctx.scale, fy=1 / ctx.scale, interpolation=cv2.INTER_AREA)
+    sigma = noise_sigma(original)
+    if sigma < 3.0:
+        cleaned = cv2.medianBlur(original, 3)
+    else:
+        strength = float(min(1.3 * sigma, 40.0))
+        cleaned = cv2.fastNlMeansDenoising(original, None, h=strength, templateWindowSize=7, searchWindowSize=15)
+    if cleaned.shape == image.shape:
+        return cleaned
+    return cv2.resize(cleaned, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def noise_sigma(image: np.ndarray) -> float:
+    """Estimate the standard deviation of Gaussian noise (Immerkaer's fast method)."""
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(image.astype(np.float32), -1, kernel))[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2) * response.mean() / 6.0)
+
+
+def background(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Flatten uneven lighting and paper colour by dividing by an estimate of the blank paper."""
+    size = _odd(max(15, int(text_height(image) * 1.5) or 15))
+    # Closing removes the (dark) text, the median then smooths what is left into a light map.
+    paper = cv2.morphologyEx(image, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
+    paper = cv2.medianBlur(paper, 21)
+    flat = cv2.divide(image, paper, scale=255)
+    return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)
+
+
+def binarize(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Adaptive (Sauvola) binarization: black text on white, robust to shadows and stains.
+
+    Flat paper has a local spread no bigger than its noise; only pixels in windows with clearly
+    more spread than the page's typical one can be ink, so grain does not become speckles.
+    """
+    window = _odd(max(25, int(text_height(image) * 2.5)))
+    img = image.astype(np.float32)
+    mean = cv2.boxFilter(img, -1, (window, window))
+    sq_mean = cv2.boxFilter(img * img, -1, (window, window))
+    std = np.sqrt(np.maximum(sq_mean - mean * mean, 0))
+    threshold = mean * (1 + SAUVOLA_K * (std / 128.0 - 1))
+    busy = std > max(MIN_INK_SPREAD, 1.5 * float(np.median(std)))
+    return np.where((img <= threshold) & busy, 0, 255).astype(np.uint8)
+
+
+def otsu(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Global Otsu binarization, for evenly lit scans."""
+    _, binary = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return binary
+
+
+def deskew(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Straighten text tilted by up to ``MAX_SKEW_DEGREES`` using the projection profile of its lines."""
+    angle = skew_angle(image)
+    if abs(angle) < 0.2:
+        return image
+    return rotate(image, angle)
+
+
+def lines(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Erase long ruled lines and form borders, which Tesseract otherwise reads as rows of junk."""
+    _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    length = max(40, int(max(text_height(image), 10) * 8))
+    horizontal = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
+    vertical = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length)))
+    rules = cv2.dilate(cv2.bitwise_or(horizontal, vertical), np.ones((3, 3), np.uint8))
+    out = image.copy()
+    out[rules > 0] = int(np.percentile(image, 90))
+    return out
+
+
+def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Turn a page that is sideways or upside down upright (0/90/180/270).
+
+    Tesseract's OSD decides when it is confident; when it has too little text to be sure, each of
+    the four turns is OCR'd quickly on a reduced image and the one read with most confidence wins.
+    """
+    probe = _probe(image)
+    osd = detect_orientation(probe, ctx.timeout)
+    ctx.osd, ctx.osd_done = osd, True
+    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE:
+        turns = osd.rotate
+    else:
+        turns = _vote_orientation(probe, ctx)
+    return _turn(image, turns)
+
+
+def crop(image: np.ndarray, ctx: PageContext) -> np.ndarray:
+    """Cut away what surrounds the paper (a table, a scanner's black border) and leave a white margin."""
+    small, factor = _shrink(image, 800)
+    blurred = cv2.GaussianBlur(small, (9, 9), 0)
+    _, paper = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    paper = cv2.morphologyEx(paper, cv2.MORPH_CLOSE, np.ones((25, 25), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(paper)
+    if count < 2:
+        return image
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, w, h, area = stats[largest]
+    small_area = small.shape[0] * small.shape[1]
+    # Only a clear sheet counts: not a stray bright spot, and not the whole frame already.
+    if area < 0.25 * small_area or w * h > 0.97 * small_area:
+        return image
+    x0, y0 = int(x / factor), int(y / factor)
+    x1, y1 = int((x + w) / factor), int((y + h) / factor)
+    inset = max(2, int(0.01 * min(x1 - x0, y1 - y0)))
+    sheet = image[y0 + inset : y1 - inset, x0 + inset : x1 - inset]
+    return _whiten_outside(sheet, small, paper, largest, factor, (x0 + inset, y0 + inset))
+
+
+def text_height(image: np.ndarray) -> float:
+    """The median height in pixels of letter-sized dark blobs; 0 when there are too few to tell."""
+    small, factor = _shrink(image, 2000)
+    _, ink = cv2.threshold(cv2.medianBlur(small, 3), 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    heights = stats[1:, cv2.CC_STAT_HEIGHT]
+    widths = stats[1:, cv2.CC_STAT_WIDTH]
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    letters = (heights >= 5) & (heights <= small.shape[0] / 6) & (widths <= heights * 4) & (areas >= 15)
+    if np.count_nonzero(letters) < 5:
+        return 0.0
+    # The upper quartile, not the median: dots, commas and noise specks pull the median down.
+    return float(np.percentile(heights[letters], 75)) / factor
+
+
+def skew_angle(image: np.ndarray) -> float:
+    """The small rotation (degrees, counter-clockwise) that makes text lines horizontal."""
+    small, _ = _shrink(image, 900)
+    _, ink = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    coarse = _best_angle(ink, np.arange(-MAX_SKEW_DEGREES, MAX_SKEW_DEGREES + 0.01, 0.5))
+    return _best_angle(ink, np.arange(coarse - 0.5, coarse + 0.51, 0.1))
+
+
+def rotate(image: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate by ``angle`` degrees counter-clockwise, growing the canvas and filling with paper colour."""
+    h, w = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    new_w, new_h = int(h * sin + w * cos), int(h * cos + w * sin)
+    matrix[0, 2] += new_w / 2 - w / 2
+    matrix[1, 2] += new_h / 2 - h / 2
+    fill = int(np.percentile(image, 90))
+    return cv2.warpAffine(
+        image, matrix, (new_w, new_h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
+    )
+
+
+STEPS: dict[str, Step] = {
+    "grayscale": grayscale,
+    "orientation": orientation,
+    "crop": crop,
+    "upscale": upscale,
+    "background": background,
+    "denoise": denoise,
+    "deskew": deskew,
+    "lines": lines,
+    "binarize": binarize,
+    "otsu": otsu,
+}
+
+
+def run_chain(image: np.ndarray, names: Sequence[str], ctx: PageContext) -> np.ndarray:
+    """Apply the named steps in order; grayscale is always applied first if the image has colour.
+
+    Raises:
+        ConfigError: a name is not in ``STEPS``.
+    """
+    check_chain(names)
+    out = grayscale(image, ctx)
+    for name in names:
+        out = STEPS[name](out, ctx)
+    return out
+
+
+def check_chain(names: Sequence[str]) -> None:
+    """Raise ``ConfigError`` naming the unknown steps, if any."""
+    unknown = [n for n in names if n not in STEPS]
+    if unknown:
+        raise ConfigError(f"unknown OCR preprocessing step(s) {unknown}; known: {', '.join(STEPS)}")
+
+
+def _best_angle(ink: np.ndarray, angles: np.ndarray) -> float:
+    h, w = ink.shape
+    centre = (w / 2, h / 2)
+    best, best_score = 0.0, -1.0
+    for angle in angles:
+        matrix = cv2.getRotationMatrix2D(centre, float(angle), 1.0)
+        turned = cv2.warpAffine(ink, matrix, (w, h), flags=cv2.INTER_NEAREST)
+        profile = turned.sum(axis=1, dtype=np.float64)
+        # Straight lines give sharp peaks and gaps in the row profile: the largest squared jumps.
+        score = float(np.sum(np.diff(profile) ** 2))
+        if score > best_score:
+            best, best_score = float(angle), score
+    return best
+
+
+def _vote_orientation(probe: np.ndarray, ctx: PageContext) -> int:
+    best_turn, best_score = 0, -1.0
+    # A central window and a short time limit: four full-page reads of a noisy photo could take minutes.
+    h, w = probe.shape[:2]
+    window = probe[max(0, h // 2 - 600) : h // 2 + 600, max(0, w // 2 - 600) : w // 2 + 600]
+    window = otsu(cv2.medianBlur(window, 3), ctx)
+    for turns in (0, 90, 180, 270):
+        try:
+            result = recognise(_turn(window, turns), "eng", 6, min(ctx.timeout, VOTE_TIMEOUT))
+        except OcrError:
+            continue  # a turn Tesseract chokes on is not the upright one
+        if result.score > best_score:
+            best_turn, best_score = turns, result.score
+    return best_turn
+
+
+def _turn(image: np.ndarray, degrees: int) -> np.ndarray:
+    """Rotate clockwise by a multiple of 90 degrees (the OSD convention)."""
+    codes = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+    return cv2.rotate(image, codes[degrees]) if degrees in codes else image
+
+
+def _probe(image: np.ndarray) -> np.ndarray:
+    # OSD and the vote only need letters of a readable size, not the full resolution.
+    height = text_height(image)
+    factor = TARGET_TEXT_HEIGHT / height if height > 0 else 1.0
+    factor = min(max(factor, 0.25), 2.0)
+    if abs(factor - 1) < 0.15:
+        return image
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+def _shrink(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
+    factor = min(1.0, longest / max(image.shape[:2]))
+    if factor >= 1.0:
+        return image, 1.0
+    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA), factor
+
+
+def _whiten_outside(
+    sheet: np.ndarray, small: np.ndarray, paper: np.ndarray, label: int, factor: float, origin: tuple[int, int]
+) -> np.ndarray:
+    # A tilted sheet's bounding box still holds triangles of table: paint them the paper's colour.
+    count, labels = cv2.connectedComponents(paper)
+    mask_small = (labels == label).astype(np.uint8) * 255
+    mask_small = cv2.erode(mask_small, np.ones((5, 5), np.uint8))
+    mask = cv2.resize(mask_small, (small.shape[1], small.shape[0]))
+    full = cv2.resize(mask, (int(small.shape[1] / factor), int(small.shape[0] / factor)), interpolation=cv2.INTER_NEAREST)
+    x0, y0 = origin
+    region = full[y0 : y0 + sheet.shape[0], x0 : x0 + sheet.shape[1]]
+    if region.shape != sheet.shape:
+        return sheet
+    out = sheet.copy()
+    out[region == 0] = int(np.percentile(sheet, 90))
+    return out
+
+
+def _odd(n: int) -> int:
+    return n if n % 2 else n + 1
