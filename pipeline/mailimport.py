@@ -31,7 +31,7 @@ from pipeline.errors import (
 )
 from pipeline.mail import Attachment, ParsedMessage, parse_message
 from pipeline.model import Channel, IntakeItem, PageText, Source
-from pipeline.run import Original, Outcome, OutcomeKind, RunContext, enrich, quarantine_input, store_item
+from pipeline.run import Original, Outcome, OutcomeKind, RunContext, enrich
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,18 @@ class Ingested:
 
 
 @dataclass
-class _Pending:
+class _Prepared:
+    """A message between reading and storing: what to do with it, decided before the write transaction."""
+
     envelope: Envelope
-    parsed: ParsedMessage
-    item: IntakeItem
-    originals: list[Original]
+    parsed: ParsedMessage | None
+    action: str  # "done" (outcome known), "quarantine", "noise", "reply" or "new"
+    outcome: Outcome | None = None
+    error: ComplaintdeskError | None = None
+    item: IntakeItem | None = None
+    originals: list[Original] = dataclasses.field(default_factory=list)
+    text: str = ""
+    twin: bool = False  # an earlier message of this batch has the same Message-ID
 
 
 def ingest_messages(
@@ -73,35 +80,191 @@ def ingest_messages(
     *,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
 ) -> list[Ingested]:
-    """Turn a batch of raw messages into cases (classified together), in order.
+    """Turn a batch of raw messages into cases, in order; returns once everything is committed.
+
+    Three steps: read (parse, recognise messages seen before, OCR attachments), classify the new
+    complaints as one batch, then store the whole batch in one transaction with a savepoint per
+    message. If that transaction fails, the batch is stored again one message per transaction, so
+    a message the database rejects is quarantined alone instead of blocking the mailbox.
 
     Raises:
-        StorageError: the database failed (the batch stops; what was committed stays committed).
+        StorageError: the database failed (nothing of this batch is committed, or some messages
+            are: either way a replay recognises them).
         MissingDependencyError: Tesseract is missing.
     """
-    results: dict[int, Ingested] = {}
-    pending: dict[int, _Pending] = {}
-    for n, envelope in enumerate(envelopes):
-        parsed = None
+    prepared = _read(envelopes, ctx, max_message_bytes)
+    new = [p for p in prepared if p.action == "new" and p.item is not None]
+    if new:
+        for p, item in zip(new, enrich([p.item for p in new if p.item is not None], ctx.classifier), strict=True):
+            p.item = item
+    for p in prepared:  # originals go to the store before the rows that name them
+        for original in p.originals:
+            ctx.blobs.put(original.data)
+    try:
+        with ctx.db.session() as session:
+            done = [_settle(session, p, ctx) for p in prepared]
+    except (StorageError, _RetryAlone) as e:
+        log.warning("storing the batch failed (%s); storing its %d messages one by one", e, len(prepared))
+        done = [_settle_alone(p, ctx) for p in prepared]
+    return done
+
+
+def _read(envelopes: Sequence[Envelope], ctx: RunContext, limit: int) -> list[_Prepared]:
+    """Parse each message and decide what it is, with read-only lookups in one transaction."""
+    prepared: list[_Prepared] = []
+    parsed_ok: list[_Prepared] = []
+    for envelope in envelopes:
         try:
-            parsed = _parse(envelope, max_message_bytes)
-            if _answers_pending(parsed, pending):
-                _flush(pending, results, ctx)  # a reply to a message of this batch: store that first
-            done = _route(envelope, parsed, ctx)
-            if done is None:
-                pending[n] = _pending(envelope, parsed, ctx)
-                continue
-        except (StorageError, MissingDependencyError):
-            raise
+            parsed = _parse(envelope, limit)
         except InputError as e:
-            done = Ingested(envelope, _quarantine(envelope, e, ctx), parsed)
-        except Exception as e:  # a bug on one odd message must not block the mailbox forever
-            log.exception("unexpected error on %s; quarantining it", envelope.origin)
-            error = InputError(f"internal error while processing the message: {type(e).__name__}: {e}")
-            done = Ingested(envelope, _quarantine(envelope, error, ctx), parsed)
-        results[n] = done
-    _flush(pending, results, ctx)
-    return [results[n] for n in sorted(results)]
+            prepared.append(_Prepared(envelope, None, "quarantine", error=e))
+            continue
+        p = _Prepared(envelope, parsed, "new")
+        prepared.append(p)
+        parsed_ok.append(p)
+    if not parsed_ok:
+        return prepared
+    with ctx.db.session() as session:
+        mids = [p.parsed.message_id for p in parsed_ok if p.parsed is not None and p.parsed.message_id]
+        # one lookup for the whole batch: usually none of its Message-IDs is known yet
+        any_known = bool(mids) and storage.find_case_by_message_id(session, mids) is not None
+        seen_mids: set[str] = set()
+        for p in parsed_ok:
+            assert p.parsed is not None
+            try:
+                _decide(session, p, ctx, any_known, seen_mids)
+            except (StorageError, MissingDependencyError):
+                raise
+            except InputError as e:
+                p.action, p.error = "quarantine", e
+            except Exception as e:  # a bug on one odd message must not block the mailbox forever
+                log.exception("unexpected error on %s; quarantining it", p.envelope.origin)
+                p.action = "quarantine"
+                p.error = InputError(f"internal error while processing the message: {type(e).__name__}: {e}")
+    return prepared
+
+
+def _decide(session: Any, p: _Prepared, ctx: RunContext, any_known: bool, seen_mids: set[str]) -> None:
+    parsed = p.parsed
+    assert parsed is not None
+    p.twin = bool(parsed.message_id) and parsed.message_id in seen_mids
+    earlier = _earlier(session, parsed, mid_may_be_known=any_known)
+    seen_mids.add(parsed.message_id)
+    if earlier is not None:
+        p.action, p.outcome = "done", dataclasses.replace(earlier, source=_source(p.envelope, parsed))
+        return
+    if parsed.is_noise:
+        p.action = "noise"
+        return
+    text, pages = _text_with_attachments(parsed, ctx)
+    p.text = text
+    p.originals = [Original("message.eml", p.envelope.data, "message/rfc822")]
+    p.originals += [Original(a.name, a.data, a.media_type, "attachment") for a in parsed.attachments]
+    if parsed.case_reference or parsed.thread_ids:
+        # a reply: to a stored case (known now) or to a message of this very batch (known at _settle)
+        p.action = "reply" if _thread_case(session, parsed) is not None else "new"
+    if p.action == "new":
+        if not text.strip():
+            raise InputError("the e-mail has no text: an empty body and no readable attachment")
+        p.item = IntakeItem(source=_source(p.envelope, parsed), text=text, pages=pages, subject=parsed.subject,
+                            sender=parsed.sender)
+
+
+class _RetryAlone(Exception):
+    """A message failed inside the batch transaction: store the batch one message at a time."""
+
+
+def _settle(session: Any, p: _Prepared, ctx: RunContext, *, alone: bool = False) -> Ingested:
+    """Write what ``p`` needs in ``session``.
+
+    In a batch transaction an unexpected error rolls the batch back (``_RetryAlone``); alone, the
+    message is quarantined instead, so one odd message never blocks the mailbox.
+    """
+    if p.action == "done":
+        assert p.outcome is not None
+        return Ingested(p.envelope, p.outcome, p.parsed)
+    if not alone:
+        try:
+            return _write(session, p, ctx)
+        except StorageError:
+            raise
+        except Exception as e:
+            raise _RetryAlone(f"{p.envelope.origin}: {type(e).__name__}: {e}") from e
+    try:
+        with session.begin_nested():
+            return _write(session, p, ctx)
+    except StorageError:
+        raise
+    except Exception as e:  # noqa: BLE001 - an odd message: quarantine it, keep the batch
+        error = e if isinstance(e, InputError) else InputError(
+            f"internal error while storing the message: {type(e).__name__}: {e}")
+        if not isinstance(e, InputError):
+            log.exception("unexpected error storing %s; quarantining it", p.envelope.origin)
+        p.action, p.error = "quarantine", error
+        with session.begin_nested():
+            return _write(session, p, ctx)
+
+
+def _settle_alone(p: _Prepared, ctx: RunContext) -> Ingested:
+    """Store one message in its own transaction; quarantine it if the database rejects it."""
+    try:
+        with ctx.db.session() as session:
+            return _settle(session, p, ctx, alone=True)
+    except StorageError as e:
+        if p.action == "quarantine":
+            raise
+        log.warning("the database rejected %s (%s); quarantining it", p.envelope.origin, e)
+        p.action, p.error = "quarantine", InputError(f"the database rejected the message: {e}")
+        with ctx.db.session() as session:
+            return _settle(session, p, ctx, alone=True)
+
+
+def _write(session: Any, p: _Prepared, ctx: RunContext) -> Ingested:
+    envelope, parsed = p.envelope, p.parsed
+    if p.action == "quarantine" or parsed is None:
+        error = p.error or InputError("the message cannot be used")
+        if envelope.data:
+            ctx.blobs.put(envelope.data)
+        source = _source(envelope, None)
+        record = storage.quarantine(session, source, str(error), type(error).__name__, actor=ctx.actor)
+        log.warning("quarantined %s: %s", envelope.origin, record.reason)
+        return Ingested(envelope, Outcome(OutcomeKind.quarantined, source, None, reason=record.reason), parsed)
+    source = _source(envelope, parsed)
+    if p.action == "noise":
+        storage.record_ignored(session, message_id=parsed.message_id, sha256=parsed.sha256,
+                               reason=parsed.noise_reason, mailbox=envelope.mailbox, uid=envelope.uid)
+        log.info("ignored %s: %s", envelope.origin, parsed.noise_reason)
+        return Ingested(envelope, Outcome(OutcomeKind.ignored, source, reason=parsed.noise_reason), parsed)
+    case = _thread_case(session, parsed) if (parsed.case_reference or parsed.thread_ids) else None
+    if case is not None:
+        storage.add_message(
+            session, case, message_id=parsed.message_id, in_reply_to=" ".join(parsed.in_reply_to),
+            references=parsed.references, sender=parsed.sender, subject=parsed.subject, text=p.text,
+            sha256=parsed.sha256, received_at=parsed.date, actor=ctx.actor,
+        )
+        log.info("reply %s added to case %s", envelope.origin, case.reference)
+        return Ingested(envelope, Outcome(OutcomeKind.matched, source, case.reference,
+                                          reason="reply added to the case", case=storage.case_to_dict(case)), parsed)
+    if p.item is None:  # decided as a reply, but its case is gone: store it as a new complaint
+        if not p.text.strip():
+            raise InputError("the e-mail has no text: an empty body and no readable attachment")
+        (p.item,) = enrich([IntakeItem(source=source, text=p.text, subject=parsed.subject, sender=parsed.sender)],
+                           ctx.classifier)
+    existing = storage.find_case_by_message_id(session, [parsed.message_id]) if p.twin else None
+    if existing is None:
+        try:
+            case = storage.create_case(
+                session, p.item, due_days=ctx.settings.due_days, actor=ctx.actor, thresholds=ctx.thresholds,
+                originals=[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data))
+                           for o in p.originals],
+            )
+            return Ingested(envelope, Outcome(OutcomeKind.created, source, case.reference,
+                                              case=storage.case_to_dict(case)), parsed)
+        except storage.DuplicateCaseError:
+            existing = storage.find_case_by_sha256(session, parsed.sha256)
+    assert existing is not None
+    return Ingested(envelope, Outcome(OutcomeKind.matched, source, existing.reference, reason="already stored",
+                                      case=storage.case_to_dict(existing)), parsed)
 
 
 def _parse(envelope: Envelope, limit: int) -> ParsedMessage:
@@ -114,54 +277,25 @@ def _parse(envelope: Envelope, limit: int) -> ParsedMessage:
     return parse_message(envelope.data)
 
 
-def _answers_pending(parsed: ParsedMessage, pending: dict[int, _Pending]) -> bool:
-    ids = set(parsed.thread_ids)
-    return bool(ids) and any(p.parsed.message_id in ids for p in pending.values())
+def _earlier(session: Any, parsed: ParsedMessage, *, mid_may_be_known: bool = True) -> Outcome | None:
+    """The recorded outcome of this message if it was handled before (by content hash or Message-ID).
 
-
-def _route(envelope: Envelope, parsed: ParsedMessage, ctx: RunContext) -> Ingested | None:
-    """Settle a message that needs no classification (seen, noise, reply); None for a new complaint."""
-    with ctx.db.session() as session:
-        earlier = _earlier(session, parsed)
-        if earlier is not None:
-            return Ingested(envelope, dataclasses.replace(earlier, source=_source(envelope, parsed)), parsed)
-        if parsed.is_noise:
-            storage.record_ignored(session, message_id=parsed.message_id, sha256=parsed.sha256,
-                                   reason=parsed.noise_reason, mailbox=envelope.mailbox, uid=envelope.uid)
-            log.info("ignored %s: %s", envelope.origin, parsed.noise_reason)
-            return Ingested(envelope, Outcome(OutcomeKind.ignored, _source(envelope, parsed),
-                                              reason=parsed.noise_reason), parsed)
-        case = _thread_case(session, parsed)
-        if case is None:
-            return None
-        text, _ = _text_with_attachments(parsed, ctx)
-        ctx.blobs.put(envelope.data)
-        storage.add_message(
-            session, case, message_id=parsed.message_id, in_reply_to=" ".join(parsed.in_reply_to),
-            references=parsed.references, sender=parsed.sender, subject=parsed.subject, text=text,
-            sha256=parsed.sha256, received_at=parsed.date, actor=ctx.actor,
-        )
-        reference = case.reference
-        case_dict = storage.case_to_dict(case)
-    log.info("reply %s added to case %s", envelope.origin, reference)
-    return Ingested(envelope, Outcome(OutcomeKind.matched, _source(envelope, parsed), reference,
-                                      reason="reply added to the case", case=case_dict), parsed)
-
-
-def _earlier(session: Any, parsed: ParsedMessage) -> Outcome | None:
-    """The recorded outcome of this message if it was handled before (by content hash or Message-ID)."""
+    A case or reply made from a message is stored under its Message-ID, so when the message has
+    one that is known not to be stored (``mid_may_be_known`` false), the case lookups are skipped.
+    """
     source = Source(Channel.email, parsed.message_id, parsed.sha256, parsed.size, "message/rfc822")
-    case = storage.find_case_by_sha256(session, parsed.sha256)
-    if case is None and parsed.message_id:
+    case = None
+    if parsed.message_id and mid_may_be_known:
         case = storage.find_case_by_message_id(session, [parsed.message_id])
-    if case is None:
-        message = storage.find_message(session, sha256=parsed.sha256)
-        case = message.case if message is not None else None
+    if case is None and (mid_may_be_known or not parsed.message_id):
+        case = storage.find_case_by_sha256(session, parsed.sha256)
+        if case is None:
+            message = storage.find_message(session, sha256=parsed.sha256)
+            case = message.case if message is not None else None
     if case is not None:
         return Outcome(OutcomeKind.matched, source, case.reference, reason="already stored",
                        case=storage.case_to_dict(case))
-    ignored = storage.find_ignored(session, sha256=parsed.sha256,
-                                   message_id=parsed.message_id or None)
+    ignored = storage.find_ignored(session, sha256=parsed.sha256)
     if ignored is not None:
         return Outcome(OutcomeKind.ignored, source, reason=ignored.reason)
     record = storage.find_quarantine_by_sha256(session, parsed.sha256)
@@ -190,24 +324,7 @@ def _source(envelope: Envelope, parsed: ParsedMessage | None) -> Source:
     return Source(Channel.email, parsed.message_id or envelope.origin, parsed.sha256, parsed.size, "message/rfc822")
 
 
-def _quarantine(envelope: Envelope, error: ComplaintdeskError, ctx: RunContext) -> Outcome:
-    log.warning("quarantined %s: %s", envelope.origin, error)
-    source = _source(envelope, None)
-    return quarantine_input(source, envelope.data or None, error, ctx)
-
-
 # -- new complaints -----------------------------------------------------------------------------
-
-
-def _pending(envelope: Envelope, parsed: ParsedMessage, ctx: RunContext) -> _Pending:
-    text, pages = _text_with_attachments(parsed, ctx)
-    if not text.strip():
-        raise InputError("the e-mail has no text: an empty body and no readable attachment")
-    item = IntakeItem(source=_source(envelope, parsed), text=text, pages=pages, subject=parsed.subject,
-                      sender=parsed.sender)
-    originals = [Original("message.eml", envelope.data, "message/rfc822")]
-    originals += [Original(a.name, a.data, a.media_type, "attachment") for a in parsed.attachments]
-    return _Pending(envelope, parsed, item, originals)
 
 
 def _text_with_attachments(parsed: ParsedMessage, ctx: RunContext) -> tuple[str, tuple[PageText, ...]]:
@@ -246,19 +363,6 @@ def _ocr(attachment: Attachment, ctx: RunContext) -> tuple[PageText, ...]:
     if attachment.size > limit:
         raise InputError(f"attachment {attachment.name} is {attachment.size:,} bytes, over the OCR limit of {limit:,}")
     return ocr.read_document(attachment.data, attachment.name, ctx.settings.ocr).pages
-
-
-def _flush(pending: dict[int, _Pending], results: dict[int, Ingested], ctx: RunContext) -> None:
-    """Classify the pending new complaints as one batch and store each in its own transaction."""
-    if not pending:
-        return
-    keys = sorted(pending)
-    items = enrich([pending[k].item for k in keys], ctx.classifier)
-    for key, item in zip(keys, items, strict=True):
-        p = pending[key]
-        outcome = store_item(item, p.originals, ctx)
-        results[key] = Ingested(p.envelope, outcome, p.parsed)
-    pending.clear()
 
 
 # -- files: .eml, mbox, Maildir -----------------------------------------------------------------

@@ -134,3 +134,19 @@ def test_import_bundled_samples(sqlite_ctx: RunContext) -> None:
     slip = outcomes["<slip-0005@center.example>"]
     assert slip.kind == "created" and "soap" in (slip.case or {})["text"].lower()
     assert (slip.case or {})["ocr_confidence"] is not None
+
+
+def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = storage.create_case
+
+    def choke(session: object, item: object, **kw: object) -> object:
+        if "poison" in item.subject:  # type: ignore[attr-defined]
+            raise ValueError("cannot store this one")
+        return real(session, item, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "create_case", choke)
+    msgs = [complaint(1), complaint(2, subject="poison pill"), complaint(3)]
+    done = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)
+    assert [d.outcome.kind for d in done] == ["created", "quarantined", "created"]
+    assert "internal error while storing" in done[1].outcome.reason
+    assert case_count(ctx) == 2

@@ -28,15 +28,13 @@ from tests.mail_support import case_count, complaint, make_context
 
 def _child(db_url: str, home: str, imap: dict[str, object]) -> None:
     """The poller process: forked (so it starts without re-importing spaCy), then SIGKILLed."""
-    import pipeline.mailimport as mi
+    real = storage.create_case
 
-    real = mi.store_item
-
-    def slow_store(*args: object, **kwargs: object) -> object:  # slow enough to be killed mid-batch
+    def slow_create(*args: object, **kwargs: object) -> object:  # slow enough to be killed mid-batch
         time.sleep(0.01)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    mi.store_item = slow_store  # type: ignore[assignment]
+    storage.create_case = slow_create  # type: ignore[assignment]
     ctx = make_context(db_url, Path(home))
     Poller(ctx, ImapSettings.model_validate(imap)).run(once=True)
     os._exit(0)  # skip the parent's atexit/pytest machinery
@@ -63,9 +61,10 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(dovecot: Dovecot, tmp_pa
             before = case_count(ctx)
             proc = _start(db_url, home, imap)
             deadline = time.monotonic() + 60
-            target = before + rng.randint(5, 30)  # somewhere inside a batch of 25
-            while case_count(ctx) < target and proc.is_alive() and time.monotonic() < deadline:
+            while case_count(ctx) == before and proc.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.02)
+            # a batch of 25 takes >= 0.25 s: land anywhere in the next one (or between commit and flags)
+            time.sleep(rng.uniform(0.0, 0.35))
             assert proc.pid is not None
             os.kill(proc.pid, signal.SIGKILL)
             proc.join(10)
