@@ -1,0 +1,89 @@
+"""The console script's e-mail commands, end to end: ``mail import`` and ``poll`` against real Dovecot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
+from tests.mail_support import SAMPLES, complaint
+
+EXE = str(Path(sys.executable).parent / "complaintdesk")
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not (ROOT / "classifiers" / "model" / "meta.json").exists(),
+                                reason="no trained model: run `make model`")
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
+    env.update({"COMPLAINTDESK_HOME": str(tmp_path / "home"), "COLUMNS": "200"})
+    return env
+
+
+def imap_env(env: dict[str, str], server: Dovecot, **extra: str) -> dict[str, str]:
+    out = dict(env)
+    out.update({"COMPLAINTDESK_IMAP_HOST": "127.0.0.1", "COMPLAINTDESK_IMAP_PORT": str(server.port),
+                "COMPLAINTDESK_IMAP_USER": server.user, "COMPLAINTDESK_IMAP_SECURITY": "none",
+                "COMPLAINTDESK_IMAP_BACKOFF_INITIAL_SECONDS": "0.1"})
+    out.update(extra)
+    return out
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_mail_import_then_poll_once(dovecot: Dovecot, tmp_path: Path) -> None:  # noqa: F811
+    env = base_env(tmp_path)
+    assert run(env, "init").returncode == 0
+    first = run(env, "mail", "import", str(SAMPLES), "--json")
+    assert first.returncode == 0, first.stderr
+    rows = [json.loads(line) for line in first.stdout.splitlines() if line.strip()]
+    assert len(rows) == len(list(SAMPLES.glob("*.eml")))
+    assert sorted(r["kind"] for r in rows).count("ignored") == 2
+    # the same mail arriving over IMAP is recognised (Message-ID / hash): no new case
+    password_file = tmp_path / "imap-password"
+    password_file.write_text(dovecot.password + "\n")
+    dovecot.append([(SAMPLES / "01-plain-en.eml").read_bytes(), complaint(1)])
+    polled = run(imap_env(env, dovecot, COMPLAINTDESK_IMAP_PASSWORD_FILE=str(password_file)), "poll", "--once")
+    assert polled.returncode == 0, polled.stderr
+    assert "created" in polled.stdout and dovecot.password not in polled.stdout + polled.stderr
+    table = polled.stdout.splitlines()
+    assert any(line.split("│")[1:3] == [" 1 ", " 1 "] or "1 │ 1" in line for line in table), polled.stdout
+    cases = run(env, "cases", "list", "--json")
+    assert len([line for line in cases.stdout.splitlines() if line.strip()]) == len(rows) - 2 - 1 + 1
+
+
+def test_poll_every_stops_cleanly_on_sigterm(dovecot: Dovecot, tmp_path: Path) -> None:  # noqa: F811
+    env = imap_env(base_env(tmp_path), dovecot, COMPLAINTDESK_IMAP_PASSWORD=dovecot.password)
+    dovecot.append([complaint(i) for i in range(3)])
+    proc = subprocess.Popen([EXE, "poll", "--every", "1s", "--folder", "INBOX"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all("$Complaintdesk" in f for f in dovecot.uids().values()):
+            time.sleep(0.2)
+        assert all("$Complaintdesk" in f for f in dovecot.uids().values())
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGTERM received" in err and "poll (stopped)" in out
+
+
+def test_poll_wrong_password_exits_with_mailbox_error(dovecot: Dovecot, tmp_path: Path) -> None:  # noqa: F811
+    env = imap_env(base_env(tmp_path), dovecot, COMPLAINTDESK_IMAP_PASSWORD="not-the-password",
+                   COMPLAINTDESK_IMAP_ONCE_ATTEMPTS="2")
+    proc = run(env, "poll", "--once")
+    assert proc.returncode == 8, proc.stdout + proc.stderr
+    assert "refused the login" in proc.stderr and "not-the-password" not in proc.stdout + proc.stderr
