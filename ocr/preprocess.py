@@ -39,6 +39,7 @@ class PageContext:
 
     dpi: float = 0.0
     timeout: float = 120.0
+    languages: str = "eng"  # Tesseract languages the orientation vote reads with
     scale: float = 1.0  # how much ``upscale`` enlarged the page (denoising works at the original size)
     osd: Orientation | None = None
     osd_done: bool = False
@@ -155,7 +156,7 @@ def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     Tesseract's OSD decides when it is confident; when it has too little text to be sure, each of
     the four turns is OCR'd quickly on a reduced image and the one read with most confidence wins.
     """
-    probe = _probe(image)
+    probe = binarize(_probe(image), ctx)
     osd = detect_orientation(probe, ctx.timeout)
     ctx.osd, ctx.osd_done = osd, True
     if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE:
@@ -278,10 +279,9 @@ def _vote_orientation(probe: np.ndarray, ctx: PageContext) -> int:
     # A central window and a short time limit: four full-page reads of a noisy photo could take minutes.
     h, w = probe.shape[:2]
     window = probe[max(0, h // 2 - 600) : h // 2 + 600, max(0, w // 2 - 600) : w // 2 + 600]
-    window = otsu(cv2.medianBlur(window, 3), ctx)
     for turns in (0, 90, 180, 270):
         try:
-            result = recognise(_turn(window, turns), "eng", 6, min(ctx.timeout, VOTE_TIMEOUT))
+            result = recognise(_turn(window, turns), ctx.languages, 6, min(ctx.timeout, VOTE_TIMEOUT))
         except OcrError:
             continue  # a turn Tesseract chokes on is not the upright one
         if result.score > best_score:

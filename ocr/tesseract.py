@@ -25,6 +25,8 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[{_CJK}])")
 _CJK_DIGIT_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[0-9])|(?<=[0-9]) +(?=[{_CJK}])")
 #: words read with less confidence are specks, stains and ruled lines, not text
 MIN_WORD_CONFIDENCE = 15.0
+#: a word read with at least this confidence counts towards ``Recognition.score``
+CONFIDENT_WORD = 60.0
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
@@ -56,8 +58,8 @@ class Recognition:
 
     @property
     def score(self) -> float:
-        """Confidence times the amount of confident text: prefers results that read more, and better."""
-        return sum(max(w.confidence - 30.0, 0.0) * len(w.text) for w in self.words)
+        """The number of characters read with confidence: prefers results that read more, and better."""
+        return float(sum(len(w.text) for w in self.words if w.confidence >= CONFIDENT_WORD))
 
 
 @dataclass(frozen=True, slots=True)
