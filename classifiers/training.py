@@ -10,7 +10,8 @@ Calibration: bag-of-words softmax scores trained with spaCy's squared-error loss
 under-confident, so each label set gets a temperature fitted on the dev split (log-loss, grid search)
 and stored in ``meta.json``; ``Classifier`` applies it. The refit on all rows reuses it.
 
-The version is ``m-<UTC date>-<hash>``: the hash covers the rows, label sets, config and seed, and
+The version is ``m-<UTC date>-<hash>``: the hash covers the rows, label sets, config, seed and the
+training code (this module, ``architectures.py``, ``text.py``, the spaCy version), and
 re-training identical data into a directory that already holds that hash keeps its version.
 """
 
@@ -117,7 +118,7 @@ def train_rows(
         names = [ls.name for ls in label_sets]
         raise InputError(f"no label set of {names} has two or more labels in the {len(rows)} training rows")
     short = fingerprint(rows, [ls.name for ls in sets], cfg.to_str(), json.dumps([ls.to_dict() for ls in sets]),
-                        str(seed))[:10]
+                        str(seed), _code_revision())[:10]
     version = _version_for(out_dir, short)
     by_lang = {lang: [r for r in rows if r["lang"] == lang] for lang in LANGUAGES}
     by_lang = {lang: rs for lang, rs in by_lang.items() if rs}
@@ -192,6 +193,13 @@ def fit_temperatures(model: Classifier, rows: Sequence[Mapping[str, Any]]) -> di
     return out
 
 
+def _code_revision() -> str:
+    """The training and architecture code plus the spaCy version: a change makes a new model version."""
+    here = Path(__file__).resolve().parent
+    sources = [(here / name).read_text(encoding="utf-8") for name in ("training.py", "architectures.py", "text.py")]
+    return spacy.__version__ + "".join(sources)
+
+
 def _prepare(row: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of the row with normalised text and a pipeline language."""
     out = dict(row)
@@ -253,7 +261,23 @@ def _fit(lang: str, rows: Sequence[Mapping[str, Any]], label_sets: Sequence[Labe
                     nlp.get_pipe(component_name(ls.name)).update(
                         examples, drop=float(tcfg["dropout"]), sgd=optimizer, losses={}
                     )
+    if optimizer.averages:
+        _use_averages(nlp, optimizer.averages)
     return nlp
+
+
+def _use_averages(nlp: Language, averages: Mapping[tuple[int, str], Any]) -> None:
+    """Keep the optimizer's moving averages of the weights (what ``spacy train`` saves), for good.
+
+    Averaged weights depend much less on the order of the last batches, so re-training with a
+    few more rows moves the scores less: the promotion gate then compares models, not noise.
+    """
+    for _name, component in nlp.pipeline:
+        for node in component.model.walk():
+            for param in node.param_names:
+                key = (node.id, param)
+                if key in averages:
+                    node.set_param(param, averages[key].copy())
 
 
 def _write_model(out_dir: Path, pipelines: Mapping[str, Language], meta: Mapping[str, Any]) -> None:

@@ -1,0 +1,364 @@
+"""Benchmark the classifiers on real public data, against a TF-IDF + logistic regression baseline.
+
+    .venv/bin/python -m bench.classify --data-dir ../shared/data [--max-train 8000] [--arch-max-train 2000]
+                                       [--skip-archs] [--skip-corrections] [--json-out bench/out/classify.json]
+
+For each dataset (FixMyStreet London -> department, 8 labels; US airline tweets -> sentiment, 3 labels):
+
+1. architectures: spaCy textcat ``bow`` (ours: lower-cased n-grams shared across label sets),
+   ``bow_spacy`` (spaCy's TextCatBOW.v3), ``cnn`` and ``ensemble`` from ``classifiers/config.cfg``,
+   trained on the first ``--arch-max-train`` rows of ``split=train`` and scored on ``split=dev``;
+2. the best architecture on dev is trained on up to ``--max-train`` training rows (a seeded random
+   subsample: said in the output) and scored on ``split=test``, and on OCR-noised copies of the test
+   texts (character confusions, dropped/doubled spaces, hyphenated line breaks, full-width letters);
+3. the baseline (TF-IDF word 1-2 grams + LogisticRegression, C tuned on dev) on the same rows;
+4. inference speed, one thread, CPU time: documents per second for both.
+
+Then the shipped three-label-set model (department + sentiment + kind) is timed on our own texts,
+and the corrections simulation runs: start from the shipped model, feed 200 reviewer corrections
+(the fixture rows and half of the held-out file, which the shipped model never saw) in 4 batches of
+50, retrain with ``classifiers.retrain`` after each and promote through the gate; macro-F1 on the
+other half of the held-out file should rise; then a poisoned batch (systematically wrong labels)
+must be refused by the gate.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # one core, before numpy loads
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import classifiers  # noqa: E402
+from classifiers.dataset import is_dev_row, read_rows  # noqa: E402
+from classifiers.labels import LabelSet  # noqa: E402
+from classifiers.retrain import retrain  # noqa: E402
+from classifiers.training import load_training_config, train_rows  # noqa: E402
+from pipeline.config import BUNDLED_MODEL_DIR  # noqa: E402
+
+DATASETS = [("fixmystreet-london-department.jsonl", "department"), ("twitter-us-airline-sentiment.jsonl", "sentiment")]
+OUT = ROOT / "bench" / "out"
+console = Console()
+
+# ---------------------------------------------------------------- data and noise
+
+
+def load_split(path: Path, field: str) -> dict[str, list[dict[str, Any]]]:
+    """Rows of a shared dataset as ``{split: [{"text", field, "lang"}]}``."""
+    out: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            out[r["split"]].append({"text": r["text"], field: r["label"], "lang": "en"})
+    return out
+
+
+_CONFUSE = {"o": "0", "O": "0", "l": "1", "i": "l", "I": "l", "e": "c", "a": "o", "s": "5", "m": "rn", "B": "8", "g": "q"}
+
+
+def ocr_noise(text: str, seed: int, rate: float = 0.05) -> str:
+    """A copy of ``text`` damaged the way OCR damages slips, deterministically for ``seed``."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    for word in text.split(" "):
+        if len(word) > 6 and rng.random() < rate * 2:
+            cut = rng.randrange(3, len(word) - 2)
+            word = f"{word[:cut]}-\n{word[cut:]}"
+        chars = []
+        for ch in word:
+            r = rng.random()
+            if r < rate and ch in _CONFUSE:
+                chars.append(_CONFUSE[ch])
+            elif r < rate * 1.3 and ch.isascii() and ch.isalnum():
+                chars.append(chr(ord(ch) + 0xFEE0))  # full-width
+            elif r < rate * 1.5:
+                continue  # dropped character
+            else:
+                chars.append(ch)
+        out.append("".join(chars))
+        out.append(rng.choice([" "] * 12 + ["", "  ", "\n"]))
+    return "".join(out).strip()
+
+
+# ---------------------------------------------------------------- timing helpers
+
+
+def cpu_rate(n: int, fn: Callable[[], Any]) -> tuple[Any, float]:
+    """(result, documents per CPU second) of ``fn`` over ``n`` documents (one thread)."""
+    started = time.process_time()
+    result = fn()
+    return result, n / max(time.process_time() - started, 1e-9)
+
+
+# ---------------------------------------------------------------- spaCy side
+
+
+def train_spacy(rows: Sequence[dict[str, Any]], field: str, labels: Sequence[str], arch: str, out: Path) -> tuple[classifiers.Classifier, float]:
+    cfg = load_training_config(overrides={
+        "pipelines.en": arch, "training.dev_every": 0, "training.refit_on_all": False,
+    })
+    started = time.process_time()
+    train_rows(rows, out, label_sets=[LabelSet(field, {lab: "" for lab in labels})], config=cfg)
+    return classifiers.load_model(out), time.process_time() - started
+
+
+def macro_f1_of(model: classifiers.Classifier, rows: Sequence[dict[str, Any]], field: str) -> tuple[float, float]:
+    """(macro-F1, docs/s) of a spaCy model on rows."""
+    results, rate = cpu_rate(len(rows), lambda: model.classify([r["text"] for r in rows]))
+    gold = [r[field] for r in rows]
+    pred = [c.labels[field].label for c in results]
+    return classifiers.score_predictions(field, gold, pred).macro_f1, rate
+
+
+# ---------------------------------------------------------------- baseline
+
+
+def baseline(train: Sequence[dict[str, Any]], dev: Sequence[dict[str, Any]], field: str) -> tuple[Any, float]:
+    """TF-IDF (word 1-2 grams, sublinear tf) + LogisticRegression; C chosen on dev. Returns (model, C)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    best: tuple[float, Any, float] | None = None
+    for c in (1.0, 4.0, 16.0):
+        model = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+            LogisticRegression(C=c, max_iter=2000),
+        )
+        model.fit([r["text"] for r in train], [r[field] for r in train])
+        f1 = baseline_f1(model, dev, field)[0]
+        if best is None or f1 > best[0]:
+            best = (f1, model, c)
+    assert best is not None
+    return best[1], best[2]
+
+
+def baseline_f1(model: Any, rows: Sequence[dict[str, Any]], field: str, prep: Callable[[str], str] = str) -> tuple[float, float]:
+    texts = [prep(r["text"]) for r in rows]
+    pred, rate = cpu_rate(len(rows), lambda: list(model.predict(texts)))
+    return classifiers.score_predictions(field, [r[field] for r in rows], pred).macro_f1, rate
+
+
+# ---------------------------------------------------------------- one dataset
+
+
+def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str, Any]:
+    splits = load_split(path, field)
+    labels = sorted({r[field] for r in splits["train"]})
+    train = list(splits["train"])
+    random.Random(args.seed).shuffle(train)
+    train = train[: args.max_train]
+    dev, test = splits["dev"], splits["test"]
+    noisy = [{**r, "text": ocr_noise(r["text"], i)} for i, r in enumerate(test)]
+    result: dict[str, Any] = {
+        "dataset": path.name, "label_set": field, "labels": labels, "train_rows": len(train),
+        "train_rows_available": len(splits["train"]), "dev_rows": len(dev), "test_rows": len(test),
+    }
+    work = OUT / field
+    archs: dict[str, Any] = {}
+    best_arch = "bow"
+    if not args.skip_archs:
+        sub = train[: args.arch_max_train]
+        for arch in args.architectures.split(","):
+            model, secs = train_spacy(sub, field, labels, arch, work / arch)
+            f1, rate = macro_f1_of(model, dev, field)
+            archs[arch] = {"train_rows": len(sub), "dev_macro_f1": f1, "train_cpu_s": round(secs, 1), "docs_per_s": round(rate)}
+            console.print(f"  {field} {arch}: dev macro-F1 {f1:.4f}, train {secs:.1f}s CPU, {rate:.0f} docs/s")
+        best_arch = max(archs, key=lambda a: (archs[a]["dev_macro_f1"], archs[a]["docs_per_s"]))
+    result["architectures"] = archs
+    result["chosen_architecture"] = best_arch
+
+    model, secs = train_spacy(train, field, labels, best_arch, work / "final")
+    dev_f1, _ = macro_f1_of(model, dev, field)
+    test_f1, rate = macro_f1_of(model, test, field)
+    noisy_f1, _ = macro_f1_of(model, noisy, field)
+    result["spacy"] = {"architecture": best_arch, "dev_macro_f1": dev_f1, "test_macro_f1": test_f1,
+                       "noisy_test_macro_f1": noisy_f1, "docs_per_s": round(rate), "train_cpu_s": round(secs, 1)}
+
+    started = time.process_time()
+    base, c = baseline(train, dev, field)
+    base_secs = time.process_time() - started
+    b_test, b_rate = baseline_f1(base, test, field)
+    b_noisy, _ = baseline_f1(base, noisy, field)
+    b_noisy_norm, _ = baseline_f1(base, noisy, field, classifiers.normalize_text)
+    result["baseline"] = {"C": c, "dev_macro_f1": baseline_f1(base, dev, field)[0], "test_macro_f1": b_test,
+                          "noisy_test_macro_f1": b_noisy, "noisy_normalized_test_macro_f1": b_noisy_norm,
+                          "docs_per_s": round(b_rate), "train_cpu_s_with_tuning": round(base_secs, 1)}
+    shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------- shipped model speed
+
+
+def shipped_model_dir() -> Path:
+    if (BUNDLED_MODEL_DIR / "meta.json").is_file():
+        return BUNDLED_MODEL_DIR
+    out = OUT / "shipped"
+    console.print(f"no bundled model; training one from classifiers/data into {out}")
+    classifiers.train([ROOT / "classifiers" / "data"], out)
+    return out
+
+
+def shipped_speed() -> dict[str, Any]:
+    model = classifiers.load_model(shipped_model_dir())
+    rows = read_rows([ROOT / "classifiers" / "data" / "heldout"])
+    texts = [r["text"] for r in rows] * max(1, 6000 // len(rows))
+    model.classify(texts[:200])  # warm-up
+    wall = time.perf_counter()
+    _, rate = cpu_rate(len(texts), lambda: model.classify(texts))
+    wall_rate = len(texts) / (time.perf_counter() - wall)
+    return {"model": model.version, "label_sets": [ls.name for ls in model.label_sets], "docs": len(texts),
+            "docs_per_cpu_s": round(rate), "docs_per_wall_s": round(wall_rate)}
+
+
+# ---------------------------------------------------------------- corrections simulation
+
+
+def corrections_simulation(batches: int = 4, batch_size: int = 50, seed: int = 0) -> dict[str, Any]:
+    """Feed reviewer corrections in batches through ``classifiers.retrain`` and its promotion gate."""
+    heldout_all = read_rows([ROOT / "classifiers" / "data" / "heldout"])
+    heldout = [r for r in heldout_all if not is_dev_row(r["text"], 2)]
+    pool_rows = [r for r in heldout_all if is_dev_row(r["text"], 2)]
+    pool_rows += read_rows([ROOT / "tests" / "resources" / "classify" / "fixture.jsonl"])
+    current_dir = shipped_model_dir()
+    current = classifiers.load_model(current_dir)
+    sets = [ls.name for ls in current.label_sets]
+    # one correction = one (text, label set, reviewer's label)
+    corrections = [(i, name, str(r[name])) for i, r in enumerate(pool_rows) for name in sets if r.get(name)]
+    random.Random(seed).shuffle(corrections)
+
+    def rows_of(chosen: Sequence[tuple[int, str, str]], poison: bool = False) -> list[dict[str, Any]]:
+        merged: dict[int, dict[str, Any]] = {}
+        for i, name, label in chosen:
+            row = merged.setdefault(i, {"text": pool_rows[i]["text"], "reference": f"sim-{i}"})
+            if poison:  # systematically wrong: every label replaced by the next one of its label set
+                labels = current.label_set(name).label_ids  # type: ignore[union-attr]
+                label = labels[(labels.index(label) + 1) % len(labels)]
+            row[name] = label
+        return list(merged.values())
+
+    def heldout_f1(model: classifiers.Classifier) -> float:
+        return classifiers.evaluate(model, heldout).macro_f1()
+
+    rounds = [{"round": 0, "corrections": 0, "model": current.version, "heldout_macro_f1": heldout_f1(current)}]
+    console.print(f"  start: {current.version}, held-out macro-F1 {rounds[0]['heldout_macro_f1']:.4f} "
+                  f"({len(heldout)} rows; pool of {len(corrections)} possible corrections)")
+    accepted: list[tuple[int, str, str]] = []
+    for b in range(batches):
+        batch = corrections[b * batch_size : (b + 1) * batch_size]
+        out = OUT / "sim" / f"round-{b + 1}"
+        res = retrain(data=[ROOT / "classifiers" / "data"], corrections=rows_of(accepted + batch), heldout=heldout,
+                      current=current, out_dir=out, seed=seed)
+        accepted += batch
+        if res.decision.promote:
+            current = classifiers.load_model(out)
+        rounds.append({"round": b + 1, "corrections": len(accepted), "candidate": res.candidate.version,
+                       "promoted": res.decision.promote, "reason": res.decision.reason,
+                       "gate_current": res.decision.current_macro_f1, "gate_candidate": res.decision.candidate_macro_f1,
+                       "model": current.version, "heldout_macro_f1": heldout_f1(current)})
+        console.print(f"  batch {b + 1}: {len(accepted)} corrections, gate {res.decision.reason} -> "
+                      f"{'promoted' if res.decision.promote else 'refused'}; held-out macro-F1 {rounds[-1]['heldout_macro_f1']:.4f}")
+    remaining = corrections[batches * batch_size :] or corrections[:batch_size]
+    poison = rows_of(remaining[: max(batch_size, 100)], poison=True)
+    res = retrain(data=[ROOT / "classifiers" / "data"], corrections=rows_of(accepted) + poison, heldout=heldout,
+                  current=current, out_dir=OUT / "sim" / "poisoned", seed=seed)
+    poisoned = {"poisoned_rows": len(poison), "promoted": res.decision.promote, "reason": res.decision.reason,
+                "gate_current": res.decision.current_macro_f1, "gate_candidate": res.decision.candidate_macro_f1}
+    console.print(f"  poisoned batch ({len(poison)} rows): gate {res.decision.reason} -> "
+                  f"{'PROMOTED (gate failed)' if res.decision.promote else 'refused'}")
+    shutil.rmtree(OUT / "sim", ignore_errors=True)
+    return {"rounds": rounds, "poisoned": poisoned,
+            "rose": rounds[-1]["heldout_macro_f1"] > rounds[0]["heldout_macro_f1"]}
+
+
+# ---------------------------------------------------------------- report
+
+
+def print_report(results: dict[str, Any]) -> None:
+    table = Table(title="macro-F1 on split=test (spaCy vs TF-IDF + LogisticRegression, same training rows)")
+    for col in ("dataset", "train rows", "spaCy arch", "spaCy test", "baseline test", "spaCy OCR-noised",
+                "baseline OCR-noised", "baseline noised+normalize", "spaCy docs/s", "baseline docs/s"):
+        table.add_column(col, justify="right")
+    for d in results["datasets"]:
+        s, b = d["spacy"], d["baseline"]
+        table.add_row(f"{d['dataset'].split('-')[0]} ({d['label_set']})", f"{d['train_rows']}/{d['train_rows_available']}",
+                      s["architecture"], f"{s['test_macro_f1']:.4f}", f"{b['test_macro_f1']:.4f}",
+                      f"{s['noisy_test_macro_f1']:.4f}", f"{b['noisy_test_macro_f1']:.4f}",
+                      f"{b['noisy_normalized_test_macro_f1']:.4f}", str(s["docs_per_s"]), str(b["docs_per_s"]))
+    console.print(table)
+    for d in results["datasets"]:
+        if d["architectures"]:
+            t = Table(title=f"{d['label_set']}: architectures on split=dev ({next(iter(d['architectures'].values()))['train_rows']} training rows)")
+            for col in ("architecture", "dev macro-F1", "train CPU s", "docs/s"):
+                t.add_column(col, justify="right")
+            for name, a in d["architectures"].items():
+                t.add_row(name, f"{a['dev_macro_f1']:.4f}", str(a["train_cpu_s"]), str(a["docs_per_s"]))
+            console.print(t)
+    if "shipped_speed" in results:
+        s = results["shipped_speed"]
+        console.print(f"shipped model {s['model']} ({' + '.join(s['label_sets'])}): {s['docs_per_cpu_s']} docs per CPU "
+                      f"second on one thread ({s['docs_per_wall_s']} docs/s wall clock, {s['docs']} docs)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--max-train", type=int, default=8000, help="subsample split=train to this many rows (seeded)")
+    parser.add_argument("--arch-max-train", type=int, default=2000, help="training rows for the architecture comparison")
+    parser.add_argument("--architectures", default="bow,bow_spacy,cnn,ensemble")
+    parser.add_argument("--skip-archs", action="store_true", help="no architecture comparison: use bow")
+    parser.add_argument("--skip-corrections", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json-out", type=Path, default=OUT / "classify.json")
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "datasets": []}
+    for name, field in DATASETS:
+        path = args.data_dir / name
+        if not path.is_file():
+            console.print(f"[yellow]skipping {path}: not found[/yellow]")
+            continue
+        console.print(f"[bold]{name}[/bold] -> {field} (training on at most {args.max_train} rows of split=train, "
+                      f"seeded subsample; architectures compared on {args.arch_max_train})")
+        results["datasets"].append(bench_dataset(path, field, args))
+    results["shipped_speed"] = shipped_speed()
+    if not args.skip_corrections:
+        console.print("[bold]corrections simulation[/bold]")
+        results["corrections"] = corrections_simulation(seed=args.seed)
+    print_report(results)
+    targets = {
+        f"{d['label_set']}: spaCy >= baseline": d["spacy"]["test_macro_f1"] >= d["baseline"]["test_macro_f1"]
+        for d in results["datasets"]
+    }
+    targets[">= 2000 docs/s for 3 label sets"] = results["shipped_speed"]["docs_per_cpu_s"] >= 2000
+    if "corrections" in results:
+        targets["held-out macro-F1 rises with corrections"] = results["corrections"]["rose"]
+        targets["poisoned batch refused"] = not results["corrections"]["poisoned"]["promoted"]
+    results["targets"] = targets
+    for name, ok in targets.items():
+        console.print(f"  {'[green]met[/green]' if ok else '[red]NOT met[/red]'}  {name}")
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    console.print(f"results written to {args.json_out}")
+    return 0 if all(targets.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
