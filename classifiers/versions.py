@@ -100,20 +100,23 @@ def promote(root: Path, version: str) -> None:
     _write_registry(root, reg)
 
 
-def rollback(root: Path) -> str:
+def rollback(root: Path) -> str | None:
     """Go back to the version promoted before the current one; returns it.
 
+    Rolling back the first promotion returns None: no version is promoted any more, so the
+    deployment is back on ``Settings.model_dir`` or the bundled model.
+
     Raises:
-        ModelError: there is no earlier promotion to go back to.
+        ModelError: nothing has been promoted.
     """
     reg = _read_registry(root)
     history = reg["history"]
-    if len(history) < 2:
-        raise ModelError(f"no earlier promoted model version under {root} to roll back to")
+    if not history or reg["promoted"] is None:
+        raise ModelError(f"no promoted model version under {root} to roll back from")
     history.pop()
-    reg["promoted"] = history[-1]
+    reg["promoted"] = history[-1] if history else None
     _write_registry(root, reg)
-    return str(reg["promoted"])
+    return reg["promoted"]
 
 
 def resolve_model_dir(settings: Settings) -> Path:

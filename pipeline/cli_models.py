@@ -1,4 +1,4 @@
-"""Model commands of the ``complaintdesk`` CLI: train, evaluate, models list|promote|rollback.
+"""Model commands of the ``complaintdesk`` CLI: train, evaluate, models list|promote|rollback, retrain, reclassify.
 
 Glue only: parse options, build settings, call ``classifiers``. Errors are ``ComplaintdeskError``
 subclasses; ``pipeline.cli.main`` maps them to exit codes. ``register(app)`` adds the commands.
@@ -106,11 +106,22 @@ def train_version(
     paths: list[Path], settings: Settings, *, seed: int = 0, label_sets: Any = None, extra_rows: Any = ()
 ) -> classifiers.ModelInfo:
     """Train into ``models_root/<version>``; identical data and settings reuse the existing version."""
+    staging = _staging_dir(settings)
+    info = classifiers.train(paths, staging, seed=seed, label_sets=label_sets, extra_rows=extra_rows)
+    return _install_version(settings, staging, info)
+
+
+def _staging_dir(settings: Settings) -> Path:
     root = settings.models_root
     root.mkdir(parents=True, exist_ok=True)
     staging = root / ".training"
     shutil.rmtree(staging, ignore_errors=True)
-    info = classifiers.train(paths, staging, seed=seed, label_sets=label_sets, extra_rows=extra_rows)
+    return staging
+
+
+def _install_version(settings: Settings, staging: Path, info: classifiers.ModelInfo) -> classifiers.ModelInfo:
+    """Move a model trained in ``staging`` to ``models_root/<version>`` and register it."""
+    root = settings.models_root
     fingerprint = info.version.rsplit("-", 1)[-1]
     same = [v for v in classifiers.list_versions(root) if v.version.endswith(f"-{fingerprint}")]
     target = same[0].path if same else version_dir(root, info.version)
@@ -197,9 +208,12 @@ def promote_version(settings: Settings, version: str, *, actor: str) -> None:
 
 @models_app.command("rollback")
 def models_rollback() -> None:
-    """Go back to the version promoted before the current one."""
+    """Go back to the version promoted before the current one (or to the bundled model)."""
     settings = _settings()
     version = classifiers.rollback(settings.models_root)
+    if version is None:
+        console.print(f"rolled back to {classifiers.resolve_model_dir(settings)} (no promoted version left)")
+        return
     promote_version(settings, version, actor="cli")
     console.print(f"rolled back to {version}")
 
@@ -209,3 +223,95 @@ def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
     app.command("evaluate")(evaluate_cmd)
     app.add_typer(models_app, name="models")
+    app.command("retrain")(retrain_cmd)
+    app.command("reclassify")(reclassify_cmd)
+
+
+OPEN_STATUSES = ("new", "triaged", "in_progress", "waiting_citizen")
+
+
+def retrain_cmd(
+    data: Annotated[
+        list[Path] | None, typer.Option("--data", help="Shipped training data (repeatable) [default: classifiers/data].")
+    ] = None,
+    heldout: Annotated[
+        list[Path] | None,
+        typer.Option("--heldout", help="Held-out evaluation JSONL (repeatable) [default: classifiers/data/heldout]."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Train and compare, but never promote.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Train a candidate on shipped data + reviewer corrections; promote it only if macro-F1 does not drop."""
+    import storage
+    from classifiers.retrain import retrain
+
+    settings = _settings()
+    current_dir = classifiers.resolve_model_dir(settings)
+    current = classifiers.load_model(current_dir)
+    db = storage.open_database(settings.resolved_database_url)
+    with db.session() as session:
+        corrections = storage.confirmed_training_rows(session)
+    staging = _staging_dir(settings)
+    result = retrain(
+        data=data or [BUNDLED_DATA_DIR],
+        corrections=corrections,
+        heldout=heldout or [BUNDLED_DATA_DIR / "heldout"],
+        current=current,
+        out_dir=staging,
+        seed=seed,
+    )
+    info = _install_version(settings, staging, result.candidate)
+    promoted = result.decision.promote and not dry_run and info.version != current.version
+    if promoted:
+        promote_version(settings, info.version, actor="retrain")
+    if as_json:
+        out = result.to_json() | {"candidate": info.version, "promoted": promoted, "dry_run": dry_run}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"held-out macro-F1 ({result.eval_rows} rows, incl. a share of corrections)")
+    for col in ("label set", f"current {current.version}", f"candidate {info.version}", "n"):
+        table.add_column(col)
+    for name, cur in result.current_report.label_sets.items():
+        cand = result.candidate_report.label_sets.get(name)
+        table.add_row(name, f"{cur.macro_f1:.4f}", f"{cand.macro_f1:.4f}" if cand else "-", str(cur.n))
+    console.print(table)
+    console.print(f"{len(corrections)} corrected cases, {result.train_corrections} trained on; gate: {result.decision.reason}")
+    if promoted:
+        console.print(f"[green]promoted {info.version}[/green] (previous versions kept; `complaintdesk models rollback`)")
+    else:
+        console.print(f"kept {current.version}; candidate {info.version} stays registered, not promoted")
+
+
+def reclassify_cmd(
+    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Model to use [default: the current one].")] = None,
+    batch_size: Annotated[int, typer.Option(help="Cases classified per batch (and per transaction).")] = 256,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+) -> None:
+    """Re-run the current model over open cases; labels a reviewer confirmed are never overwritten."""
+    import storage
+
+    settings = _settings()
+    model = classifiers.load_model(_model_dir(model_dir))
+    thresholds = {ls.name: ls.threshold for ls in model.label_sets}
+    db = storage.open_database(settings.resolved_database_url)
+    with db.session() as session:
+        todo = [(c.reference, c.text) for status in OPEN_STATUSES for c in storage.list_cases(session, status=status)]
+    changed_cases = changed_labels = kept = 0
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        results = model.classify([text for _, text in batch])
+        with db.session() as session:
+            for (reference, _), classification in zip(batch, results, strict=True):
+                case = storage.get_case(session, reference)
+                kept += len(storage.confirmed_labels(case))
+                changed = storage.relabel_case(session, case, classification, actor="reclassify", thresholds=thresholds)
+                changed_cases += bool(changed)
+                changed_labels += len(changed)
+    summary = {"model_version": model.version, "cases": len(todo), "changed_cases": changed_cases,
+               "changed_labels": changed_labels, "confirmed_labels_kept": kept}
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    console.print(f"reclassified {len(todo)} open cases with {model.version}: {changed_cases} changed "
+                  f"({changed_labels} labels), {kept} reviewer-confirmed labels kept")
