@@ -37,6 +37,7 @@ ssl = no
 {plaintext}
 auth_mechanisms = plain login
 auth_failure_delay = 0
+mailbox_idle_check_interval = 1 secs
 mail_location = maildir:{root}/mail/%n
 mail_uid = {uid}
 mail_gid = {gid}
