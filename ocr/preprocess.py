@@ -24,6 +24,8 @@ MIN_OSD_CONFIDENCE = 2.0
 MAX_SKEW_DEGREES = 10.0
 #: seconds allowed for each quick read of the orientation vote
 VOTE_TIMEOUT = 15.0
+#: half the height of the orientation vote's window, in text heights
+VOTE_WINDOW_LINES = 5
 SAUVOLA_K = 0.2
 #: local standard deviation (0-255) below which a window is blank paper, whatever its shade
 MIN_INK_SPREAD = 6.0
@@ -153,17 +155,29 @@ def lines(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     """Turn a page that is sideways or upside down upright (0/90/180/270).
 
-    Tesseract's OSD decides when it is confident; when it has too little text to be sure, each of
-    the four turns is OCR'd quickly on a reduced image and the one read with most confidence wins.
+    The direction of the text lines (row versus column profile of the ink) tells upright-or-upside-down
+    from sideways. Tesseract's OSD then decides when it is confident and agrees with the lines;
+    otherwise (little text, or Chinese, which OSD often misjudges) the two remaining turns are read
+    quickly on a window of a few lines in each configured language, and the one read with more
+    confident characters wins.
     """
     probe = binarize(_probe(image), ctx)
+    candidates = (0, 180) if lines_run_horizontally(probe) else (90, 270)
     osd = detect_orientation(probe, ctx.timeout)
     ctx.osd, ctx.osd_done = osd, True
-    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE:
-        turns = osd.rotate
-    else:
-        turns = _vote_orientation(probe, ctx)
-    return _turn(image, turns)
+    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE and osd.rotate in candidates:
+        return _turn(image, osd.rotate)
+    return _turn(image, _vote_orientation(probe, candidates, ctx))
+
+
+def lines_run_horizontally(binary: np.ndarray) -> bool:
+    """True when the ink is arranged in horizontal lines (the page is upright or upside down)."""
+    ink = (binary < 128).astype(np.float64)
+    rows, cols = ink.sum(axis=1), ink.sum(axis=0)
+    # Text lines separated by blank gaps make a jagged profile across them and a flat one along them.
+    row_jumps = np.sum(np.diff(rows) ** 2) / max(len(rows), 1)
+    col_jumps = np.sum(np.diff(cols) ** 2) / max(len(cols), 1)
+    return bool(row_jumps >= col_jumps)
 
 
 def crop(image: np.ndarray, ctx: PageContext) -> np.ndarray:
@@ -274,19 +288,25 @@ def _best_angle(ink: np.ndarray, angles: np.ndarray) -> float:
     return best
 
 
-def _vote_orientation(probe: np.ndarray, ctx: PageContext) -> int:
-    best_turn, best_score = 0, -1.0
-    # A central window and a short time limit: four full-page reads of a noisy photo could take minutes.
-    h, w = probe.shape[:2]
-    window = probe[max(0, h // 2 - 600) : h // 2 + 600, max(0, w // 2 - 600) : w // 2 + 600]
-    for turns in (0, 90, 180, 270):
-        try:
-            result = recognise(_turn(window, turns), ctx.languages, 6, min(ctx.timeout, VOTE_TIMEOUT))
-        except OcrError:
-            continue  # a turn Tesseract chokes on is not the upright one
-        if result.score > best_score:
-            best_turn, best_score = turns, result.score
+def _vote_orientation(probe: np.ndarray, candidates: tuple[int, int], ctx: PageContext) -> int:
+    best_turn, best_score = candidates[0], -1.0
+    for turns in candidates:
+        window = _centre(_turn(probe, turns))
+        for language in ctx.languages.split("+"):
+            try:
+                result = recognise(window, language, 6, min(ctx.timeout, VOTE_TIMEOUT))
+            except OcrError:
+                continue  # a turn Tesseract chokes on is not the upright one
+            if result.score > best_score:
+                best_turn, best_score = turns, result.score
     return best_turn
+
+
+def _centre(image: np.ndarray) -> np.ndarray:
+    # A few lines from the middle are enough to see which way up the text is, and quick to read.
+    h, w = image.shape[:2]
+    half_h, half_w = int(VOTE_WINDOW_LINES * TARGET_TEXT_HEIGHT), 600
+    return image[max(0, h // 2 - half_h) : h // 2 + half_h, max(0, w // 2 - half_w) : w // 2 + half_w]
 
 
 def _turn(image: np.ndarray, degrees: int) -> np.ndarray:

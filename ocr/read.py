@@ -8,6 +8,9 @@ segmentation mode, and the better of the two readings is kept.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from ocr.formats import LoadedPage, load_pages
@@ -49,22 +52,34 @@ def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
     """The text of one loaded page, from its text layer or by OCR."""
     if page.text is not None:
         return PageText(page.number, page.text, -1.0, "", "text-layer")
-    assert page.image is not None  # a LoadedPage has text or an image
-    best = _read_with_chain(page, settings.preprocess, MAIN_PSM, settings)
+    image = _prepare(page, settings.preprocess, settings)
+    best = _recognise_page(image, settings, MAIN_PSM)
     if best.confidence < settings.retry_below_confidence:
-        alternative = _read_with_chain(page, ALTERNATIVE_CHAIN, ALTERNATIVE_PSM, settings)
+        # Same chain: reuse the prepared image and only change the page segmentation mode.
+        if tuple(settings.preprocess) != ALTERNATIVE_CHAIN:
+            image = _prepare(page, ALTERNATIVE_CHAIN, settings)
+        alternative = _recognise_page(image, settings, ALTERNATIVE_PSM)
         if alternative.score > best.score:
             best = alternative
     return PageText(page.number, best.text, round(best.confidence, 1), best.language, "ocr")
 
 
-def _read_with_chain(page: LoadedPage, chain: tuple[str, ...] | list[str], psm: int, settings: OcrSettings) -> Recognition:
-    assert page.image is not None
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    pixels: np.ndarray
+    ctx: PageContext
+
+
+def _prepare(page: LoadedPage, chain: Sequence[str], settings: OcrSettings) -> _Prepared:
+    assert page.image is not None  # a LoadedPage has text or an image
     ctx = PageContext(dpi=page.dpi, timeout=settings.timeout_seconds, languages=settings.languages)
-    image = run_chain(page.image, chain, ctx)
-    language = choose_language(image, ctx, settings.languages)
-    result = recognise(image, language, psm, settings.timeout_seconds)
-    return _other_language_if_needed(image, result, settings, psm)
+    return _Prepared(run_chain(page.image, chain, ctx), ctx)
+
+
+def _recognise_page(image: _Prepared, settings: OcrSettings, psm: int) -> Recognition:
+    language = choose_language(image.pixels, image.ctx, settings.languages)
+    result = recognise(image.pixels, language, psm, settings.timeout_seconds)
+    return _other_language_if_needed(image.pixels, result, settings, psm)
 
 
 def choose_language(image: np.ndarray, ctx: PageContext, languages: str) -> str:
