@@ -15,6 +15,7 @@ import codecs
 import email
 import email.message
 import hashlib
+import mimetypes
 import re
 import warnings
 from dataclasses import dataclass
@@ -508,8 +509,6 @@ def _filename(part: email.message.Message, n: int, ext: str) -> str:
 
 
 def _guess_ext(ctype: str) -> str:
-    import mimetypes
-
     return mimetypes.guess_extension(ctype) or ".bin"
 
 

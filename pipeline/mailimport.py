@@ -25,7 +25,6 @@ from pipeline.errors import (
     ComplaintdeskError,
     DecompressionBombError,
     InputError,
-    MalformedMessageError,
     MissingDependencyError,
     OcrError,
     StorageError,
@@ -461,4 +460,4 @@ def _outcomes(done: list[Ingested], on_outcome: Callable[[Ingested], None] | Non
         yield d.outcome
 
 
-__all__ = ["Envelope", "Ingested", "MalformedMessageError", "import_paths", "ingest_messages", "iter_envelopes"]
+__all__ = ["Envelope", "Ingested", "import_paths", "ingest_messages", "iter_envelopes"]

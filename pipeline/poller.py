@@ -33,7 +33,7 @@ import storage
 from pipeline.ack import AckError, send_ack, should_ack
 from pipeline.errors import MailboxError, StorageError
 from pipeline.imap import MailboxLoginError, MailSource, RawEmail, connect
-from pipeline.mail_config import AfterStore, ImapSettings, SmtpSettings
+from pipeline.mail_config import ImapSettings, SmtpSettings
 from pipeline.mailimport import Envelope, Ingested, ingest_messages
 from pipeline.run import OutcomeKind, RunContext
 

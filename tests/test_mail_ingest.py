@@ -11,7 +11,7 @@ import pytest
 import storage
 from pipeline.mailimport import Envelope, ingest_messages, import_paths, iter_envelopes
 from pipeline.run import RunContext
-from tests.mail_support import SAMPLES, KeywordClassifier, case_count, complaint, make_context
+from tests.mail_support import SAMPLES, case_count, complaint, make_context
 
 
 @pytest.fixture
