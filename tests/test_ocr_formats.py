@@ -1,0 +1,180 @@
+"""Input formats and bad input: what ``read_document`` refuses, and with which error and message."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ocr
+from ocr.formats import load_pages
+from pipeline.config import OcrSettings
+from pipeline.errors import (
+    ConfigError,
+    DecompressionBombError,
+    MissingDependencyError,
+    OcrError,
+    UnreadableScanError,
+    UnsupportedFormatError,
+)
+from tests.ocr_fixtures import encrypted_pdf, png_bytes, png_declaring, text_layer_pdf
+
+SETTINGS = OcrSettings()
+
+
+def _encoded(fmt: str, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (250, 250, 250)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_public_surface_is_the_contract() -> None:
+    assert sorted(ocr.__all__) == ["check_tesseract", "ocr_many", "read_document", "sniff_media_type"]
+    assert all(callable(getattr(ocr, name)) for name in ocr.__all__)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_encoded("PNG"), "image/png"),
+        (_encoded("JPEG"), "image/jpeg"),
+        (_encoded("TIFF"), "image/tiff"),
+        (_encoded("WEBP"), "image/webp"),
+        (_encoded("BMP"), "image/bmp"),
+        (text_layer_pdf(["hello"]), "application/pdf"),
+        (b"Return-Path: <a@example.com>\r\nFrom: a@example.com\r\nSubject: hi\r\n\r\nbody", "message/rfc822"),
+    ],
+)
+def test_sniff_media_type_reads_magic_bytes_not_names(data: bytes, expected: str) -> None:
+    assert ocr.sniff_media_type(data, "misnamed.txt") == expected
+
+
+def test_sniff_rejects_unknown_bytes_naming_what_is_supported() -> None:
+    with pytest.raises(UnsupportedFormatError, match="PNG, JPEG, TIFF, WebP, PDF"):
+        ocr.sniff_media_type(b"PK\x03\x04 a zip or a docx", "letter.docx")
+
+
+def test_empty_file_is_unreadable() -> None:
+    with pytest.raises(UnreadableScanError, match="empty"):
+        ocr.read_document(b"", "blank.png", SETTINGS)
+
+
+def test_truncated_png_is_unreadable_with_reason() -> None:
+    data = png_bytes(300, 300)
+    with pytest.raises(UnreadableScanError, match="truncated"):
+        ocr.read_document(data[: len(data) // 2], "half.png", SETTINGS)
+
+
+def test_corrupt_png_is_unreadable() -> None:
+    with pytest.raises(UnreadableScanError, match="corrupt"):
+        ocr.read_document(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20, "bad.png", SETTINGS)
+
+
+def test_unsupported_format_is_refused() -> None:
+    with pytest.raises(UnsupportedFormatError):
+        ocr.read_document(b"Dear sir, the queue was long.", "note.txt", SETTINGS)
+
+
+def test_email_bytes_are_not_ocr_input() -> None:
+    with pytest.raises(UnsupportedFormatError, match="message/rfc822"):
+        ocr.read_document(b"From: a@example.com\r\nSubject: x\r\n\r\nhi", "mail.eml", SETTINGS)
+
+
+def test_decompression_bomb_over_configured_limit_is_refused_before_decoding() -> None:
+    # 9000 x 9000 = 81 M pixels: under Pillow's own hard limit, over ours; the IDAT holds 16 bytes,
+    # so only the header check can catch it.
+    with pytest.raises(DecompressionBombError, match="81,000,000 pixels.*max_image_pixels"):
+        ocr.read_document(png_declaring(9000, 9000), "bomb.png", SETTINGS)
+
+
+def test_huge_declared_size_is_a_bomb_too() -> None:
+    with pytest.raises(DecompressionBombError, match="decompression bomb"):
+        ocr.read_document(png_declaring(30000, 30000), "bomb.png", SETTINGS)
+
+
+def test_pixel_limit_comes_from_settings() -> None:
+    with pytest.raises(DecompressionBombError):
+        ocr.read_document(png_bytes(200, 200), "small.png", OcrSettings(max_image_pixels=10_000))
+
+
+def test_encrypted_pdf_is_unreadable_with_a_clear_message() -> None:
+    with pytest.raises(UnreadableScanError, match="encrypted with a password"):
+        ocr.read_document(encrypted_pdf(), "secret.pdf", SETTINGS)
+
+
+def test_broken_pdf_is_unreadable() -> None:
+    with pytest.raises(UnreadableScanError, match="broken or truncated PDF"):
+        ocr.read_document(text_layer_pdf(["x"])[:200], "cut.pdf", SETTINGS)
+
+
+def test_pdf_text_layer_is_used_instead_of_ocr() -> None:
+    data = text_layer_pdf(["Window 7 was closed all morning and nobody told us.", "Badge No. 1043"])
+    result = ocr.read_document(data, "typed.pdf", SETTINGS)
+    (page,) = result.pages
+    assert page.method == "text-layer"
+    assert page.confidence == -1.0
+    assert "Window 7 was closed all morning" in page.text
+    assert "Badge No. 1043" in result.text
+
+
+def test_too_many_pages_is_refused_with_the_setting_named() -> None:
+    buffer = io.BytesIO()
+    frames = [Image.new("L", (50, 50), 255) for _ in range(3)]
+    frames[0].save(buffer, "TIFF", save_all=True, append_images=frames[1:])
+    with pytest.raises(UnreadableScanError, match="3 pages.*ocr.max_pages"):
+        ocr.read_document(buffer.getvalue(), "long.tif", OcrSettings(max_pages=2))
+
+
+def test_too_many_bytes_is_refused() -> None:
+    with pytest.raises(UnreadableScanError, match="max_file_bytes"):
+        ocr.read_document(png_bytes(), "big.png", OcrSettings(max_file_bytes=10))
+
+
+def test_exif_orientation_is_honoured() -> None:
+    image = Image.new("L", (120, 40), 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display": the camera was held sideways
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    (page,) = list(load_pages(buffer.getvalue(), "phone.jpg", SETTINGS))
+    assert page.image is not None
+    assert page.image.shape == (120, 40)
+
+
+def test_multi_page_tiff_yields_each_page_in_order() -> None:
+    buffer = io.BytesIO()
+    frames = [Image.new("L", (60 + 10 * i, 50), 255) for i in range(3)]
+    frames[0].save(buffer, "TIFF", save_all=True, append_images=frames[1:])
+    pages = list(load_pages(buffer.getvalue(), "scan.tif", SETTINGS))
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert [p.image.shape[1] for p in pages if p.image is not None] == [60, 70, 80]
+
+
+def test_transparent_png_becomes_white_paper() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (20, 20), (0, 0, 0, 0)).save(buffer, "PNG")
+    (page,) = list(load_pages(buffer.getvalue(), "clear.png", SETTINGS))
+    assert page.image is not None and int(np.min(page.image)) == 255
+
+
+def test_unknown_preprocess_step_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="sharpen"):
+        ocr.read_document(png_bytes(), "x.png", OcrSettings(preprocess=["grayscale", "sharpen"]))
+
+
+def test_missing_language_pack_names_the_package_to_install() -> None:
+    with pytest.raises(MissingDependencyError, match="apt-get install tesseract-ocr-klingon"):
+        ocr.check_tesseract("eng+klingon")
+
+
+def test_installed_languages_pass_the_check() -> None:
+    ocr.check_tesseract("eng+chi_sim")
+
+
+@pytest.mark.parametrize("error", [UnreadableScanError("x.png: truncated"), OcrError("boom")])
+def test_errors_survive_the_trip_from_a_worker(error: Exception) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error)
