@@ -31,7 +31,7 @@ def _child(db_url: str, home: str, imap: dict[str, object]) -> None:
     real = storage.create_case
 
     def slow_create(*args: object, **kwargs: object) -> object:  # slow enough to be killed mid-batch
-        time.sleep(0.01)
+        time.sleep(0.02)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     storage.create_case = slow_create  # type: ignore[assignment]
@@ -48,7 +48,7 @@ def _start(db_url: str, home: Path, imap: dict[str, object]) -> multiprocessing.
 
 @pytest.mark.dovecot
 def test_sigkill_mid_batch_loses_and_duplicates_nothing(dovecot: Dovecot, tmp_path: Path) -> None:  # noqa: F811
-    total = 150
+    total = 300  # 12 batches of 25; each run below gets killed after one or two of them
     dovecot.append([complaint(i) for i in range(total)], "INBOX")
     db_url, home = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home"
     imap = {"host": "127.0.0.1", "port": dovecot.port, "user": dovecot.user, "password": dovecot.password,
@@ -63,8 +63,8 @@ def test_sigkill_mid_batch_loses_and_duplicates_nothing(dovecot: Dovecot, tmp_pa
             deadline = time.monotonic() + 60
             while case_count(ctx) == before and proc.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.02)
-            # a batch of 25 takes >= 0.25 s: land anywhere in the next one (or between commit and flags)
-            time.sleep(rng.uniform(0.0, 0.35))
+            # a batch of 25 takes >= 0.5 s: land anywhere in the next one (or between commit and flags)
+            time.sleep(rng.uniform(0.0, 0.5))
             assert proc.pid is not None
             os.kill(proc.pid, signal.SIGKILL)
             proc.join(10)
