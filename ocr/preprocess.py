@@ -217,6 +217,13 @@ def text_height(image: np.ndarray) -> float:
     return float(np.percentile(heights[letters], 75)) / factor
 
 
+def ink_blobs(image: np.ndarray) -> int:
+    """How many separate marks of letter size or more the page has (dark, connected, 20+ pixels)."""
+    _, ink = cv2.threshold(image, 0, 255, cv2.THRESH_BINARY_INV + cv2.THRESH_OTSU)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    return int(np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] >= 20))
+
+
 def skew_angle(image: np.ndarray) -> float:
     """The small rotation (degrees, counter-clockwise) that makes text lines horizontal."""
     small, _ = _shrink(image, 900)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ocr.formats import LoadedPage, load_pages
-from ocr.preprocess import PageContext, check_chain, run_chain
+from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain
 from ocr.tesseract import Recognition, detect_orientation, recognise
 from pipeline.config import OcrSettings
 from pipeline.model import OcrResult, PageText
@@ -30,6 +30,8 @@ MAIN_PSM = 3
 ALTERNATIVE_PSM = 11
 #: OSD script confidence from which its script (Latin, Han) decides the page's language
 MIN_SCRIPT_CONFIDENCE = 2.0
+#: an English reading with fewer characters per ink blob than this is tried in Chinese too
+MIN_CHARS_PER_BLOB = 0.7
 
 
 def read_document(data: bytes, name: str, settings: OcrSettings) -> OcrResult:
@@ -108,8 +110,21 @@ def _other_language_if_needed(
 ) -> Recognition:
     # A doubtful reading may be the wrong language: read once with the other one, keep the better.
     configured = [lang for lang in settings.languages.split("+") if lang]
-    if len(configured) <= 1 or result.confidence >= settings.retry_below_confidence:
+    if len(configured) <= 1:
+        return result
+    if result.confidence >= settings.retry_below_confidence and not _too_few_characters(image, result):
         return result
     others = [lang for lang in configured if lang != result.language]
     other = recognise(image, others[0], psm, settings.timeout_seconds)
     return other if other.score > result.score else result
+
+
+def _too_few_characters(image: np.ndarray, result: Recognition) -> bool:
+    # Latin text gives about one character per ink blob. The English model reads a line of Han
+    # characters (several blobs each) as a few confident capitals, so few characters per blob
+    # means the page is probably not in the language it was read in.
+    if result.language != "eng":
+        return False
+    blobs = ink_blobs(image)
+    characters = sum(len(w.text) for w in result.words)
+    return blobs >= 10 and characters < MIN_CHARS_PER_BLOB * blobs

@@ -21,8 +21,8 @@ INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-ch
 # Han ideographs, CJK punctuation and full-width forms: Tesseract puts a space between every pair.
 _CJK = r"\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
 _CJK_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[{_CJK}])")
-# A space between a Han character and an ASCII digit is also an artefact ("7 号 窗口" -> "7号窗口").
-_CJK_DIGIT_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[0-9])|(?<=[0-9]) +(?=[{_CJK}])")
+# A space between a Han character and a digit or punctuation is also an artefact ("7 号" -> "7号").
+_CJK_DIGIT_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[0-9:;,.!?)])|(?<=[0-9(]) +(?=[{_CJK}])")
 #: words read with less confidence are specks, stains and ruled lines, not text
 MIN_WORD_CONFIDENCE = 15.0
 #: a word read with at least this confidence counts towards ``Recognition.score``
