@@ -118,7 +118,7 @@ def main() -> None:
     parser.add_argument("--keyword", action="store_true", help="use the keyword classifier, not the model")
     parser.add_argument("--append", action="store_true", help="IMAP APPEND the messages instead of Maildir delivery")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=130)
     server = Dovecot()
     server.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up below on kill
