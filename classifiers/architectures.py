@@ -29,18 +29,25 @@ from thinc.api import Logistic, Model, SparseLinear_v2, chain, resizable, with_c
 from thinc.layers.resizable import resize_linear_weighted
 
 
-def cached_ngrams(ngram_size: int, attr: str) -> Model[list[Doc], Any]:
-    """Like ``spacy.ml.extract_ngrams`` but caches each doc's (keys, counts) in ``doc.user_data``."""
+def cached_ngrams(ngram_size: int, attr: str, weighting: str = "count") -> Model[list[Doc], Any]:
+    """Like ``spacy.ml.extract_ngrams`` but caches each doc's (keys, values) in ``doc.user_data``.
+
+    ``weighting``: ``"count"`` (spaCy's), or ``"sublinear_l2"``: 1 + log(count), scaled to unit
+    length per document (as TF-IDF vectorizers do, without the IDF).
+    """
+    if weighting not in ("count", "sublinear_l2"):
+        raise ValueError(f"unknown n-gram weighting {weighting!r}")
     model: Model[list[Doc], Any] = Model("cached_ngrams", _ngrams_forward)
     model.attrs["ngram_size"] = ngram_size
     model.attrs["attr"] = attr
+    model.attrs["weighting"] = weighting
     return model
 
 
 def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: bool) -> tuple[Any, Any]:
     xp = model.ops.xp
-    n, attr = model.attrs["ngram_size"], model.attrs["attr"]
-    cache_key = ("complaintdesk.ngrams", attr, n)
+    n, attr, weighting = model.attrs["ngram_size"], model.attrs["attr"], model.attrs["weighting"]
+    cache_key = ("complaintdesk.ngrams", attr, n, weighting)
     batch_keys, batch_vals = [], []
     for doc in docs:
         cached = doc.user_data.get(cache_key)
@@ -48,7 +55,12 @@ def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: boo
             unigrams = model.ops.asarray(doc.to_array([attrs.IDS[attr]]))
             # thinc's ngrams() reads keys[0]: skip it for docs shorter than k tokens
             grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1) if len(unigrams) >= k]
-            cached = xp.unique(xp.concatenate(grams), return_counts=True)
+            keys, counts = xp.unique(xp.concatenate(grams), return_counts=True)
+            values = counts.astype("f")
+            if weighting == "sublinear_l2" and len(values):
+                values = 1.0 + xp.log(values)
+                values /= xp.sqrt((values * values).sum())
+            cached = (keys, values)
             doc.user_data[cache_key] = cached
         batch_keys.append(cached[0])
         batch_vals.append(cached[1])
@@ -83,9 +95,10 @@ def build_bow_text_classifier(
     no_output_layer: bool = False,
     length: int = 262144,
     attr: str = "LOWER",
+    weighting: str = "count",
     nO: int | None = None,
 ) -> Model[list[Doc], Any]:
-    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``."""
+    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``, weighted by ``weighting``."""
     length = 2 ** (length - 1).bit_length()
     sparse_linear = SparseLinear_v2(nO=nO, length=length)
     fill_defaults = {"b": 0, "W": 0}
@@ -94,7 +107,7 @@ def build_bow_text_classifier(
         fill_defaults["b"] = NEG_VALUE
         output_layer = softmax_cross_entropy() if exclusive_classes else Logistic()
     resizable_layer = resizable(sparse_linear, resize_layer=partial(resize_linear_weighted, fill_defaults=fill_defaults))
-    model = with_cpu(chain(cached_ngrams(ngram_size, attr), resizable_layer), resizable_layer.ops)
+    model = with_cpu(chain(cached_ngrams(ngram_size, attr, weighting), resizable_layer), resizable_layer.ops)
     if output_layer is not None:
         model = chain(model, with_cpu(output_layer, output_layer.ops))
     if nO is not None:
