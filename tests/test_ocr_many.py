@@ -1,0 +1,65 @@
+"""The OCR process pool: a mixed batch gives one result or error per job, and streams its input."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocr import ocr_many
+from ocr.synth import Degradation, make_slip
+from pipeline.config import OcrSettings
+from pipeline.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
+from pipeline.model import OcrResult
+from tests.ocr_fixtures import png_bytes, png_declaring
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = OcrSettings(languages="eng", preprocess=["grayscale", "deskew"], workers=2)
+
+
+def test_mixed_batch_returns_results_and_errors_keyed_by_job(tmp_path: Path) -> None:
+    files = {
+        "good1": ("a.png", make_slip("The elevator near the east entrance is broken again.", seed=1)),
+        "good2": ("b.jpg", make_slip("Window 3 staff were helpful and quick.", Degradation(angle=2), seed=2)),
+        "empty": ("c.png", b""),
+        "truncated": ("d.png", png_bytes(300, 300)[:100]),
+        "text": ("e.txt", b"just some words"),
+        "bomb": ("f.png", png_declaring(9000, 9000)),
+    }
+    jobs = []
+    for key, (name, data) in files.items():
+        (tmp_path / name).write_bytes(data)
+        jobs.append((key, tmp_path / name))
+    jobs.append(("missing", tmp_path / "nowhere.png"))
+
+    results = dict(ocr_many(jobs, SETTINGS))
+
+    assert set(results) == {key for key, _ in jobs}
+    assert isinstance(results["good1"], OcrResult) and "elevator" in results["good1"].text
+    assert isinstance(results["good2"], OcrResult) and "helpful" in results["good2"].text
+    assert isinstance(results["empty"], UnreadableScanError)
+    assert isinstance(results["truncated"], UnreadableScanError)
+    assert isinstance(results["text"], UnsupportedFormatError)
+    assert isinstance(results["bomb"], DecompressionBombError)
+    assert isinstance(results["missing"], UnreadableScanError) and "cannot read" in str(results["missing"])
+
+
+def test_jobs_are_consumed_lazily(tmp_path: Path) -> None:
+    # The pool must not drain the job iterator up front: that is what keeps 10,000 files flat.
+    path = tmp_path / "one.png"
+    path.write_bytes(make_slip("Short slip.", seed=3))
+    pulled = []
+
+    def jobs() -> Iterator[tuple[int, Path]]:
+        for i in range(12):
+            pulled.append(i)
+            yield i, path
+
+    stream = ocr_many(jobs(), SETTINGS)
+    first = next(stream)
+    assert isinstance(first[1], OcrResult)
+    assert len(pulled) <= 2 * SETTINGS.workers + 2
+    rest = list(stream)
+    assert sorted([first[0]] + [key for key, _ in rest]) == list(range(12))
