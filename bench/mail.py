@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import signal
 import socket
 import sys
@@ -164,6 +165,7 @@ def main() -> None:
         console.print(f"targets (>= 200 msg/s, < 300 MB, zero new cases on repeat): "
                       f"{'[green]met[/]' if ok else '[red]NOT met[/]'}")
         ctx.db.dispose()
+        shutil.rmtree(home, ignore_errors=True)
     finally:
         server.cleanup()
 
