@@ -7,6 +7,8 @@ candidate may be promoted:
 - the held-out set is the shipped held-out file(s) plus a deterministic share (one in
   ``EVAL_SHARE_EVERY``, by a hash of the case reference or text) of the corrected rows; that share
   is never trained on, so corrections feed the evaluation too;
+- corrected rows are trained on ``CORRECTION_WEIGHT`` times (they are verified, in-domain, and
+  mostly cases the model got wrong);
 - the candidate passes when its mean macro-F1 over the label sets is not lower than the current
   model's, and no single label set loses more than ``MAX_LABEL_SET_DROP``.
 
@@ -28,6 +30,8 @@ from classifiers.training import ModelInfo, train
 
 EVAL_SHARE_EVERY = 5
 MAX_LABEL_SET_DROP = 0.02
+#: corrected rows are verified labels on the deployment's own cases: each counts this many times
+CORRECTION_WEIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ def retrain(
     out_dir: Path,
     seed: int = 0,
     label_sets: Sequence[LabelSet] | None = None,
+    correction_weight: int = CORRECTION_WEIGHT,
 ) -> RetrainResult:
     """Train a candidate on ``data`` + corrections and compare it with ``current`` on held-out rows.
 
@@ -115,7 +120,7 @@ def retrain(
     fixed_rows = read_rows(heldout) if heldout and isinstance(heldout[0], Path) else [dict(r) for r in heldout]  # type: ignore[arg-type]
     train_extra, eval_extra = split_corrections(corrections)
     eval_rows = fixed_rows + eval_extra
-    info = train(data, out_dir, seed=seed, label_sets=label_sets or model.label_sets, extra_rows=train_extra)
+    info = train(data, out_dir, seed=seed, label_sets=label_sets or model.label_sets, extra_rows=train_extra * correction_weight)
     candidate = load_model(out_dir)
     current_report = evaluate(model, eval_rows)
     candidate_report = evaluate(candidate, eval_rows)
