@@ -197,13 +197,12 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
 
     grid = SPACY_GRID if best_arch == "bow" else [{}]
     tried = []
-    for overrides in grid:
-        candidate, secs = train_spacy(train, field, labels, best_arch, work / "final", overrides)
+    for k, overrides in enumerate(grid):
+        candidate, secs = train_spacy(train, field, labels, best_arch, work / f"final-{k}", overrides)
         f1, _ = macro_f1_of(candidate, dev, field)
         console.print(f"  {field} {best_arch} {overrides}: dev macro-F1 {f1:.4f} ({secs:.0f}s CPU)")
-        tried.append((f1, overrides))
-    dev_f1, best_overrides = max(tried, key=lambda t: t[0])
-    model, secs = train_spacy(train, field, labels, best_arch, work / "final", best_overrides)
+        tried.append((f1, k, overrides, candidate, secs))
+    dev_f1, _, best_overrides, model, secs = max(tried, key=lambda t: t[0])
     test_f1, rate = macro_f1_of(model, test, field)
     noisy_f1, _ = macro_f1_of(model, noisy, field)
     result["spacy"] = {"architecture": best_arch, "overrides": best_overrides, "dev_macro_f1": dev_f1, "test_macro_f1": test_f1,
