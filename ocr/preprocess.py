@@ -17,13 +17,15 @@ from ocr.tesseract import Orientation, detect_orientation, recognise
 from pipeline.errors import ConfigError, OcrError
 
 #: Tesseract reads best when capital letters are roughly this many pixels tall (about 10 pt at 300 DPI).
-TARGET_TEXT_HEIGHT = 30.0
-MAX_UPSCALE = 4.0
+TARGET_TEXT_HEIGHT = 26.0
+MAX_UPSCALE = 3.0
 #: OSD orientation confidence below which we do not trust it and vote with quick OCR instead
 MIN_OSD_CONFIDENCE = 2.0
 MAX_SKEW_DEGREES = 10.0
 #: seconds allowed for each quick read of the orientation vote
 VOTE_TIMEOUT = 15.0
+#: noise (standard deviation, 0-255) up to which a median filter is enough
+LIGHT_NOISE = 5.0
 #: half the height of the orientation vote's window, in text heights
 VOTE_WINDOW_LINES = 5
 SAUVOLA_K = 0.2
@@ -45,6 +47,7 @@ class PageContext:
     scale: float = 1.0  # how much ``upscale`` enlarged the page (denoising works at the original size)
     osd: Orientation | None = None
     osd_done: bool = False
+    may_be_upside_down: bool = False  # set by ``orientation`` for pages whose lines run horizontally
 
 
 Step = Callable[[np.ndarray, PageContext], np.ndarray]
@@ -83,11 +86,11 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     if ctx.scale > 1.2:
         original = cv2.resize(image, None, fx=1 / ctx.scale, fy=1 / ctx.scale, interpolation=cv2.INTER_AREA)
     sigma = noise_sigma(original)
-    if sigma < 3.0:
+    if sigma < LIGHT_NOISE:
         cleaned = cv2.medianBlur(original, 3)
     else:
         strength = float(min(1.3 * sigma, 40.0))
-        cleaned = cv2.fastNlMeansDenoising(original, None, h=strength, templateWindowSize=7, searchWindowSize=15)
+        cleaned = cv2.fastNlMeansDenoising(original, None, h=strength, templateWindowSize=7, searchWindowSize=11)
     if cleaned.shape == image.shape:
         return cleaned
     return cv2.resize(cleaned, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -153,21 +156,28 @@ def lines(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 
 
 def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
-    """Turn a page that is sideways or upside down upright (0/90/180/270).
+    """Turn a sideways page so its text lines run horizontally (90/270), via Tesseract OSD.
 
-    The direction of the text lines (row versus column profile of the ink) tells upright-or-upside-down
-    from sideways. Tesseract's OSD then decides when it is confident and agrees with the lines;
-    otherwise (little text, or Chinese, which OSD often misjudges) the two remaining turns are read
-    quickly on a window of a few lines in each configured language, and the one read with more
-    confident characters wins.
+    The direction of the text lines (row versus column profile of the ink) says whether the page
+    is sideways; only then is OSD asked which way (it is slow, and often unsure on Chinese), with a
+    quick-read vote of the two turns as the fallback. Whether an upright-looking page is in fact
+    upside down is left to the reader (``ocr.read``), which turns it over only if it reads badly:
+    most slips are upright, and checking every one would cost an OSD run per page.
     """
     probe = binarize(_probe(image), ctx)
-    candidates = (0, 180) if lines_run_horizontally(probe) else (90, 270)
+    if lines_run_horizontally(probe):
+        ctx.may_be_upside_down = True
+        return image
     osd = detect_orientation(probe, ctx.timeout)
     ctx.osd, ctx.osd_done = osd, True
-    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE and osd.rotate in candidates:
+    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE and osd.rotate in (90, 270):
         return _turn(image, osd.rotate)
-    return _turn(image, _vote_orientation(probe, candidates, ctx))
+    return _turn(image, _vote_orientation(probe, (90, 270), ctx))
+
+
+def turn_over(image: np.ndarray) -> np.ndarray:
+    """The page turned by 180 degrees."""
+    return _turn(image, 180)
 
 
 def lines_run_horizontally(binary: np.ndarray) -> bool:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ocr.formats import LoadedPage, load_pages
-from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain
-from ocr.tesseract import Recognition, detect_orientation, recognise
+from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
+from ocr.tesseract import Recognition, recognise
 from pipeline.config import OcrSettings
 from pipeline.model import OcrResult, PageText
 
@@ -57,13 +57,19 @@ def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
     image = _prepare(page, settings.preprocess, settings)
     best = _recognise_page(image, settings, MAIN_PSM)
     if best.confidence < settings.retry_below_confidence:
-        # Same chain: reuse the prepared image and only change the page segmentation mode.
+        # Same chain: reuse the prepared image and only change what else might be wrong.
         if tuple(settings.preprocess) != ALTERNATIVE_CHAIN:
             image = _prepare(page, ALTERNATIVE_CHAIN, settings)
-        alternative = _recognise_page(image, settings, ALTERNATIVE_PSM)
-        if alternative.score > best.score:
-            best = alternative
+        best = max(best, _recognise_page(image, settings, ALTERNATIVE_PSM), key=_score)
+    if best.confidence < settings.retry_below_confidence and image.ctx.may_be_upside_down:
+        # Upside down reads as junk with low confidence; turned over, it reads well.
+        flipped = _Prepared(turn_over(image.pixels), image.ctx)
+        best = max(best, _recognise_page(flipped, settings, MAIN_PSM, best.language), key=_score)
     return PageText(page.number, best.text, round(best.confidence, 1), best.language, "ocr")
+
+
+def _score(result: Recognition) -> float:
+    return result.score
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,25 +84,24 @@ def _prepare(page: LoadedPage, chain: Sequence[str], settings: OcrSettings) -> _
     return _Prepared(run_chain(page.image, chain, ctx), ctx)
 
 
-def _recognise_page(image: _Prepared, settings: OcrSettings, psm: int) -> Recognition:
-    language = choose_language(image.pixels, image.ctx, settings.languages)
+def _recognise_page(image: _Prepared, settings: OcrSettings, psm: int, language: str = "") -> Recognition:
+    language = language or choose_language(image.ctx, settings.languages)
     result = recognise(image.pixels, language, psm, settings.timeout_seconds)
     return _other_language_if_needed(image.pixels, result, settings, psm)
 
 
-def choose_language(image: np.ndarray, ctx: PageContext, languages: str) -> str:
+def choose_language(ctx: PageContext, languages: str) -> str:
     """The Tesseract language for this page's first reading, from the configured ones ("eng+chi_sim").
 
-    Tesseract's script detection (already run by the ``orientation`` step, or run here) picks
-    Chinese for Han script and English for Latin script when it is sure; otherwise English goes
-    first and ``_other_language_if_needed`` tries Chinese. One language at a time: Tesseract with
+    When the ``orientation`` step ran Tesseract's script detection and it is sure, Han script
+    means Chinese and Latin script English; otherwise the first configured language goes first
+    and ``_other_language_if_needed`` tries the other. One language at a time: Tesseract with
     ``eng+chi_sim`` together is slower and, on degraded slips, worse at both.
     """
     configured = [lang for lang in languages.split("+") if lang]
     if len(configured) <= 1:
         return languages
-    osd = ctx.osd if ctx.osd_done else detect_orientation(image, ctx.timeout)
-    ctx.osd, ctx.osd_done = osd, True
+    osd = ctx.osd
     if osd is not None and osd.script_confidence >= MIN_SCRIPT_CONFIDENCE:
         if osd.script in ("Han", "HanS", "HanT") and "chi_sim" in configured:
             return "chi_sim"
@@ -108,11 +113,11 @@ def choose_language(image: np.ndarray, ctx: PageContext, languages: str) -> str:
 def _other_language_if_needed(
     image: np.ndarray, result: Recognition, settings: OcrSettings, psm: int
 ) -> Recognition:
-    # A doubtful reading may be the wrong language: read once with the other one, keep the better.
+    # A reading with too few characters may be the wrong language: read once with the other one.
     configured = [lang for lang in settings.languages.split("+") if lang]
     if len(configured) <= 1:
         return result
-    if result.confidence >= settings.retry_below_confidence and not _too_few_characters(image, result):
+    if not _too_few_characters(image, result):
         return result
     others = [lang for lang in configured if lang != result.language]
     other = recognise(image, others[0], psm, settings.timeout_seconds)
