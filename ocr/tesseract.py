@@ -25,6 +25,7 @@ _CJK_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[{_CJK}])")
 _CJK_DIGIT_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[0-9:;,.!?)])|(?<=[0-9(]) +(?=[{_CJK}])")
 #: words read with less confidence are specks, stains and ruled lines, not text
 MIN_WORD_CONFIDENCE = 15.0
+_PLAIN_WORD = re.compile(r"[A-Za-z][a-z]+[.,;:!?]?|[A-Z]{2,}|\d+|[\u4e00-\u9fff]+")
 #: a word read with at least this confidence counts towards ``Recognition.score``
 CONFIDENT_WORD = 60.0
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
@@ -184,8 +185,10 @@ def _words(data: dict[str, list]) -> list[Word]:  # type: ignore[type-arg]
     for i, raw in enumerate(data["text"]):
         text = str(raw).strip()
         confidence = float(data["conf"][i])
-        if not text or confidence < MIN_WORD_CONFIDENCE:
+        if not text or confidence < 0:
             continue
+        if confidence < MIN_WORD_CONFIDENCE and not _PLAIN_WORD.fullmatch(text):
+            continue  # Tesseract sometimes gives a real word 0, so only odd-looking ones go
         if confidence < 50 and not any(c.isalnum() for c in text):
             continue  # specks and rules read as punctuation
         line = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
