@@ -142,7 +142,8 @@ def _decode(frame: Image.Image, name: str, number: int) -> np.ndarray:
         return np.asarray(upright.convert(mode))
     except (OSError, SyntaxError, ValueError) as e:
         # Pillow says "image file is truncated" / "broken data stream" only when decoding.
-        raise UnreadableScanError(f"{name}: page {number} cannot be decoded (truncated or corrupt: {e})") from e
+        message = f"{name}: page {number} cannot be decoded (truncated or corrupt: {e})"
+        raise UnreadableScanError(message) from e
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:

@@ -90,7 +90,9 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         cleaned = cv2.medianBlur(original, 3)
     else:
         strength = float(min(1.3 * sigma, 40.0))
-        cleaned = cv2.fastNlMeansDenoising(original, None, h=strength, templateWindowSize=7, searchWindowSize=11)
+        cleaned = cv2.fastNlMeansDenoising(
+            original, None, h=strength, templateWindowSize=7, searchWindowSize=11
+        )
     if cleaned.shape == image.shape:
         return cleaned
     return cv2.resize(cleaned, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_CUBIC)
@@ -350,14 +352,18 @@ def _shrink(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
 
 
 def _whiten_outside(
-    sheet: np.ndarray, small: np.ndarray, paper: np.ndarray, label: int, factor: float, origin: tuple[int, int]
+    sheet: np.ndarray,
+    small: np.ndarray,
+    paper: np.ndarray,
+    label: int,
+    factor: float,
+    origin: tuple[int, int],
 ) -> np.ndarray:
     # A tilted sheet's bounding box still holds triangles of table: paint them the paper's colour.
-    count, labels = cv2.connectedComponents(paper)
-    mask_small = (labels == label).astype(np.uint8) * 255
-    mask_small = cv2.erode(mask_small, np.ones((5, 5), np.uint8))
-    mask = cv2.resize(mask_small, (small.shape[1], small.shape[0]))
-    full = cv2.resize(mask, (int(small.shape[1] / factor), int(small.shape[0] / factor)), interpolation=cv2.INTER_NEAREST)
+    _, labels = cv2.connectedComponents(paper)
+    mask = cv2.erode((labels == label).astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
+    full_size = (int(small.shape[1] / factor), int(small.shape[0] / factor))
+    full = cv2.resize(mask, full_size, interpolation=cv2.INTER_NEAREST)
     x0, y0 = origin
     region = full[y0 : y0 + sheet.shape[0], x0 : x0 + sheet.shape[1]]
     if region.shape != sheet.shape:

@@ -170,7 +170,8 @@ def _paper(width: int, height: int, colour: tuple[int, int, int], rng: np.random
     base = np.empty((height, width, 3), np.float32)
     base[:] = colour
     # Low-frequency blotches and fine grain, so the paper is not a flat colour.
-    blotches = cv2.resize(rng.normal(0, 6, (height // 40 + 2, width // 40 + 2)).astype(np.float32), (width, height))
+    coarse = rng.normal(0, 6, (height // 40 + 2, width // 40 + 2)).astype(np.float32)
+    blotches = cv2.resize(coarse, (width, height))
     grain = rng.normal(0, 3, (height, width)).astype(np.float32)
     base += (blotches + grain)[..., None]
     return Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))

@@ -169,7 +169,8 @@ def _call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
         if "Too few characters" in message or "Invalid resolution" in message:
             raise _TooLittleText(message) from e
         if "Failed loading language" in message or "osd.traineddata" in message:
-            raise MissingDependencyError(f"tesseract language data missing ({message}); run: {INSTALL_HINT}") from e
+            hint = f"tesseract language data missing ({message}); run: {INSTALL_HINT}"
+            raise MissingDependencyError(hint) from e
         raise OcrError(f"tesseract failed: {message.strip()}") from e
     except RuntimeError as e:
         # pytesseract signals its timeout with a bare RuntimeError("Tesseract process timeout").
