@@ -77,7 +77,7 @@ def upscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 
 
 def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
-    """Remove visible sensor and JPEG noise with non-local means; pages with little noise are left as they are.
+    """Remove sensor and JPEG noise: a median filter when it is light, non-local means when it is heavy.
 
     Works at the page's original size when ``upscale`` ran first: noise is measured and removed
     where it lives, and non-local means on a 4x enlarged page would cost 16 times as much.
@@ -87,8 +87,7 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         original = cv2.resize(image, None, fx=1 / ctx.scale, fy=1 / ctx.scale, interpolation=cv2.INTER_AREA)
     sigma = noise_sigma(original)
     if sigma < LIGHT_NOISE:
-        # Even a 3x3 median eats the strokes of small print on a 100 DPI fax: leave clean pages alone.
-        return image
+        cleaned = cv2.medianBlur(original, 3)
     else:
         strength = float(min(1.3 * sigma, 40.0))
         cleaned = cv2.fastNlMeansDenoising(
@@ -100,14 +99,10 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 
 
 def noise_sigma(image: np.ndarray) -> float:
-    """Estimate the standard deviation of Gaussian noise (Immerkaer's operator, robust median form).
-
-    The median, not the mean, of the response: on a crisp low-resolution scan the letter edges
-    would otherwise count as noise, and denoising that hard erases small print.
-    """
+    """Estimate the standard deviation of Gaussian noise (Immerkaer's fast method)."""
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     response = np.abs(cv2.filter2D(image.astype(np.float32), -1, kernel))[1:-1, 1:-1]
-    return float(1.4826 * np.median(response) / 6.0)
+    return float(np.sqrt(np.pi / 2) * response.mean() / 6.0)
 
 
 def background(image: np.ndarray, ctx: PageContext) -> np.ndarray:
