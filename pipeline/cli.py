@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import sys
 from collections import Counter
 from importlib import resources
@@ -32,16 +33,18 @@ app = typer.Typer(
 cases_app = typer.Typer(help="List, show and export cases.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 
-console = Console()
+# Piped output (CI logs, `| less`) has no terminal width; rich would assume 80 columns and wrap every
+# table cell over many lines, so use a wide fixed width unless COLUMNS says otherwise.
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err_console = Console(stderr=True)
 _state: dict[str, Any] = {"verbose": False, "overrides": {}}
 
 
 @app.callback()
 def _global_options(
-    home: Annotated[Path | None, typer.Option(help="Data directory [env: COMPLAINTDESK_HOME].")] = None,
+    home: Annotated[Path | None, typer.Option(help="Data directory \\[env: COMPLAINTDESK_HOME].")] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL [env: COMPLAINTDESK_DATABASE_URL]; default SQLite in HOME.")
+        str | None, typer.Option(help="SQLAlchemy URL \\[env: COMPLAINTDESK_DATABASE_URL]; default SQLite in HOME.")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details and show tracebacks.")] = False,
 ) -> None:
@@ -166,13 +169,11 @@ def cases_list(
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, default=str))
         return
-    table = Table("reference", "status", "channel", "department", "sentiment", "kind", "due", "text")
-    for row in rows:
-        table.add_row(
-            row["reference"], row["status"], row["channel"], _label(row, "department"), _label(row, "sentiment"),
-            _label(row, "kind"), str(row.get("due_at") or "")[:10], _snippet(row["text"]),
-        )
-    console.print(table)
+    console.print(_compact_table(
+        ("reference", "status", "channel", "department", "sentiment", "kind", "due", "text"),
+        [(row["reference"], row["status"], row["channel"], _label(row, "department"), _label(row, "sentiment"),
+          _label(row, "kind"), str(row.get("due_at") or "")[:10], _snippet(row["text"], 80)) for row in rows],
+    ))
     console.print(f"{len(rows)} case(s)")
 
 
@@ -249,19 +250,34 @@ def _outcome_json(outcome: Any) -> dict[str, Any]:
 
 
 def _print_outcomes(outcomes: list[Any], *, show_text: bool = False) -> None:
-    table = Table("source", "outcome", "reference", "department", "sentiment", "kind", "OCR conf", "text / reason")
+    rows = []
     for o in outcomes:
         row = o.case or {}
         conf = row.get("ocr_confidence")
-        table.add_row(
-            Path(o.source.name).name if o.source.channel == "slip" else o.source.name,
-            str(o.kind), o.reference or "", _label(row, "department"), _label(row, "sentiment"), _label(row, "kind"),
-            f"{conf:.0f}" if isinstance(conf, (int, float)) and conf >= 0 else "",
-            _snippet(row.get("text", ""), 80 if show_text else 40) if row else o.reason,
-        )
-    console.print(table)
+        source = Path(o.source.name).name if o.source.channel == "slip" else o.source.name
+        rows.append((
+            _snippet(source, 28), str(o.kind), o.reference or "", _label(row, "department"), _label(row, "sentiment"),
+            _label(row, "kind"), f"{conf:.0f}" if isinstance(conf, (int, float)) and conf >= 0 else "",
+            _snippet(row.get("text", ""), 80 if show_text else 40) if row else (o.reason or ""),
+        ))
+    console.print(_compact_table(
+        ("source", "outcome", "reference", "department", "sentiment", "kind", "OCR conf", "text / reason"), rows
+    ))
     counts = Counter(str(o.kind) for o in outcomes)
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do")
+
+
+def _compact_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
+    """One line per row: every column keeps its full width except the last (free text), which is cut."""
+    table = Table()
+    widths = [max([len(header), *(len(r[i]) for r in rows)]) for i, header in enumerate(headers[:-1])]
+    for header, width in zip(headers, widths):
+        table.add_column(header, no_wrap=True, width=width)
+    free = console.width - sum(widths) - 3 * len(headers) - 1  # each column costs its width plus 3 for borders
+    table.add_column(headers[-1], no_wrap=True, overflow="ellipsis", width=max(free, 12))
+    for row in rows:
+        table.add_row(*row)
+    return table
 
 
 def _label(row: dict[str, Any], name: str) -> str:
