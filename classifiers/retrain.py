@@ -12,6 +12,10 @@ candidate may be promoted:
 - the candidate passes when its mean macro-F1 over the label sets is not lower than the current
   model's, and no single label set loses more than ``MAX_LABEL_SET_DROP``.
 
+The candidate's ``meta.json`` records which corrections it was trained on (``provenance.corrections``:
+rows and a fingerprint); ``already_trained_on`` finds an earlier model trained on the same corrections, so
+a nightly ``complaintdesk retrain`` does nothing when reviewers corrected nothing new.
+
 Promotion itself (``versions.promote`` plus the database registry) is the caller's decision.
 """
 
@@ -22,11 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from classifiers.dataset import is_dev_row, read_rows
+from classifiers.dataset import fingerprint, is_dev_row, read_rows
 from classifiers.evaluation import EvaluationReport, evaluate
 from classifiers.labels import LabelSet
-from classifiers.runtime import Classifier, load_model
+from classifiers.runtime import Classifier, load_model, read_meta
 from classifiers.training import ModelInfo, train
+from pipeline.errors import ModelError
 
 EVAL_SHARE_EVERY = 5
 MAX_LABEL_SET_DROP = 0.02
@@ -79,6 +84,29 @@ def split_corrections(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str,
     return train_rows, eval_rows
 
 
+def corrections_fingerprint(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A short hash of corrected rows (reference, text and every label), independent of their order."""
+    records = sorted(
+        ({k: str(v) for k, v in row.items() if v not in (None, "")} for row in rows),
+        key=lambda r: (r.get("reference", ""), r.get("text", "")),
+    )
+    fields = sorted({k for r in records for k in r} - {"text"})
+    return fingerprint(records, fields)[:16]
+
+
+def already_trained_on(corrections: Sequence[Mapping[str, Any]], model_dirs: Sequence[Path]) -> str | None:
+    """The version of the first model in ``model_dirs`` whose training used exactly ``corrections``, if any."""
+    wanted = corrections_fingerprint(corrections)
+    for model_dir in model_dirs:
+        try:
+            meta = read_meta(model_dir)
+        except ModelError:
+            continue
+        if meta.get("provenance", {}).get("corrections", {}).get("fingerprint") == wanted:
+            return str(meta["version"])
+    return None
+
+
 def gate(current: EvaluationReport, candidate: EvaluationReport, *, max_drop: float = MAX_LABEL_SET_DROP) -> GateDecision:
     """Promote only if mean macro-F1 does not drop and no label set drops by more than ``max_drop``."""
     shared = [name for name in current.label_sets if name in candidate.label_sets]
@@ -120,7 +148,9 @@ def retrain(
     fixed_rows = read_rows(heldout) if heldout and isinstance(heldout[0], Path) else [dict(r) for r in heldout]  # type: ignore[arg-type]
     train_extra, eval_extra = split_corrections(corrections)
     eval_rows = fixed_rows + eval_extra
-    info = train(data, out_dir, seed=seed, label_sets=label_sets or model.label_sets, extra_rows=train_extra * correction_weight)
+    provenance = {"corrections": {"rows": len(corrections), "fingerprint": corrections_fingerprint(corrections)}}
+    info = train(data, out_dir, seed=seed, label_sets=label_sets or model.label_sets,
+                 extra_rows=train_extra * correction_weight, provenance=provenance)
     candidate = load_model(out_dir)
     current_report = evaluate(model, eval_rows)
     candidate_report = evaluate(candidate, eval_rows)

@@ -82,6 +82,7 @@ def train(
     label_sets: Sequence[LabelSet] | None = None,
     config: Config | None = None,
     extra_rows: Sequence[Mapping[str, Any]] = (),
+    provenance: Mapping[str, Any] | None = None,
 ) -> ModelInfo:
     """Train a model on the JSONL files (or directories of them) in ``data`` and write it to ``out_dir``.
 
@@ -92,13 +93,15 @@ def train(
         label_sets: default: ``labels.toml`` in a data directory, else the bundled defaults.
         config: default: ``classifiers/config.cfg``.
         extra_rows: more rows (e.g. reviewer corrections) appended to those read from ``data``.
+        provenance: JSON-able facts about the inputs, stored in ``meta.json`` under ``provenance``
+            (``classifiers.retrain`` records which corrections it trained on).
 
     Raises:
         InputError: the data cannot be read or has no label set with two labels.
     """
     rows = read_rows(data) + [dict(r) for r in extra_rows]
     sets = tuple(label_sets) if label_sets is not None else find_label_sets(data)
-    return train_rows(rows, out_dir, seed=seed, label_sets=sets, config=config)
+    return train_rows(rows, out_dir, seed=seed, label_sets=sets, config=config, provenance=provenance)
 
 
 def train_rows(
@@ -108,6 +111,7 @@ def train_rows(
     seed: int = 0,
     label_sets: Sequence[LabelSet],
     config: Config | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> ModelInfo:
     """Train on already-read rows; see ``train``."""
     started = time.perf_counter()
@@ -162,6 +166,7 @@ def train_rows(
         "metrics": metrics,
         "temperatures": temperatures,
         "config": cfg.to_str(),
+        "provenance": dict(provenance or {}),
     }
     _write_model(out_dir, pipelines, meta)
     return ModelInfo(

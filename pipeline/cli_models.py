@@ -59,7 +59,7 @@ def _with_database(settings: Settings, action: Callable[[Any], T]) -> T | None:
     except ComplaintdeskError as e:
         err_console.print(f"[yellow]note:[/yellow] model registry not recorded in the database ({e})")
         return None
-    with db.session() as session:
+    with db, db.session() as session:
         return action(session)
 
 
@@ -240,18 +240,37 @@ def retrain_cmd(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Train and compare, but never promote.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Retrain even when no correction is new since the last retrain.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
 ) -> None:
-    """Train a candidate on shipped data + reviewer corrections; promote it only if macro-F1 does not drop."""
+    """Train a candidate on shipped data + reviewer corrections; promote it only if macro-F1 does not drop.
+
+    Does nothing (exit 0) when there are no corrections, or no new ones since the last retrain: safe to
+    run nightly from cron or a systemd timer.
+    """
     import storage
-    from classifiers.retrain import retrain
+    from classifiers.retrain import already_trained_on, retrain
 
     settings = _settings()
     current_dir = classifiers.resolve_model_dir(settings)
     current = classifiers.load_model(current_dir)
-    db = storage.open_database(settings.resolved_database_url)
-    with db.session() as session:
+    with storage.open_database(settings.resolved_database_url) as db, db.session() as session:
         corrections = storage.confirmed_training_rows(session)
+    if not force:
+        if not corrections:
+            reason = "no reviewer corrections yet"
+        elif seen := already_trained_on(corrections, [current_dir, *(v.path for v in classifiers.list_versions(settings.models_root))]):
+            reason = f"no new corrections: {seen} was already trained on these {len(corrections)} corrected cases"
+        else:
+            reason = ""
+        if reason:
+            if as_json:
+                sys.stdout.write(json.dumps({"retrained": False, "reason": reason, "current": current.version}) + "\n")
+            else:
+                console.print(f"{reason}; nothing to retrain, keeping {current.version} (--force retrains anyway)")
+            return
     staging = _staging_dir(settings)
     result = retrain(
         data=data or [BUNDLED_DATA_DIR],
@@ -266,7 +285,7 @@ def retrain_cmd(
     if promoted:
         promote_version(settings, info.version, actor="retrain")
     if as_json:
-        out = result.to_json() | {"candidate": info.version, "promoted": promoted, "dry_run": dry_run}
+        out = result.to_json() | {"retrained": True, "candidate": info.version, "promoted": promoted, "dry_run": dry_run}
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         return
     table = Table(title=f"held-out macro-F1 ({result.eval_rows} rows, incl. a share of corrections)")
@@ -294,20 +313,21 @@ def reclassify_cmd(
     settings = _settings()
     model = classifiers.load_model(_model_dir(model_dir))
     thresholds = {ls.name: ls.threshold for ls in model.label_sets}
-    db = storage.open_database(settings.resolved_database_url)
-    with db.session() as session:
-        todo = [(c.reference, c.text) for status in OPEN_STATUSES for c in storage.list_cases(session, status=status)]
     changed_cases = changed_labels = kept = 0
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        results = model.classify([text for _, text in batch])
+    with storage.open_database(settings.resolved_database_url) as db:
         with db.session() as session:
-            for (reference, _), classification in zip(batch, results, strict=True):
-                case = storage.get_case(session, reference)
-                kept += len(storage.confirmed_labels(case))
-                changed = storage.relabel_case(session, case, classification, actor="reclassify", thresholds=thresholds)
-                changed_cases += bool(changed)
-                changed_labels += len(changed)
+            todo = [(c.reference, c.text) for status in OPEN_STATUSES for c in storage.list_cases(session, status=status)]
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            results = model.classify([text for _, text in batch])
+            with db.session() as session:
+                for (reference, _), classification in zip(batch, results, strict=True):
+                    case = storage.get_case(session, reference)
+                    kept += len(storage.confirmed_labels(case))
+                    changed = storage.relabel_case(session, case, classification, actor="reclassify",
+                                                   thresholds=thresholds)
+                    changed_cases += bool(changed)
+                    changed_labels += len(changed)
     summary = {"model_version": model.version, "cases": len(todo), "changed_cases": changed_cases,
                "changed_labels": changed_labels, "confirmed_labels_kept": kept}
     if as_json:

@@ -1,8 +1,9 @@
-"""retrain and reclassify through the CLI, against a real (SQLite) database."""
+"""retrain and reclassify through the CLI, against a real database (SQLite, then PostgreSQL: ``db_url``)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,20 +33,24 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path) -> storage.Database:
-    url = f"sqlite:///{tmp_path / 'cd.db'}"
+def deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_dir: Path, db_url: str
+) -> Iterator[storage.Database]:
+    """A deployment whose database (SQLite or PostgreSQL, migrated) holds one case per text of TEXTS."""
     monkeypatch.setenv("COMPLAINTDESK_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("COMPLAINTDESK_DATABASE_URL", url)
+    monkeypatch.setenv("COMPLAINTDESK_DATABASE_URL", db_url)
     monkeypatch.setenv("COMPLAINTDESK_MODEL_DIR", str(model_dir))
-    storage.migrate(url)
-    db = storage.open_database(url)
+    db = storage.open_database(db_url)
     model = classifiers.load_model(model_dir)
     with db.session() as s:
         for text, c in zip(TEXTS, model.classify(TEXTS), strict=True):
             item = IntakeItem(source=Source.from_bytes(Channel.manual, "typed", text.encode()), text=text,
                               classification=c)
             storage.create_case(s, item, due_days=15, actor="test")
-    return db
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
 def _cases(db: storage.Database) -> dict[str, dict]:
@@ -96,3 +101,23 @@ def test_retrain_compares_registers_and_reports(deployment: storage.Database, mo
     assert registered[out["candidate"]] == ("promoted" if out["promoted"] else "candidate")
     listed = json.loads(CliRunner().invoke(app, ["models", "list", "--json"]).stdout)
     assert out["candidate"] in {v["version"] for v in listed}
+
+
+def test_retrain_without_new_corrections_does_nothing(deployment: storage.Database, model_dir: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["retrain", "--data", str(FIXTURE), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["retrained"] is False and "no reviewer corrections" in out["reason"]
+    with deployment.session() as s:
+        assert storage.list_model_versions(s) == []
+        (case,) = [c for c in storage.list_cases(s) if c.text == TEXTS[2]]
+        storage.correct_label(s, case, "sentiment", "negative", reviewer="bo")
+    first = json.loads(runner.invoke(app, ["retrain", "--data", str(FIXTURE), "--heldout", str(FIXTURE), "--json"]).stdout)
+    assert first["retrained"] is True
+    # nothing corrected since: the nightly run says so and trains nothing
+    again = runner.invoke(app, ["retrain", "--data", str(FIXTURE), "--heldout", str(FIXTURE)])
+    assert again.exit_code == 0, again.output
+    assert "no new corrections" in again.stdout and first["candidate"] in again.stdout
+    with deployment.session() as s:
+        assert len(storage.list_model_versions(s)) == 1
