@@ -9,9 +9,13 @@ For each dataset (FixMyStreet London -> department, 8 labels; US airline tweets 
    ``bow_spacy`` (spaCy's TextCatBOW.v3), ``cnn`` and ``ensemble`` from ``classifiers/config.cfg``,
    trained on the first ``--arch-max-train`` rows of ``split=train`` and scored on ``split=dev``;
 2. the best architecture on dev is trained on up to ``--max-train`` training rows (a seeded random
-   subsample: said in the output) and scored on ``split=test``, and on OCR-noised copies of the test
-   texts (character confusions, dropped/doubled spaces, hyphenated line breaks, full-width letters);
-3. the baseline (TF-IDF word 1-2 grams + LogisticRegression, C tuned on dev) on the same rows;
+   subsample: said in the output) with each setting of ``SPACY_GRID``; each gets its temperature and
+   macro-F1 label offsets fitted on ``split=dev`` (``classifiers.training.fit_biases``, stored in the
+   model as the shipped training does); the best on dev is scored on ``split=test`` (also without the
+   offsets, and its reliability table), and on OCR-noised copies of the test texts (character
+   confusions, dropped/doubled spaces, hyphenated line breaks, full-width letters);
+3. the baseline (TF-IDF word 1-2 grams, sublinear tf + LogisticRegression, C tuned on dev) on the
+   same rows, on the same clean and noised test texts (raw, and through ``normalize_text`` as spaCy's are);
 4. inference speed, one thread, CPU time: documents per second for both.
 
 Then the shipped three-label-set model (department + sentiment + kind) is timed on our own texts,
@@ -111,30 +115,46 @@ def cpu_rate(n: int, fn: Callable[[], Any]) -> tuple[Any, float]:
 
 #: Settings tried on dev for the final model, as the baseline tries values of C (the shipped
 #: config.cfg is tuned for a few hundred rows; thousands of rows want a bigger hash table and batches).
+#: ``sublinear_l2`` weights n-grams like the baseline's TF-IDF (1 + log tf, unit length; no IDF).
 SPACY_GRID: list[dict[str, Any]] = [
     {"architectures.bow.length": 262144, "training.batch_size": 64, "optimizer.learn_rate": 0.005},
-    {"architectures.bow.length": 262144, "training.batch_size": 64, "optimizer.learn_rate": 0.01},
+    {"architectures.bow.length": 262144, "training.batch_size": 64, "optimizer.learn_rate": 0.01,
+     "architectures.bow.weighting": "sublinear_l2"},
 ]
 
 
 def train_spacy(
     rows: Sequence[dict[str, Any]], field: str, labels: Sequence[str], arch: str, out: Path,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, dev: Sequence[dict[str, Any]] | None = None,
 ) -> tuple[classifiers.Classifier, float]:
+    """Train on all of ``rows``; temperature and macro-F1 label offsets are fitted on ``dev`` (if given)."""
     cfg = load_training_config(overrides={
         "pipelines.en": arch, "training.dev_every": 0, "training.refit_on_all": False, **(overrides or {}),
     })
     started = time.process_time()
-    train_rows(rows, out, label_sets=[LabelSet(field, {lab: "" for lab in labels})], config=cfg)
+    train_rows(rows, out, label_sets=[LabelSet(field, {lab: "" for lab in labels})], config=cfg, calibration_rows=dev)
     return classifiers.load_model(out), time.process_time() - started
+
+
+def raw_model(model: classifiers.Classifier) -> classifiers.Classifier:
+    """The same pipelines without the dev-fitted temperature and label offsets (for the ablation column)."""
+    meta = {k: v for k, v in model.meta.items() if k not in ("temperatures", "biases")}
+    return classifiers.Classifier(model.pipelines, model.label_sets, model.version, meta)
 
 
 def macro_f1_of(model: classifiers.Classifier, rows: Sequence[dict[str, Any]], field: str) -> tuple[float, float]:
     """(macro-F1, docs/s) of a spaCy model on rows."""
+    report, rate = scored(model, rows, field)
+    return report.macro_f1, rate
+
+
+def scored(model: classifiers.Classifier, rows: Sequence[dict[str, Any]], field: str) -> tuple[Any, float]:
+    """(LabelSetReport with calibration, docs/s) of a spaCy model on rows."""
     results, rate = cpu_rate(len(rows), lambda: model.classify([r["text"] for r in rows]))
     gold = [r[field] for r in rows]
-    pred = [c.labels[field].label for c in results]
-    return classifiers.score_predictions(field, gold, pred).macro_f1, rate
+    pred = [c.labels[field] for c in results]
+    report = classifiers.score_predictions(field, gold, [p.label for p in pred], [p.confidence for p in pred])
+    return report, rate
 
 
 # ---------------------------------------------------------------- baseline
@@ -187,7 +207,7 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
     if not args.skip_archs:
         sub = train[: args.arch_max_train]
         for arch in args.architectures.split(","):
-            model, secs = train_spacy(sub, field, labels, arch, work / arch)
+            model, secs = train_spacy(sub, field, labels, arch, work / arch)  # no dev fitting: raw scores compared
             f1, rate = macro_f1_of(model, dev, field)
             archs[arch] = {"train_rows": len(sub), "dev_macro_f1": f1, "train_cpu_s": round(secs, 1), "docs_per_s": round(rate)}
             console.print(f"  {field} {arch}: dev macro-F1 {f1:.4f}, train {secs:.1f}s CPU, {rate:.0f} docs/s")
@@ -198,15 +218,24 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
     grid = SPACY_GRID if best_arch == "bow" else [{}]
     tried = []
     for k, overrides in enumerate(grid):
-        candidate, secs = train_spacy(train, field, labels, best_arch, work / f"final-{k}", overrides)
+        candidate, secs = train_spacy(train, field, labels, best_arch, work / f"final-{k}", overrides, dev)
         f1, _ = macro_f1_of(candidate, dev, field)
-        console.print(f"  {field} {best_arch} {overrides}: dev macro-F1 {f1:.4f} ({secs:.0f}s CPU)")
+        console.print(f"  {field} {best_arch} {overrides}: dev macro-F1 {f1:.4f} (label offsets fitted on dev; "
+                      f"{secs:.0f}s CPU)")
         tried.append((f1, k, overrides, candidate, secs))
     dev_f1, _, best_overrides, model, secs = max(tried, key=lambda t: t[0])
-    test_f1, rate = macro_f1_of(model, test, field)
-    noisy_f1, _ = macro_f1_of(model, noisy, field)
-    result["spacy"] = {"architecture": best_arch, "overrides": best_overrides, "dev_macro_f1": dev_f1, "test_macro_f1": test_f1,
-                       "noisy_test_macro_f1": noisy_f1, "docs_per_s": round(rate), "train_cpu_s": round(secs, 1)}
+    test_report, rate = scored(model, test, field)
+    noisy_report, _ = scored(model, noisy, field)
+    raw_test, _ = scored(raw_model(model), test, field)
+    raw_noisy, _ = scored(raw_model(model), noisy, field)
+    result["spacy"] = {"architecture": best_arch, "overrides": best_overrides, "dev_macro_f1": dev_f1,
+                       "test_macro_f1": test_report.macro_f1, "noisy_test_macro_f1": noisy_report.macro_f1,
+                       "test_accuracy": test_report.accuracy, "test_ece": test_report.ece,
+                       "raw_test_macro_f1": raw_test.macro_f1, "raw_noisy_test_macro_f1": raw_noisy.macro_f1,
+                       "raw_test_ece": raw_test.ece, "temperature": model.temperatures.get(field),
+                       "biases": model.biases.get(field, {}),
+                       "reliability": [vars(b) for b in test_report.reliability],
+                       "docs_per_s": round(rate), "train_cpu_s": round(secs, 1)}
 
     started = time.process_time()
     base, c = baseline(train, dev, field)
@@ -214,7 +243,12 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
     b_test, b_rate = baseline_f1(base, test, field)
     b_noisy, _ = baseline_f1(base, noisy, field)
     b_noisy_norm, _ = baseline_f1(base, noisy, field, classifiers.normalize_text)
+    texts = [r["text"] for r in test]
+    b_proba = base.predict_proba(texts)
+    b_report = classifiers.score_predictions(field, [r[field] for r in test], list(base.classes_[b_proba.argmax(axis=1)]),
+                                             [float(p) for p in b_proba.max(axis=1)])
     result["baseline"] = {"C": c, "dev_macro_f1": baseline_f1(base, dev, field)[0], "test_macro_f1": b_test,
+                          "test_accuracy": b_report.accuracy, "test_ece": b_report.ece,
                           "noisy_test_macro_f1": b_noisy, "noisy_normalized_test_macro_f1": b_noisy_norm,
                           "docs_per_s": round(b_rate), "train_cpu_s_with_tuning": round(base_secs, 1)}
     shutil.rmtree(work, ignore_errors=True)
@@ -317,17 +351,32 @@ def corrections_simulation(batches: int = 4, batch_size: int = 50, seed: int = 0
 
 
 def print_report(results: dict[str, Any]) -> None:
-    table = Table(title="macro-F1 on split=test (spaCy vs TF-IDF + LogisticRegression, same training rows)")
+    table = Table(title="macro-F1 on split=test (spaCy vs TF-IDF + LogisticRegression, same training rows; "
+                        "both tuned on split=dev only)")
     for col in ("dataset", "train rows", "spaCy arch", "spaCy test", "baseline test", "spaCy OCR-noised",
-                "baseline OCR-noised", "baseline noised+normalize", "spaCy docs/s", "baseline docs/s"):
+                "baseline OCR-noised", "baseline noised+normalize", "spaCy w/o offsets test / noised",
+                "ECE spaCy / baseline", "spaCy docs/s", "baseline docs/s"):
         table.add_column(col, justify="right")
     for d in results["datasets"]:
         s, b = d["spacy"], d["baseline"]
         table.add_row(f"{d['dataset'].split('-')[0]} ({d['label_set']})", f"{d['train_rows']}/{d['train_rows_available']}",
                       s["architecture"], f"{s['test_macro_f1']:.4f}", f"{b['test_macro_f1']:.4f}",
                       f"{s['noisy_test_macro_f1']:.4f}", f"{b['noisy_test_macro_f1']:.4f}",
-                      f"{b['noisy_normalized_test_macro_f1']:.4f}", str(s["docs_per_s"]), str(b["docs_per_s"]))
+                      f"{b['noisy_normalized_test_macro_f1']:.4f}",
+                      f"{s['raw_test_macro_f1']:.4f} / {s['raw_noisy_test_macro_f1']:.4f}",
+                      f"{s['test_ece']:.3f} / {b['test_ece']:.3f}", str(s["docs_per_s"]), str(b["docs_per_s"]))
     console.print(table)
+    for d in results["datasets"]:
+        s = d["spacy"]
+        rel = Table(title=f"{d['label_set']}: spaCy reliability on split=test (temperature {s['temperature']}, "
+                          f"label offsets {s['biases'] or 'none'})")
+        for col in ("confidence", "n", "mean confidence", "accuracy"):
+            rel.add_column(col, justify="right")
+        for b in s["reliability"]:
+            if b["count"]:
+                rel.add_row(f"{b['lower']:.1f}-{b['upper']:.1f}", str(b["count"]), f"{b['mean_confidence']:.3f}",
+                            f"{b['accuracy']:.3f}")
+        console.print(rel)
     for d in results["datasets"]:
         if d["architectures"]:
             t = Table(title=f"{d['label_set']}: architectures on split=dev ({next(iter(d['architectures'].values()))['train_rows']} training rows)")
@@ -369,10 +418,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[bold]corrections simulation[/bold]")
         results["corrections"] = corrections_simulation(seed=args.seed)
     print_report(results)
-    targets = {
-        f"{d['label_set']}: spaCy >= baseline": d["spacy"]["test_macro_f1"] >= d["baseline"]["test_macro_f1"]
-        for d in results["datasets"]
-    }
+    targets = {}
+    for d in results["datasets"]:
+        s, b = d["spacy"], d["baseline"]
+        targets[f"{d['label_set']}: spaCy >= baseline"] = s["test_macro_f1"] >= b["test_macro_f1"]
+        # against the better baseline reading: raw noised text, or noised text through our normalize_text
+        best_noisy = max(b["noisy_test_macro_f1"], b["noisy_normalized_test_macro_f1"])
+        targets[f"{d['label_set']} OCR-noised: spaCy >= baseline"] = s["noisy_test_macro_f1"] >= best_noisy
     targets[">= 2000 docs/s for 3 label sets"] = results["shipped_speed"]["docs_per_cpu_s"] >= 2000
     if "corrections" in results:
         targets["held-out macro-F1 rises with corrections"] = results["corrections"]["rose"]

@@ -9,6 +9,8 @@ with a ``department`` but no ``kind`` still trains the department classifier.
 Calibration: bag-of-words softmax scores trained with spaCy's squared-error loss come out
 under-confident, so each label set gets a temperature fitted on the dev split (log-loss, grid search)
 and stored in ``meta.json``; ``Classifier`` applies it. The refit on all rows reuses it.
+Label sets with enough dev rows (``[training] bias_min_rows``) also get per-label offsets of the
+log-scores that maximise dev macro-F1 (``fit_biases``; the temperature is fitted after them).
 
 The version is ``m-<UTC date>-<hash>``: the hash covers the rows, label sets, config, seed and the
 training code (this module, ``architectures.py``, ``text.py``, the spaCy version), and
@@ -112,8 +114,13 @@ def train_rows(
     label_sets: Sequence[LabelSet],
     config: Config | None = None,
     provenance: Mapping[str, Any] | None = None,
+    calibration_rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> ModelInfo:
-    """Train on already-read rows; see ``train``."""
+    """Train on already-read rows; see ``train``.
+
+    ``calibration_rows``: labelled rows never trained on that replace the internal dev split for the
+    dev metrics, temperatures and label biases (``bench/classify.py`` passes a dataset's own dev split).
+    """
     started = time.perf_counter()
     cfg = config or load_training_config()
     rows = [_prepare(r) for r in rows]
@@ -130,15 +137,19 @@ def train_rows(
     dev_every = int(cfg["training"]["dev_every"])
     train_part = {lang: [r for r in rs if not is_dev_row(r["text"], dev_every)] for lang, rs in by_lang.items()}
     dev_rows = [r for rs in by_lang.values() for r in rs if is_dev_row(r["text"], dev_every)]
+    if calibration_rows is not None:
+        dev_rows = [_prepare(r) for r in calibration_rows]
     pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in train_part.items() if rs}
     metrics: dict[str, Any] = {}
     temperatures: dict[str, float] = {}
+    biases: dict[str, dict[str, float]] = {}
     if dev_rows and pipelines:
         from classifiers.evaluation import evaluate  # evaluation imports runtime; keep import local
 
         raw = Classifier(pipelines, sets, version)
-        temperatures = fit_temperatures(raw, dev_rows)
-        calibrated = Classifier(pipelines, sets, version, {"temperatures": temperatures})
+        biases = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]))
+        temperatures = fit_temperatures(raw, dev_rows, biases)
+        calibrated = Classifier(pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
         report = evaluate(calibrated, dev_rows)
         metrics = {
             name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "ece": r.ece}
@@ -165,6 +176,7 @@ def train_rows(
         "dev_rows": len(dev_rows),
         "metrics": metrics,
         "temperatures": temperatures,
+        "biases": biases,
         "config": cfg.to_str(),
         "provenance": dict(provenance or {}),
     }
@@ -180,8 +192,13 @@ def train_rows(
     )
 
 
-def fit_temperatures(model: Classifier, rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Per label set, the temperature (0.05..3) that minimises the log-loss of ``model`` on ``rows``."""
+def fit_temperatures(
+    model: Classifier, rows: Sequence[Mapping[str, Any]], biases: Mapping[str, Mapping[str, float]] | None = None
+) -> dict[str, float]:
+    """Per label set, the temperature (0.05..3) that minimises the log-loss of ``model`` on ``rows``.
+
+    ``model`` must be uncalibrated; ``biases`` (see ``fit_biases``) are applied before the temperature.
+    """
     results = model.classify([str(r["text"]) for r in rows])
     grid = [round(0.05 * i, 2) for i in range(1, 61)]
     out = {}
@@ -190,12 +207,66 @@ def fit_temperatures(model: Classifier, rows: Sequence[Mapping[str, Any]]) -> di
                  if r.get(ls.name) in ls.labels]
         if len(pairs) < 5:
             continue
+        shift = (biases or {}).get(ls.name)
 
         def nll(t: float) -> float:
-            return -sum(math.log(max(apply_temperature(s, t)[gold], 1e-12)) for s, gold in pairs)
+            return -sum(math.log(max(apply_temperature(s, t, shift)[gold], 1e-12)) for s, gold in pairs)
 
         out[ls.name] = min(grid, key=nll)
     return out
+
+
+def fit_biases(
+    model: Classifier, rows: Sequence[Mapping[str, Any]], *, min_rows: int = 200, limit: float = 2.0, step: float = 0.1
+) -> dict[str, dict[str, float]]:
+    """Per label set with at least ``min_rows`` labelled rows: log-score offsets that maximise macro-F1.
+
+    Argmax of the raw scores maximises accuracy, which under-predicts rare labels; macro-F1 weighs
+    every label the same. Coordinate ascent over one offset per label (``-limit..limit`` in ``step``\ s,
+    smaller offsets first, three passes, a move only when macro-F1 strictly improves). Label sets with
+    fewer rows get none (the offsets would fit noise). ``model`` must be uncalibrated.
+    """
+    import numpy as np  # a dependency of spaCy/thinc
+
+    results = model.classify([str(r["text"]) for r in rows])
+    grid = sorted((round(step * i, 4) for i in range(-round(limit / step), round(limit / step) + 1)), key=abs)
+    out: dict[str, dict[str, float]] = {}
+    for ls in model.label_sets:
+        labels = list(ls.labels)
+        pairs = [(c.labels[ls.name].scores, labels.index(str(r[ls.name])))
+                 for r, c in zip(rows, results, strict=True) if r.get(ls.name) in ls.labels]
+        if len(pairs) < min_rows:
+            continue
+        logp = np.log(np.maximum(np.array([[s[lab] for lab in labels] for s, _ in pairs]), 1e-12))
+        gold = np.array([g for _, g in pairs])
+        offsets = np.zeros(len(labels))
+        best = _macro_f1(gold, (logp + offsets).argmax(axis=1), len(labels))
+        for _pass in range(3):
+            improved = False
+            for j in range(len(labels)):
+                for value in grid:
+                    trial = offsets.copy()
+                    trial[j] = value
+                    score = _macro_f1(gold, (logp + trial).argmax(axis=1), len(labels))
+                    if score > best + 1e-9:
+                        best, offsets, improved = score, trial, True
+            if not improved:
+                break
+        if offsets.any():
+            out[ls.name] = {lab: round(float(b), 4) for lab, b in zip(labels, offsets, strict=True) if b}
+    return out
+
+
+def _macro_f1(gold: Any, predicted: Any, k: int) -> float:
+    """Macro-F1 over the labels (0..k-1) that occur in ``gold`` or ``predicted`` (as ``evaluation`` scores)."""
+    import numpy as np
+
+    true_pos = np.bincount(gold[gold == predicted], minlength=k)
+    gold_n = np.bincount(gold, minlength=k)
+    pred_n = np.bincount(predicted, minlength=k)
+    present = (gold_n + pred_n) > 0
+    f1 = 2 * true_pos[present] / (gold_n[present] + pred_n[present])
+    return float(f1.mean()) if present.any() else 0.0
 
 
 def _code_revision() -> str:
