@@ -1,7 +1,7 @@
 """E-mail into cases: parse, recognise what was seen before, drop noise, thread replies, OCR
 attachments, classify and store. Used by the IMAP poller and by ``complaintdesk mail import``.
 
-Each message is stored in its own transaction (``run.store_item`` / one session per message), so a
+A batch is stored in one transaction (new complaints in bulk, ``storage.create_cases``), so a
 message counts as done only once its case, reply, ignored or quarantine record is committed. A
 message seen again (after a crash, a UIDVALIDITY change, or a second import of the same archive)
 is recognised by its content hash and its Message-ID and changes nothing.
@@ -74,6 +74,7 @@ class _Prepared:
     originals: list[Original] = dataclasses.field(default_factory=list)
     text: str = ""
     twin: bool = False  # an earlier message of this batch has the same Message-ID
+    ack: bool = False  # queue an acknowledgment if this becomes a new case
 
 
 def ingest_messages(
@@ -81,13 +82,20 @@ def ingest_messages(
     ctx: RunContext,
     *,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    acknowledge: Callable[[ParsedMessage], bool] | None = None,
+    outbox: str = "",
 ) -> list[Ingested]:
     """Turn a batch of raw messages into cases, in order; returns once everything is committed.
 
-    Three steps: read (parse, recognise messages seen before, OCR attachments), classify the new
-    complaints as one batch, then store the whole batch in one transaction with a savepoint per
-    message. If that transaction fails, the batch is stored again one message per transaction, so
-    a message the database rejects is quarantined alone instead of blocking the mailbox.
+    Three steps: read (parse, recognise messages seen before with one query per table for the
+    batch, OCR attachments), classify the new complaints as one batch, then store the whole batch
+    in one transaction: plain new complaints with one multi-row INSERT per table
+    (``storage.create_cases``), replies, noise and quarantine one by one with a savepoint each.
+    If that transaction fails, the batch is stored again one message per transaction, so a
+    message the database rejects is quarantined alone instead of blocking the mailbox.
+
+    A new case whose message passes ``acknowledge`` gets an acknowledgment queued in the outbox
+    (``storage.queue_ack``, under mailbox ``outbox``) in the same transaction; the caller sends it.
 
     Raises:
         StorageError: the database failed (nothing of this batch is committed, or some messages
@@ -99,14 +107,77 @@ def ingest_messages(
     if new:
         for p, item in zip(new, enrich([p.item for p in new if p.item is not None], ctx.classifier), strict=True):
             p.item = item
+    if acknowledge is not None:
+        for p in prepared:
+            p.ack = p.parsed is not None and p.action in ("new", "reply") and acknowledge(p.parsed)
     _put_originals(prepared, ctx)
     try:
         with ctx.db.session() as session:
-            done = [_settle(session, p, ctx) for p in prepared]
+            done = _settle_batch(session, prepared, ctx, outbox)
     except (StorageError, _RetryAlone) as e:
         log.warning("storing the batch failed (%s); storing its %d messages one by one", e, len(prepared))
-        done = [_settle_alone(p, ctx) for p in prepared]
+        done = [_settle_alone(p, ctx, outbox) for p in prepared]
     return done
+
+
+def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, outbox: str) -> list[Ingested]:
+    """Store a batch in ``session``, in order: runs of plain new complaints in bulk, the rest one by one.
+
+    A reply or a twin may refer to a case made earlier in this batch, so the pending run of new
+    complaints is written before any other message is.
+    """
+    done: list[Ingested | None] = [None] * len(prepared)
+    run: list[int] = []
+    shas: set[str] = set()
+
+    def write_run() -> None:
+        for i, result in zip(run, _create_many(session, [prepared[i] for i in run], ctx, outbox), strict=True):
+            done[i] = result
+        run.clear()
+        shas.clear()
+
+    for i, p in enumerate(prepared):
+        if _plain_new(p) and p.parsed is not None and p.parsed.sha256 not in shas:
+            run.append(i)
+            shas.add(p.parsed.sha256)
+            continue
+        if p.action != "done":
+            write_run()
+        done[i] = _settle(session, p, ctx, outbox)
+    write_run()
+    return [d for d in done if d is not None]
+
+
+def _plain_new(p: _Prepared) -> bool:
+    """A new complaint that cannot depend on another message of its batch (no thread, no twin)."""
+    parsed = p.parsed
+    return (p.action == "new" and p.item is not None and parsed is not None and not p.twin
+            and not parsed.case_reference and not parsed.thread_ids)
+
+
+def _create_many(session: Any, run: Sequence[_Prepared], ctx: RunContext, outbox: str) -> list[Ingested]:
+    if not run:
+        return []
+    items = [p.item for p in run if p.item is not None]
+    originals = [[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data)) for o in p.originals]
+                 for p in run]
+    try:
+        made = storage.create_cases(session, items, due_days=ctx.settings.due_days, actor=ctx.actor,
+                                    thresholds=ctx.thresholds, originals=originals)
+    except StorageError:
+        raise
+    except Exception as e:
+        raise _RetryAlone(f"creating {len(run)} cases: {type(e).__name__}: {e}") from e
+    storage.queue_acks(session, [(case.id, _ack_request(p.parsed)) for p, case in zip(run, made, strict=True)
+                                 if p.ack and p.parsed is not None], mailbox=outbox)
+    return [Ingested(p.envelope, Outcome(OutcomeKind.created, _source(p.envelope, p.parsed), case.reference,
+                                         case=case.data), p.parsed)
+            for p, case in zip(run, made, strict=True)]
+
+
+def _ack_request(parsed: ParsedMessage) -> storage.AckRequest:
+    return storage.AckRequest(parsed.sender, parsed.sender_name, parsed.subject, parsed.message_id,
+                              " ".join(parsed.references))
 
 
 def _put_originals(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
@@ -140,14 +211,12 @@ def _read(envelopes: Sequence[Envelope], ctx: RunContext, limit: int) -> list[_P
     if not parsed_ok:
         return prepared
     with ctx.db.session() as session:
-        mids = [p.parsed.message_id for p in parsed_ok if p.parsed is not None and p.parsed.message_id]
-        # one lookup for the whole batch: usually none of its Message-IDs is known yet
-        any_known = bool(mids) and storage.find_case_by_message_id(session, mids) is not None
+        seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
         seen_mids: set[str] = set()
         for p in parsed_ok:
             assert p.parsed is not None
             try:
-                _decide(session, p, ctx, any_known, seen_mids)
+                _decide(session, p, ctx, seen, seen_mids)
             except (StorageError, MissingDependencyError):
                 raise
             except InputError as e:
@@ -159,11 +228,11 @@ def _read(envelopes: Sequence[Envelope], ctx: RunContext, limit: int) -> list[_P
     return prepared
 
 
-def _decide(session: Any, p: _Prepared, ctx: RunContext, any_known: bool, seen_mids: set[str]) -> None:
+def _decide(session: Any, p: _Prepared, ctx: RunContext, seen: _Seen, seen_mids: set[str]) -> None:
     parsed = p.parsed
     assert parsed is not None
     p.twin = bool(parsed.message_id) and parsed.message_id in seen_mids
-    earlier = _earlier(session, parsed, mid_may_be_known=any_known)
+    earlier = seen.earlier(parsed)
     seen_mids.add(parsed.message_id)
     if earlier is not None:
         p.action, p.outcome = "done", dataclasses.replace(earlier, source=_source(p.envelope, parsed))
@@ -185,11 +254,48 @@ def _decide(session: Any, p: _Prepared, ctx: RunContext, any_known: bool, seen_m
                             sender=parsed.sender)
 
 
+@dataclass
+class _Seen:
+    """What the database already holds for a batch's messages, read with one query per table."""
+
+    by_message_id: dict[str, storage.Case]
+    by_sha256: dict[str, storage.Case]
+    reply_by_sha256: dict[str, storage.Case]
+    ignored: dict[str, str]  # sha256 -> reason
+    quarantined: dict[str, str]
+
+    @classmethod
+    def load(cls, session: Any, parsed: Sequence[ParsedMessage]) -> _Seen:
+        shas = [m.sha256 for m in parsed]
+        return cls(
+            storage.cases_by_message_id(session, [m.message_id for m in parsed if m.message_id]),
+            storage.cases_by_sha256(session, shas),
+            storage.cases_by_message_sha256(session, shas),
+            {k: r.reason for k, r in storage.ignored_by_sha256(session, shas).items()},
+            {k: r.reason for k, r in storage.quarantine_by_sha256(session, shas).items()},
+        )
+
+    def earlier(self, parsed: ParsedMessage) -> Outcome | None:
+        """The recorded outcome of this message if it was handled before (by Message-ID or content hash)."""
+        source = Source(Channel.email, parsed.message_id, parsed.sha256, parsed.size, "message/rfc822")
+        sha = parsed.sha256
+        case = self.by_message_id.get(parsed.message_id) if parsed.message_id else None
+        case = case or self.by_sha256.get(sha) or self.reply_by_sha256.get(sha)
+        if case is not None:
+            return Outcome(OutcomeKind.matched, source, case.reference, reason="already stored",
+                           case=storage.case_to_dict(case))
+        if sha in self.ignored:
+            return Outcome(OutcomeKind.ignored, source, reason=self.ignored[sha])
+        if sha in self.quarantined:
+            return Outcome(OutcomeKind.quarantined, source, reason=self.quarantined[sha])
+        return None
+
+
 class _RetryAlone(Exception):
     """A message failed inside the batch transaction: store the batch one message at a time."""
 
 
-def _settle(session: Any, p: _Prepared, ctx: RunContext, *, alone: bool = False) -> Ingested:
+def _settle(session: Any, p: _Prepared, ctx: RunContext, outbox: str, *, alone: bool = False) -> Ingested:
     """Write what ``p`` needs in ``session``.
 
     In a batch transaction an unexpected error rolls the batch back (``_RetryAlone``); alone, the
@@ -200,14 +306,14 @@ def _settle(session: Any, p: _Prepared, ctx: RunContext, *, alone: bool = False)
         return Ingested(p.envelope, p.outcome, p.parsed)
     if not alone:
         try:
-            return _write(session, p, ctx)
+            return _write(session, p, ctx, outbox)
         except StorageError:
             raise
         except Exception as e:
             raise _RetryAlone(f"{p.envelope.origin}: {type(e).__name__}: {e}") from e
     try:
         with session.begin_nested():
-            return _write(session, p, ctx)
+            return _write(session, p, ctx, outbox)
     except StorageError:
         raise
     except Exception as e:  # noqa: BLE001 - an odd message: quarantine it, keep the batch
@@ -217,24 +323,24 @@ def _settle(session: Any, p: _Prepared, ctx: RunContext, *, alone: bool = False)
             log.exception("unexpected error storing %s; quarantining it", p.envelope.origin)
         p.action, p.error = "quarantine", error
         with session.begin_nested():
-            return _write(session, p, ctx)
+            return _write(session, p, ctx, outbox)
 
 
-def _settle_alone(p: _Prepared, ctx: RunContext) -> Ingested:
+def _settle_alone(p: _Prepared, ctx: RunContext, outbox: str) -> Ingested:
     """Store one message in its own transaction; quarantine it if the database rejects it."""
     try:
         with ctx.db.session() as session:
-            return _settle(session, p, ctx, alone=True)
+            return _settle(session, p, ctx, outbox, alone=True)
     except StorageError as e:
         if p.action == "quarantine":
             raise
         log.warning("the database rejected %s (%s); quarantining it", p.envelope.origin, e)
         p.action, p.error = "quarantine", InputError(f"the database rejected the message: {e}")
         with ctx.db.session() as session:
-            return _settle(session, p, ctx, alone=True)
+            return _settle(session, p, ctx, outbox, alone=True)
 
 
-def _write(session: Any, p: _Prepared, ctx: RunContext) -> Ingested:
+def _write(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Ingested:
     envelope, parsed = p.envelope, p.parsed
     if p.action == "quarantine" or parsed is None:
         error = p.error or InputError("the message cannot be used")
@@ -273,6 +379,8 @@ def _write(session: Any, p: _Prepared, ctx: RunContext) -> Ingested:
                 originals=[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data))
                            for o in p.originals],
             )
+            if p.ack:
+                storage.queue_ack(session, case.id, _ack_request(parsed), mailbox=outbox)
             return Ingested(envelope, Outcome(OutcomeKind.created, source, case.reference,
                                               case=storage.case_to_dict(case)), parsed)
         except storage.DuplicateCaseError:
@@ -290,33 +398,6 @@ def _parse(envelope: Envelope, limit: int) -> ParsedMessage:
             + ("; it was not downloaded and stays on the server" if not envelope.data else "")
         )
     return parse_message(envelope.data)
-
-
-def _earlier(session: Any, parsed: ParsedMessage, *, mid_may_be_known: bool = True) -> Outcome | None:
-    """The recorded outcome of this message if it was handled before (by content hash or Message-ID).
-
-    A case or reply made from a message is stored under its Message-ID, so when the message has
-    one that is known not to be stored (``mid_may_be_known`` false), the case lookups are skipped.
-    """
-    source = Source(Channel.email, parsed.message_id, parsed.sha256, parsed.size, "message/rfc822")
-    case = None
-    if parsed.message_id and mid_may_be_known:
-        case = storage.find_case_by_message_id(session, [parsed.message_id])
-    if case is None and (mid_may_be_known or not parsed.message_id):
-        case = storage.find_case_by_sha256(session, parsed.sha256)
-        if case is None:
-            message = storage.find_message(session, sha256=parsed.sha256)
-            case = message.case if message is not None else None
-    if case is not None:
-        return Outcome(OutcomeKind.matched, source, case.reference, reason="already stored",
-                       case=storage.case_to_dict(case))
-    ignored = storage.find_ignored(session, sha256=parsed.sha256)
-    if ignored is not None:
-        return Outcome(OutcomeKind.ignored, source, reason=ignored.reason)
-    record = storage.find_quarantine_by_sha256(session, parsed.sha256)
-    if record is not None:
-        return Outcome(OutcomeKind.quarantined, source, reason=record.reason)
-    return None
 
 
 def _thread_case(session: Any, parsed: ParsedMessage) -> storage.Case | None:

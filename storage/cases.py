@@ -8,17 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import PurePath
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.model import Classification, IntakeItem
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
-from storage.models import CASE_STATUSES, Case, CaseLabel, Document, utcnow
-from storage.references import next_reference
+from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, Document, utcnow
+from storage.references import next_reference, next_references
 
 #: a label whose confidence is below its label set's threshold sends the case to review
 DEFAULT_THRESHOLD = 0.5
@@ -42,10 +42,23 @@ FINAL_STATUSES = ("closed", "rejected")
 #: (filename, media_type, role, sha256, size) of a file kept with a case
 OriginalRef = tuple[str, str, str, str, int]
 
+_CASE_COLUMNS = [c for c in Case.__table__.columns if c.key != "id"]
+_LABEL_COLUMNS = list(CaseLabel.__table__.columns)
+_DOCUMENT_COLUMNS = list(Document.__table__.columns)
+
 
 def find_case_by_sha256(session: Session, sha256: str) -> Case | None:
     """The case made from these exact original bytes, if any."""
     return session.scalars(select(Case).where(Case.sha256 == sha256)).one_or_none()
+
+
+def cases_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, Case]:
+    """The cases made from any of these original bytes, by content hash (one query per 500)."""
+    shas = sorted(set(sha256s))
+    found: dict[str, Case] = {}
+    for i in range(0, len(shas), 500):
+        found.update({c.sha256: c for c in session.scalars(select(Case).where(Case.sha256.in_(shas[i:i + 500])))})
+    return found
 
 
 def find_case(session: Session, reference: str) -> Case | None:
@@ -88,24 +101,8 @@ def create_case(
     """
     created = now or utcnow()
     source = item.source
-    case = Case(
-        reference=next_reference(session, created.year),
-        channel=str(source.channel),
-        source_name=source.name,
-        sha256=source.sha256,
-        language=item.language,
-        text=item.text,
-        subject=item.subject,
-        sender=item.sender,
-        status="new",
-        model_version=item.classification.model_version if item.classification else "",
-        ocr_confidence=item.ocr_confidence if item.ocr_confidence >= 0 else None,
-        needs_review=review_needed(item.classification, thresholds or {}),
-        fields=[{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
-        due_at=created + timedelta(days=due_days),
-        created_at=created,
-        updated_at=created,
-    )
+    case = Case(reference=next_reference(session, created.year),
+                **_case_values(item, created, due_days=due_days, thresholds=thresholds))
     case.labels = _labels_of(item.classification)
     case.documents = _documents(originals, item, created)
     try:
@@ -115,12 +112,109 @@ def create_case(
         if find_case_by_sha256(session, source.sha256) is None:
             raise
         raise DuplicateCaseError(f"a case for {source.name} (sha256 {source.sha256}) already exists") from e
-    record_event(
-        session, "created", actor=actor, case=case, at=created,
-        detail={"reference": case.reference, "channel": case.channel, "source": source.name,
-                "sha256": source.sha256, "needs_review": case.needs_review},
-    )
+    record_event(session, "created", actor=actor, case=case, at=created, detail=_created_detail(case, item))
     return case
+
+
+class NewCase(NamedTuple):
+    """A case written by ``create_cases``: its row id, reference and JSON form (``case_to_dict``)."""
+
+    id: int
+    reference: str
+    data: dict[str, Any]
+
+
+def create_cases(
+    session: Session,
+    items: Sequence[IntakeItem],
+    *,
+    due_days: int,
+    actor: str,
+    thresholds: Mapping[str, float] | None = None,
+    originals: Sequence[Sequence[OriginalRef] | None] | None = None,
+    now: datetime | None = None,
+) -> list[NewCase]:
+    """Many new cases at once, as ``create_case`` would make them one by one, in the same order.
+
+    One reference-counter update for the batch and one multi-row INSERT per table (cases, labels,
+    documents, audit events), inside one savepoint. ``originals[i]`` belongs to ``items[i]``.
+
+    Raises:
+        DuplicateCaseError: two items have the same original, or one is already a case; nothing of
+            the batch is written and the caller's transaction stays usable.
+    """
+    if not items:
+        return []
+    if originals is not None and len(originals) != len(items):
+        raise ValueError("originals must have one entry per item")
+    shas = [item.source.sha256 for item in items]
+    if len(set(shas)) != len(shas):
+        raise DuplicateCaseError("two items of the batch have the same original; store them one by one")
+    created = now or utcnow()
+    references = next_references(session, created.year, len(items))
+    cases = [
+        Case(id=None, reference=reference, **_case_values(item, created, due_days=due_days, thresholds=thresholds))
+        for item, reference in zip(items, references, strict=True)
+    ]
+    rows = [{c.key: getattr(case, c.key) for c in _CASE_COLUMNS} for case in cases]
+    try:
+        with session.begin_nested():
+            ids = session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows).all()
+    except IntegrityError as e:
+        known = session.scalars(select(Case.sha256).where(Case.sha256.in_(shas))).first()
+        if known is None:
+            raise
+        raise DuplicateCaseError(f"a case for the original with sha256 {known} already exists") from e
+    labels: list[dict[str, Any]] = []
+    documents: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    made: list[NewCase] = []
+    for n, (item, case, case_id) in enumerate(zip(items, cases, ids, strict=True)):
+        case.id = case_id
+        case.labels = _labels_of(item.classification)
+        case.documents = _documents(originals[n] if originals is not None else None, item, created)
+        labels += [{**_values(label, _LABEL_COLUMNS), "case_id": case_id} for label in case.labels]
+        documents += [{**_values(doc, _DOCUMENT_COLUMNS), "case_id": case_id} for doc in case.documents]
+        events.append({"case_id": case_id, "actor": actor, "action": "created", "at": created,
+                       "detail": _created_detail(case, item)})
+        made.append(NewCase(case_id, case.reference, case_to_dict(case)))
+    for model, batch in ((CaseLabel, labels), (Document, documents), (AuditEvent, events)):
+        if batch:
+            session.execute(insert(model), batch)
+    return made
+
+
+def _values(obj: Any, columns: Sequence[Any]) -> dict[str, Any]:
+    return {c.key: getattr(obj, c.key) for c in columns if c.key not in ("id", "case_id")}
+
+
+def _case_values(
+    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, float] | None
+) -> dict[str, Any]:
+    source = item.source
+    return {
+        "channel": str(source.channel),
+        "source_name": source.name,
+        "sha256": source.sha256,
+        "language": item.language,
+        "text": item.text,
+        "subject": item.subject,
+        "sender": item.sender,
+        "status": "new",
+        "model_version": item.classification.model_version if item.classification else "",
+        "ocr_confidence": item.ocr_confidence if item.ocr_confidence >= 0 else None,
+        "needs_review": review_needed(item.classification, thresholds or {}),
+        "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
+        "due_at": created + timedelta(days=due_days),
+        "created_at": created,
+        "updated_at": created,
+        "closed_at": None,
+    }
+
+
+def _created_detail(case: Case, item: IntakeItem) -> dict[str, Any]:
+    return {"reference": case.reference, "channel": case.channel, "source": item.source.name,
+            "sha256": item.source.sha256, "needs_review": case.needs_review}
 
 
 def review_needed(

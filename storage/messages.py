@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from storage.audit import record_event
 from storage.errors import StorageError
@@ -75,6 +75,44 @@ def find_case_by_message_id(session: Session, message_ids: Iterable[str]) -> Cas
     return session.scalars(
         select(Case).where(Case.channel == "email", Case.source_name.in_(ids)).order_by(Case.id.desc()).limit(1)
     ).first()
+
+
+def cases_by_message_id(session: Session, message_ids: Iterable[str]) -> dict[str, Case]:
+    """For each of ``message_ids`` that is stored, its case: ``find_case_by_message_id`` for many, in two queries."""
+    ids = sorted({m.strip() for m in message_ids if m and m.strip()})
+    found: dict[str, Case] = {}
+    for chunk in _chunks(ids):
+        messages = session.scalars(
+            select(CaseMessage).where(CaseMessage.message_id.in_(chunk))
+            .options(selectinload(CaseMessage.case))
+            .order_by(CaseMessage.received_at, CaseMessage.id)
+        )
+        found.update({m.message_id: m.case for m in messages})  # the most recent one wins
+        rest = [m for m in chunk if m not in found]
+        if rest:
+            cases = session.scalars(
+                select(Case).where(Case.channel == "email", Case.source_name.in_(rest)).order_by(Case.id)
+            )
+            found.update({c.source_name: c for c in cases})
+    return found
+
+
+def cases_by_message_sha256(session: Session, sha256s: Iterable[str]) -> dict[str, Case]:
+    """For each content hash stored as a message of a case (a reply), that case."""
+    shas = sorted({s for s in sha256s if s})
+    found: dict[str, Case] = {}
+    for chunk in _chunks(shas):
+        messages = session.scalars(
+            select(CaseMessage).where(CaseMessage.sha256.in_(chunk))
+            .options(selectinload(CaseMessage.case)).order_by(CaseMessage.id.desc())
+        )
+        found.update({m.sha256: m.case for m in messages})  # the first stored wins, as find_message
+    return found
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
 
 
 def find_message(

@@ -89,7 +89,7 @@ class Case(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(20), unique=True)  # "2026-000123"
     channel: Mapped[str] = mapped_column(String(20))
-    source_name: Mapped[str] = mapped_column(Text, default="")
+    source_name: Mapped[str] = mapped_column(Text, default="", index=True)  # e-mail: the Message-ID
     sha256: Mapped[str] = mapped_column(String(64), unique=True)  # of the original bytes
     language: Mapped[str] = mapped_column(String(16), default="")
     text: Mapped[str] = mapped_column(Text, default="")
@@ -266,6 +266,29 @@ class Lock(Base):
     holder: Mapped[str] = mapped_column(String(500))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PendingAck(Base):
+    """An acknowledgment to send for a new case (the outbox): written in the case's transaction,
+    sent after the commit, then marked sent. One per case, so it is never sent twice."""
+
+    __tablename__ = "ack_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), unique=True)
+    mailbox: Mapped[str] = mapped_column(String(500), default="", index=True)  # whose poller sends it
+    recipient: Mapped[str] = mapped_column(Text)
+    recipient_name: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")  # of the citizen's message
+    in_reply_to: Mapped[str] = mapped_column(Text, default="")  # the citizen's Message-ID
+    references: Mapped[str] = mapped_column(Text, default="")  # Message-IDs separated by spaces
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    message_id: Mapped[str] = mapped_column(String(998), default="")  # of the acknowledgment, once sent
+
+    case: Mapped[Case] = relationship()
 
 
 class ModelVersion(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -16,6 +17,26 @@ from storage.models import IgnoredMessage, QuarantineRecord, utcnow
 def find_quarantine_by_sha256(session: Session, sha256: str) -> QuarantineRecord | None:
     """The quarantine record of these exact bytes, if any."""
     return session.scalars(select(QuarantineRecord).where(QuarantineRecord.sha256 == sha256)).one_or_none()
+
+
+def quarantine_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, QuarantineRecord]:
+    """The quarantine records of any of these content hashes."""
+    shas = sorted(set(sha256s))
+    found: dict[str, QuarantineRecord] = {}
+    for i in range(0, len(shas), 500):
+        statement = select(QuarantineRecord).where(QuarantineRecord.sha256.in_(shas[i:i + 500]))
+        found.update({r.sha256: r for r in session.scalars(statement)})
+    return found
+
+
+def ignored_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, IgnoredMessage]:
+    """The ignored-noise records of any of these content hashes."""
+    shas = sorted(set(sha256s))
+    found: dict[str, IgnoredMessage] = {}
+    for i in range(0, len(shas), 500):
+        statement = select(IgnoredMessage).where(IgnoredMessage.sha256.in_(shas[i:i + 500]))
+        found.update({r.sha256: r for r in session.scalars(statement)})
+    return found
 
 
 def quarantine(session: Session, source: Source, reason: str, error_type: str, *, actor: str) -> QuarantineRecord:

@@ -25,13 +25,21 @@ def format_reference(year: int, number: int) -> str:
 
 def next_reference(session: Session, year: int) -> str:
     """Allocate the next reference of ``year`` inside the caller's transaction."""
+    (reference,) = next_references(session, year, 1)
+    return reference
+
+
+def next_references(session: Session, year: int, count: int) -> list[str]:
+    """Allocate ``count`` consecutive references of ``year`` with one counter update (for a batch)."""
+    if count < 1:
+        return []
     table = ReferenceCounter.__table__
     insert_or_ignore(session, table, ["year"], year=year, last_value=0)  # type: ignore[arg-type]
     statement = (
         update(table)
         .where(table.c.year == year)
-        .values(last_value=table.c.last_value + 1)
+        .values(last_value=table.c.last_value + count)
         .returning(table.c.last_value)
     )
-    number = session.execute(statement).scalar_one()
-    return format_reference(year, number)
+    last = session.execute(statement).scalar_one()
+    return [format_reference(year, number) for number in range(last - count + 1, last + 1)]

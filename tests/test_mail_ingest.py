@@ -137,14 +137,21 @@ def test_import_bundled_samples(sqlite_ctx: RunContext) -> None:
 
 
 def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = storage.create_case
+    real, real_many = storage.create_case, storage.create_cases
 
     def choke(session: object, item: object, **kw: object) -> object:
         if "poison" in item.subject:  # type: ignore[attr-defined]
             raise ValueError("cannot store this one")
         return real(session, item, **kw)  # type: ignore[arg-type]
 
+    def choke_many(session: object, items: list, **kw: object) -> object:
+        if any("poison" in item.subject for item in items):
+            raise ValueError("cannot store this batch")
+        return real_many(session, items, **kw)  # type: ignore[arg-type]
+
+    # the batch is written in bulk first; when that fails, message by message
     monkeypatch.setattr(storage, "create_case", choke)
+    monkeypatch.setattr(storage, "create_cases", choke_many)
     msgs = [complaint(1), complaint(2, subject="poison pill"), complaint(3)]
     done = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)
     assert [d.outcome.kind for d in done] == ["created", "quarantined", "created"]
