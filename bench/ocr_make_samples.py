@@ -1,6 +1,6 @@
 """Render the bundled sample slips (pipeline/samples/slips/) and the unseen test slips.
 
-    .venv/bin/python bench/ocr_make_samples.py
+    .venv/bin/python -m bench.ocr_make_samples
 
 Deterministic: the same seeds give the same bytes, so re-running it changes nothing in git unless
 this script, ``ocr/synth.py`` or a library changed. The unseen slips (tests/resources/ocr/unseen/)
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "slips"
 UNSEEN = ROOT / "tests" / "resources" / "ocr" / "unseen"
 DPI = 150
+FIXED_DATE = time.strptime("2026-03-01", "%Y-%m-%d")  # Pillow writes a struct_time as a PDF date
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class Sample:
     seed: int = 0
     quality: int = 70  # JPEG quality, 0 for PNG
     font: Path | None = None
+    # What a person would file the slip under, per label set; several where the taxonomy overlaps
+    # (an ID-card window belongs to the police desk and is also a hall window).
+    labels: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 SAMPLE_SLIPS: tuple[Sample, ...] = (
@@ -111,6 +116,7 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         Degradation(angle=-3.0, blur=0.7, noise=6, contrast=0.8, uneven_light=0.35),
         seed=101,
         font=LATIN_FONT_ALT,
+        labels=(("department", ('window_services', 'public_security')), ("sentiment", ('negative',)), ("kind", ('complaint', 'suggestion'))),
     ),
     Sample(
         "unseen_en_praise.jpg",
@@ -120,12 +126,96 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         paper="white",
         seed=102,
         font=LATIN_FONT_ALT,
+        labels=(("department", ('window_services', 'online_services')), ("sentiment", ('positive',)), ("kind", ('praise',))),
     ),
     Sample(
         "unseen_zh_aircon.jpg",
         "大厅空调温度太低，等候区很冷，老人和孩子都受不了，建议调高温度。",
         Degradation(angle=-4.0, blur=0.7, noise=6, contrast=0.8, uneven_light=0.3),
         seed=103,
+        labels=(("department", ('facilities',)), ("sentiment", ('negative',)), ("kind", ('complaint', 'suggestion'))),
+    ),
+    Sample(
+        "unseen_en_first_aid.jpg",
+        "I felt faint while waiting for my health certificate and the first aid room on the ground "
+        "floor was locked. No nurse came for twenty minutes.",
+        Degradation(angle=1.8, blur=0.6, noise=6, contrast=0.85, uneven_light=0.3),
+        seed=104,
+        font=LATIN_FONT_ALT,
+        labels=(("department", ('medical',)), ("sentiment", ('negative',)), ("kind", ('complaint',))),
+    ),
+    Sample(
+        "unseen_en_bus_stop.jpg",
+        "Buses no longer stop at the bay outside the north gate, so we have to walk across the car "
+        "park in the rain. Could the stop be moved back?",
+        Degradation(angle=-2.2, turn=90, blur=0.6, noise=5, contrast=0.85),
+        paper="grey",
+        seed=105,
+        font=LATIN_FONT_ALT,
+        labels=(("department", ('transport',)), ("sentiment", ('negative', 'neutral')), ("kind", ('suggestion', 'question', 'complaint'))),
+    ),
+    Sample(
+        "unseen_en_post_office.png",
+        "The post office counter closed at 4 pm although the sign on the door says 5 pm, and I could "
+        "not send my registered letter. This is the second time.",
+        Degradation(angle=3.2, blur=0.7, contrast=0.9),
+        paper="grey",
+        seed=106,
+        quality=0,
+        font=LATIN_FONT_ALT,
+        labels=(("department", ('banking_postal',)), ("sentiment", ('negative',)), ("kind", ('complaint',))),
+    ),
+    Sample(
+        "unseen_en_website.jpg",
+        "The appointment website keeps logging me out before I can pay the fee online. I tried three "
+        "times on Sunday evening and gave up.",
+        Degradation(angle=-1.2, blur=0.5, noise=4, contrast=0.9, uneven_light=0.2),
+        paper="white",
+        seed=107,
+        font=LATIN_FONT_ALT,
+        labels=(("department", ('online_services',)), ("sentiment", ('negative',)), ("kind", ('complaint',))),
+    ),
+    Sample(
+        "unseen_en_signs_praise.jpg",
+        "Overall the center is well organised and the new signs make it easy to find every "
+        "department. Keep up the good work, everyone.",
+        Degradation(angle=4.0, blur=0.6, noise=5, contrast=0.85, uneven_light=0.3),
+        seed=108,
+        font=LATIN_FONT_ALT,
+        labels=(("department", ('general',)), ("sentiment", ('positive',)), ("kind", ('praise',))),
+    ),
+    Sample(
+        "unseen_en_passport.jpg",
+        "Can I apply for my son's passport at the police desk here, or only at the district office? "
+        "Which documents should we bring?",
+        Degradation(angle=-3.5, blur=0.6, noise=5, contrast=0.85),
+        paper="white",
+        seed=109,
+        font=LATIN_FONT_ALT,
+        labels=(("department", ('public_security',)), ("sentiment", ('neutral',)), ("kind", ('question',))),
+    ),
+    Sample(
+        "unseen_zh_nurse.jpg",
+        "医务室的护士很耐心，帮我量了血压，还给我倒了一杯温水，非常感谢。",
+        Degradation(angle=2.0, blur=0.6, noise=5, contrast=0.85, uneven_light=0.25),
+        paper="white",
+        seed=110,
+        labels=(("department", ('medical',)), ("sentiment", ('positive',)), ("kind", ('praise',))),
+    ),
+    Sample(
+        "unseen_zh_bank.jpg",
+        "银行网点只开了一个柜台，取钱排了四十分钟，希望高峰期多开几个柜台。",
+        Degradation(angle=-2.5, blur=0.7, noise=6, contrast=0.8, uneven_light=0.3),
+        seed=111,
+        labels=(("department", ('banking_postal',)), ("sentiment", ('negative',)), ("kind", ('complaint', 'suggestion'))),
+    ),
+    Sample(
+        "unseen_zh_booking.jpg",
+        "网上预约系统总是提示验证码错误，请问怎样才能预约周六的号？",
+        Degradation(angle=1.5, turn=180, blur=0.6, noise=5, contrast=0.85),
+        paper="grey",
+        seed=112,
+        labels=(("department", ('online_services',)), ("sentiment", ('neutral', 'negative')), ("kind", ('question',))),
     ),
 )
 
@@ -146,7 +236,9 @@ def encode(sample: Sample, images: list[Image.Image]) -> bytes:
     first, rest = images[0], images[1:]
     suffix = Path(sample.name).suffix
     if suffix == ".pdf":
-        first.save(buffer, "PDF", save_all=True, append_images=rest, resolution=DPI, quality=sample.quality)
+        # fixed dates: Pillow would stamp the current time, and the file would change on every run
+        first.save(buffer, "PDF", save_all=True, append_images=rest, resolution=DPI, quality=sample.quality,
+                   creationDate=FIXED_DATE, modDate=FIXED_DATE)
     elif suffix == ".tif":
         first.save(buffer, "TIFF", save_all=True, append_images=rest, compression="jpeg", quality=sample.quality,
                    dpi=(DPI, DPI))
@@ -174,6 +266,8 @@ def main() -> None:
     unseen = write(UNSEEN_SLIPS, UNSEEN)
     # Next to the folder, not in it: a scan of the folder must find only slips.
     (UNSEEN.parent / "unseen_expected.json").write_text(json.dumps(unseen, ensure_ascii=False, indent=2) + "\n")
+    labels = {sample.name: {name: list(allowed) for name, allowed in sample.labels} for sample in UNSEEN_SLIPS}
+    (UNSEEN.parent / "unseen_labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2) + "\n")
 
 
 if __name__ == "__main__":
