@@ -4,6 +4,12 @@ Off by default (``COMPLAINTDESK_SMTP_ACK=true`` turns it on). The reference goes
 ``[Case #2026-000123]`` so the citizen's answer threads back onto the case. Our reply carries
 ``Auto-Submitted: auto-replied`` (RFC 3834) so well-behaved autoresponders do not answer it, and
 noise, our own address and no-reply senders never get one: no mail loops.
+
+The poller does not send from here directly: an ack is queued in the outbox (``storage.queue_ack``)
+in the transaction that creates the case and sent after the commit (``Poller``), so a crash
+between the two cannot lose it. Its Message-ID is derived from the case reference
+(``<ack-2026-000123@domain>``), so should an ack ever go out twice (a crash after the relay took
+it but before it was marked sent) both copies carry the same Message-ID and mail clients show one.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import smtplib
 import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from pipeline.errors import MailboxError
 from pipeline.mail import CASE_REF_RE, ParsedMessage
 from pipeline.mail_config import Security, SmtpSettings
+from storage import AckRequest
 
 log = logging.getLogger(__name__)
 
@@ -52,34 +59,45 @@ def should_ack(parsed: ParsedMessage, settings: SmtpSettings) -> bool:
     return parsed.sender != settings.from_address.lower()
 
 
-def build_ack(parsed: ParsedMessage, reference: str, settings: SmtpSettings) -> EmailMessage:
-    """The acknowledgment for ``parsed``, threaded to it (In-Reply-To/References)."""
+def ack_request(parsed: ParsedMessage) -> AckRequest:
+    """What the acknowledgment of ``parsed`` needs, as kept in the outbox."""
+    return AckRequest(parsed.sender, parsed.sender_name, parsed.subject, parsed.message_id,
+                      " ".join(parsed.references))
+
+
+def ack_message_id(reference: str, settings: SmtpSettings) -> str:
+    """The Message-ID of the acknowledgment of case ``reference``: the same every time it is built."""
+    domain = settings.from_address.split("@")[-1] or "localhost"
+    return f"<ack-{reference}@{domain}>"
+
+
+def build_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> EmailMessage:
+    """The acknowledgment of case ``reference``, threaded to the citizen's message (In-Reply-To/References)."""
     msg = EmailMessage()
     msg["From"] = settings.from_address
-    msg["To"] = parsed.sender
-    subject = CASE_REF_RE.sub("", parsed.subject).strip() or "your message"
+    msg["To"] = request.recipient
+    subject = CASE_REF_RE.sub("", request.subject).strip() or "your message"
     if not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"
     msg["Subject"] = f"{subject} [Case #{reference}]"
     msg["Date"] = format_datetime(datetime.now(UTC))
-    domain = settings.from_address.split("@")[-1] or None
-    msg["Message-ID"] = make_msgid(idstring=f"ack-{reference}", domain=domain)
-    if parsed.message_id:
-        msg["In-Reply-To"] = parsed.message_id
-        msg["References"] = " ".join([*parsed.references, parsed.message_id])
+    msg["Message-ID"] = ack_message_id(reference, settings)
+    if request.in_reply_to:
+        msg["In-Reply-To"] = request.in_reply_to
+        msg["References"] = " ".join([*request.references.split(), request.in_reply_to])
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(BODY.format(name=parsed.sender_name or "citizen", reference=reference))
+    msg.set_content(BODY.format(name=request.recipient_name or "citizen", reference=reference))
     return msg
 
 
-def send_ack(parsed: ParsedMessage, reference: str, settings: SmtpSettings) -> str:
-    """Send the acknowledgment and return its Message-ID.
+def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str:
+    """Send the acknowledgment of case ``reference`` and return its Message-ID.
 
     Raises:
         AckError: the relay refused or could not be reached; the password never appears in it.
     """
-    msg = build_ack(parsed, reference, settings)
+    msg = build_ack(reference, request, settings)
     host, port = settings.host, settings.resolved_port
     try:
         context = ssl.create_default_context()
@@ -96,5 +114,5 @@ def send_ack(parsed: ParsedMessage, reference: str, settings: SmtpSettings) -> s
             smtp.send_message(msg)
     except (smtplib.SMTPException, OSError) as e:
         raise AckError(f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e
-    log.info("acknowledgment for case %s sent to %s", reference, parsed.sender)
+    log.info("acknowledgment for case %s sent to %s", reference, request.recipient)
     return str(msg["Message-ID"])

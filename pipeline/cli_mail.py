@@ -52,7 +52,7 @@ def poll(
     The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE only.
     """
     from pipeline import cli as main_cli
-    from pipeline.poller import Poller, parse_interval
+    from pipeline.poller import Backoff, Poller, parse_interval, retry_while_database_down
     from pipeline.run import open_context
 
     try:
@@ -65,12 +65,19 @@ def poll(
     smtp = load_smtp_settings(ack=ack)
     if smtp.ack and not (smtp.host and smtp.from_address):
         raise ConfigError("acknowledgments are on but COMPLAINTDESK_SMTP_HOST or COMPLAINTDESK_SMTP_FROM_ADDRESS is unset")
-    ctx = open_context(main_cli.settings(), actor="poller")
+    settings = main_cli.settings()
     stop = threading.Event()
-    poller = Poller(ctx, imap, smtp=smtp if smtp.ack else None, stop=stop)
-    mode = "once" if once else f"every {every}"
-    main_cli.err_console.print(f"polling {imap.user}@{imap.host}:{imap.resolved_port} {imap.folders} ({mode})")
     with _stop_on_signals(stop):
+        # a database that is down at start is waited for (with back-off), as the IMAP server is
+        ctx = retry_while_database_down(
+            lambda: open_context(settings, actor="poller"), "open the database",
+            Backoff(imap.backoff_initial_seconds, imap.backoff_max_seconds), stop,
+            attempts=imap.once_attempts if once else None)
+        if ctx is None:
+            return
+        poller = Poller(ctx, imap, smtp=smtp if smtp.ack else None, stop=stop)
+        mode = "once" if once else f"every {every}"
+        main_cli.err_console.print(f"polling {imap.user}@{imap.host}:{imap.resolved_port} {imap.folders} ({mode})")
         stats = poller.run(once=once, every=interval)
     _print_stats(stats.outcomes, stats.acks_sent, stopped=stop.is_set() and not once)
     if once and stats.outcomes.get("quarantined"):

@@ -29,6 +29,7 @@ from pipeline.errors import (
     OcrError,
     StorageError,
 )
+from pipeline.ack import ack_request
 from pipeline.mail import Attachment, ParsedMessage, parse_message
 from pipeline.model import Channel, IntakeItem, PageText, Source
 from pipeline.run import Original, Outcome, OutcomeKind, RunContext, enrich
@@ -168,16 +169,11 @@ def _create_many(session: Any, run: Sequence[_Prepared], ctx: RunContext, outbox
         raise
     except Exception as e:
         raise _RetryAlone(f"creating {len(run)} cases: {type(e).__name__}: {e}") from e
-    storage.queue_acks(session, [(case.id, _ack_request(p.parsed)) for p, case in zip(run, made, strict=True)
+    storage.queue_acks(session, [(case.id, ack_request(p.parsed)) for p, case in zip(run, made, strict=True)
                                  if p.ack and p.parsed is not None], mailbox=outbox)
     return [Ingested(p.envelope, Outcome(OutcomeKind.created, _source(p.envelope, p.parsed), case.reference,
                                          case=case.data), p.parsed)
             for p, case in zip(run, made, strict=True)]
-
-
-def _ack_request(parsed: ParsedMessage) -> storage.AckRequest:
-    return storage.AckRequest(parsed.sender, parsed.sender_name, parsed.subject, parsed.message_id,
-                              " ".join(parsed.references))
 
 
 def _put_originals(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
@@ -380,7 +376,7 @@ def _write(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Ingested
                            for o in p.originals],
             )
             if p.ack:
-                storage.queue_ack(session, case.id, _ack_request(parsed), mailbox=outbox)
+                storage.queue_ack(session, case.id, ack_request(parsed), mailbox=outbox)
             return Ingested(envelope, Outcome(OutcomeKind.created, source, case.reference,
                                               case=storage.case_to_dict(case)), parsed)
         except storage.DuplicateCaseError:

@@ -3,9 +3,12 @@
 Per folder and batch the order is what makes the effect exactly-once:
 
 1. fetch a batch of messages with UIDs above the stored watermark (one UID FETCH);
-2. store each message in its own transaction (case, reply, ignored or quarantine record);
+2. store the batch in one transaction (cases, replies, ignored or quarantine records, and the
+   acknowledgments to send, queued in the outbox);
 3. only then apply the server-side action (flag / move / mark seen) to the batch;
-4. then advance the watermark (``last_uid``) and refresh the lock, in one transaction.
+4. then advance the watermark (``last_uid``) and refresh the lock, in one transaction;
+5. then send the queued acknowledgments, marking each sent (pending ones are also sent when the
+   poller starts and at every pass, so a crash between commit and send loses none).
 
 A crash anywhere replays at most the current batch, and a replayed message is recognised by its
 content hash or Message-ID (``mailimport``), so nothing is lost and nothing is stored twice. The
@@ -13,7 +16,12 @@ same recognition makes a UIDVALIDITY change safe: the folder is simply read agai
 
 One poller per mailbox: a lease in the database (``storage.acquire_lock``), refreshed after each
 batch and while waiting; a lease left by a poller that died on this host is taken over at once,
-one left elsewhere after ``lock_ttl_seconds``.
+one left elsewhere after ``lock_ttl_seconds``. When the database is down at start, taking the lock
+is retried with the same back-off as IMAP failures.
+
+IDLE watches one folder. With several folders configured, the poller IDLEs on the first one and
+polls the others at every pass (``every``), so mail in the first folder is picked up at once and
+mail in the others within one interval.
 """
 
 from __future__ import annotations
@@ -26,18 +34,27 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import TypeVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import storage
 from pipeline.ack import AckError, send_ack, should_ack
+from pipeline.mail import ParsedMessage
 from pipeline.errors import MailboxError, StorageError
+from storage import SchemaError
 from pipeline.imap import MailboxLoginError, MailSource, RawEmail, connect
 from pipeline.mail_config import ImapSettings, SmtpSettings
 from pipeline.mailimport import Envelope, Ingested, ingest_messages
 from pipeline.run import OutcomeKind, RunContext
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+#: an acknowledgment the relay refused this many times stays in the outbox unsent (see ``last_error``)
+MAX_ACK_ATTEMPTS = 5
 
 
 class MailboxBusyError(MailboxError):
@@ -114,6 +131,7 @@ class Poller:
         self._source: MailSource | None = None
         self._holder = holder_id()
         self._lock_name = f"imap-poller:{imap.mailbox_key}"
+        self._uidnext: dict[str, int] = {}  # folder -> UIDNEXT when it was last polled
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -127,9 +145,13 @@ class Poller:
             ConfigError: the settings are incomplete (no password...).
         """
         self.imap.check()
-        if not self._acquire_lock():
-            return self.stats
         backoff = Backoff(self.imap.backoff_initial_seconds, self.imap.backoff_max_seconds)
+        if not self._acquire_lock_retrying(backoff, once=once):
+            return self.stats
+        backoff.reset()
+        if self.imap.idle and len(self.imap.folders) > 1 and not once:
+            log.info("IDLE watches folder %s; the other folders (%s) are polled every %.0fs",
+                     self.imap.folders[0], ", ".join(self.imap.folders[1:]), every)
         failures = 0
         try:
             while not self.stop.is_set():
@@ -167,6 +189,7 @@ class Poller:
         Raises:
             MailboxError: the server failed; StorageError: the database failed.
         """
+        self.send_pending_acks()
         if self._source is None:
             self._source = self._factory(self.imap)
             self.stats.reconnects += 1
@@ -179,6 +202,7 @@ class Poller:
 
     def _poll_folder(self, source: MailSource, folder: str) -> None:
         status = source.open_folder(folder)
+        self._uidnext[folder] = status.uidnext
         key = f"{self.imap.mailbox_key}/{folder}"
         with self.ctx.db.session() as session:
             state = storage.get_mailbox_state(session, key)
@@ -199,10 +223,11 @@ class Poller:
     def _handle_batch(self, source: MailSource, key: str, uidvalidity: int, batch: list[RawEmail]) -> None:
         envelopes = [Envelope(m.data, f"imap://{key};UID={m.uid}", key, m.uid, m.size if m.too_large else 0)
                      for m in batch]
-        done = ingest_messages(envelopes, self.ctx, max_message_bytes=self.imap.max_message_bytes)
+        done = ingest_messages(envelopes, self.ctx, max_message_bytes=self.imap.max_message_bytes,
+                               acknowledge=self._wants_ack if self.smtp is not None else None,
+                               outbox=self.imap.mailbox_key)
         for result in done:  # every result is committed by now
             self.stats.outcomes[str(result.outcome.kind)] += 1
-            self._acknowledge(result)
             if self._on_result is not None:
                 self._on_result(result)
         # Only now touch the server: an oversized message was not downloaded, so it stays as it is.
@@ -214,24 +239,46 @@ class Poller:
                                        "stopping (the last batch is stored)")
         log.info("%s: stored UIDs %d-%d (%s)", key, batch[0].uid, batch[-1].uid,
                  ", ".join(f"{k} {v}" for k, v in sorted(Counter(str(d.outcome.kind) for d in done).items())))
+        self.send_pending_acks()
 
-    def _acknowledge(self, result: Ingested) -> None:
-        outcome, parsed = result.outcome, result.parsed
-        if self.smtp is None or parsed is None or outcome.kind is not OutcomeKind.created or not outcome.reference:
-            return
-        if not should_ack(parsed, self.smtp):
-            return
-        try:
-            ack_id = send_ack(parsed, outcome.reference, self.smtp)
-        except AckError as e:
-            log.warning("%s", e)
-            return
-        self.stats.acks_sent += 1
+    # -- acknowledgments ------------------------------------------------------------------------
+
+    def _wants_ack(self, parsed: ParsedMessage) -> bool:
+        return self.smtp is not None and should_ack(parsed, self.smtp)
+
+    def send_pending_acks(self) -> int:
+        """Send the acknowledgments queued in the outbox for this mailbox; returns how many went out.
+
+        Each is marked sent (and recorded as an outgoing message of its case) right after the relay
+        took it. When the relay fails, the rest wait for the next pass.
+
+        Raises:
+            StorageError: the database failed.
+        """
+        if self.smtp is None:
+            return 0
         with self.ctx.db.session() as session:
-            case = storage.get_case(session, outcome.reference)
-            storage.add_message(session, case, message_id=ack_id, in_reply_to=parsed.message_id,
-                                direction="out", sender=self.smtp.from_address,
-                                subject=f"[Case #{outcome.reference}]", actor=self.ctx.actor)
+            queued = storage.pending_acks(session, mailbox=self.imap.mailbox_key, max_attempts=MAX_ACK_ATTEMPTS)
+        sent = 0
+        for ack in queued:
+            try:
+                message_id = send_ack(ack.reference, ack.request, self.smtp)
+            except AckError as e:
+                with self.ctx.db.session() as session:
+                    storage.mark_ack_failed(session, ack.id, str(e))
+                left = MAX_ACK_ATTEMPTS - ack.attempts - 1
+                log.warning("%s (%s)", e, f"retrying at the next pass, {left} attempts left" if left else
+                            "giving up: the acknowledgment stays unsent in the outbox")
+                break  # the relay is likely down: the others wait for the next pass
+            with self.ctx.db.session() as session:
+                if storage.mark_ack_sent(session, ack.id, message_id):
+                    case = storage.get_case(session, ack.reference)
+                    storage.add_message(session, case, message_id=message_id, in_reply_to=ack.request.in_reply_to,
+                                        direction="out", sender=self.smtp.from_address,
+                                        subject=f"[Case #{ack.reference}]", actor=self.ctx.actor)
+            sent += 1
+        self.stats.acks_sent += sent
+        return sent
 
     # -- waiting --------------------------------------------------------------------------------
 
@@ -239,6 +286,8 @@ class Poller:
         """Sleep (or IDLE) for ``seconds``, refreshing the lock often enough that it never goes stale."""
         deadline = time.monotonic() + seconds
         step = max(1.0, self.imap.lock_ttl_seconds / 3)
+        if use_idle and self._source is not None and len(self.imap.folders) > 1 and self._news_in_first_folder():
+            return
         while not self.stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -256,7 +305,30 @@ class Poller:
                 self.stop.wait(chunk)
             self._refresh_lock()
 
+    def _news_in_first_folder(self) -> bool:
+        """Select the first folder again for IDLE; True if it got mail since it was polled."""
+        first = self.imap.folders[0]
+        assert self._source is not None
+        try:
+            status = self._source.open_folder(first)
+        except MailboxError as e:
+            log.warning("cannot select %s for IDLE (%s); reconnecting at the next poll", first, e)
+            self._drop_source()
+            return False
+        return status.uidnext != self._uidnext.get(first, status.uidnext)
+
     # -- lock -----------------------------------------------------------------------------------
+
+    def _acquire_lock_retrying(self, backoff: Backoff, *, once: bool) -> bool:
+        """``_acquire_lock``, retried with back-off while the database cannot be reached.
+
+        Raises:
+            StorageError: with ``once``, the database still failed after ``once_attempts`` tries.
+            MailboxBusyError: see ``_acquire_lock``.
+        """
+        taken = retry_while_database_down(self._acquire_lock, "take the mailbox lock", backoff, self.stop,
+                                          attempts=self.imap.once_attempts if once else None)
+        return bool(taken)
 
     def _acquire_lock(self) -> bool:
         """Take the mailbox lock; False only when stopped while waiting for it.
@@ -307,6 +379,33 @@ class Poller:
         if self._source is not None:
             self._source.close()
             self._source = None
+
+
+def retry_while_database_down(
+    action: Callable[[], _T], doing: str, backoff: Backoff, stop: threading.Event, *, attempts: int | None = None
+) -> _T | None:
+    """Run ``action``; while it fails with a ``StorageError`` (not a ``SchemaError``: retrying does
+    not fix a schema), log and retry after ``backoff.next()`` seconds.
+
+    Returns None when ``stop`` is set while waiting.
+
+    Raises:
+        StorageError: still failing after ``attempts`` tries (None: retry until stopped).
+    """
+    failures = 0
+    while not stop.is_set():
+        try:
+            return action()
+        except SchemaError:
+            raise
+        except StorageError as e:
+            failures += 1
+            if attempts is not None and failures >= attempts:
+                raise
+            delay = backoff.next()
+            log.warning("cannot %s, the database is unavailable (%s); retry %d in %.1fs", doing, e, failures, delay)
+            stop.wait(delay)
+    return None
 
 
 def parse_interval(text: str) -> float:
