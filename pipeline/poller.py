@@ -42,7 +42,6 @@ import storage
 from pipeline.ack import AckError, send_ack, should_ack
 from pipeline.mail import ParsedMessage
 from pipeline.errors import MailboxError, StorageError
-from storage import SchemaError
 from pipeline.imap import MailboxLoginError, MailSource, RawEmail, connect
 from pipeline.mail_config import ImapSettings, SmtpSettings
 from pipeline.mailimport import Envelope, Ingested, ingest_messages
@@ -396,7 +395,7 @@ def retry_while_database_down(
     while not stop.is_set():
         try:
             return action()
-        except SchemaError:
+        except storage.SchemaError:
             raise
         except StorageError as e:
             failures += 1

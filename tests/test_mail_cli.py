@@ -100,3 +100,15 @@ def test_poll_wrong_password_exits_with_mailbox_error(dovecot: Dovecot, tmp_path
     proc = run(env, "poll", "--once")
     assert proc.returncode == 8, proc.stdout + proc.stderr
     assert "refused the login" in proc.stderr and "not-the-password" not in proc.stdout + proc.stderr
+
+
+def test_poll_waits_for_the_database_then_gives_up_in_once_mode(dovecot: Dovecot, tmp_path: Path) -> None:  # noqa: F811
+    from tests.dovecot import free_port
+
+    down = f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2"
+    env = imap_env(base_env(tmp_path), dovecot, COMPLAINTDESK_IMAP_PASSWORD=dovecot.password,
+                   COMPLAINTDESK_IMAP_ONCE_ATTEMPTS="3", COMPLAINTDESK_DATABASE_URL=down)
+    proc = run(env, "poll", "--once")
+    assert proc.returncode == 7, proc.stdout + proc.stderr  # a storage error, after retrying
+    assert "cannot open the database, the database is unavailable" in proc.stderr
+    assert "retry 1 in" in proc.stderr and "retry 2 in" in proc.stderr and "retry 3 in" not in proc.stderr
