@@ -28,9 +28,13 @@ def test_apply_temperature_shifts_log_scores_then_scales() -> None:
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]:
-    """A model trained on the fixture, with the held-out file as its calibration rows (offsets allowed)."""
+    """A model that rarely saw praise (12 positive rows of 139), the held-out file as calibration rows."""
     out = tmp_path_factory.mktemp("calibrated") / "m"
-    rows = classifiers.read_rows([TRAIN])
+    rows, positives = [], 0
+    for row in classifiers.read_rows([TRAIN]):
+        positives += row.get("sentiment") == "positive"
+        if row.get("sentiment") != "positive" or positives <= 12:
+            rows.append(row)
     heldout = classifiers.read_rows([HELDOUT])
     cfg = load_training_config(overrides={"training.bias_min_rows": 50, "training.refit_on_all": False})
     train_rows(rows, out, label_sets=find_label_sets([TRAIN]), config=cfg, calibration_rows=heldout)
@@ -49,6 +53,11 @@ def test_offsets_are_stored_and_never_lower_macro_f1_on_the_rows_they_were_fitte
     without = classifiers.evaluate(raw, heldout)
     for name, report in with_offsets.label_sets.items():
         assert report.macro_f1 >= without.label_sets[name].macro_f1
+    # the under-trained label is pushed up, and that is what lifts macro-F1
+    assert model.biases["sentiment"]["positive"] > 0
+    assert with_offsets.label_sets["sentiment"].macro_f1 > without.label_sets["sentiment"].macro_f1
+    assert with_offsets.label_sets["sentiment"].per_label["positive"].recall > without.label_sets[
+        "sentiment"].per_label["positive"].recall
     assert meta["metrics"]["department"]["macro_f1"] == with_offsets.label_sets["department"].macro_f1
 
 
@@ -65,10 +74,14 @@ def test_offsets_decide_the_label_and_scores_stay_a_distribution(calibrated: tup
             assert label.label == max(logits, key=logits.__getitem__)
 
 
-def test_no_offsets_from_a_dev_split_below_the_minimum(tmp_path: Path) -> None:
+def test_no_offsets_from_few_rows_or_when_they_do_not_generalise(tmp_path: Path) -> None:
     info = classifiers.train([FIXTURE], tmp_path / "m")  # 48 rows: a dev split of a handful
     meta = json.loads((info.path / "meta.json").read_text(encoding="utf-8"))
     assert meta["biases"] == {}
     model = classifiers.load_model(info.path)
-    assert fit_biases(Classifier(model.pipelines, model.label_sets, model.version),
-                      classifiers.read_rows([FIXTURE]), min_rows=len(classifiers.read_rows([FIXTURE])) + 1) == {}
+    raw = Classifier(model.pipelines, model.label_sets, model.version)
+    rows = classifiers.read_rows([FIXTURE])
+    assert fit_biases(raw, rows, min_rows=len(rows) + 1) == {}
+    # labels unrelated to the texts: offsets fitted on one half never help on the other
+    shuffled = [{**r, "sentiment": ["negative", "neutral", "positive"][i % 3]} for i, r in enumerate(rows * 5)]
+    assert "sentiment" not in fit_biases(raw, shuffled, min_rows=10)
