@@ -28,13 +28,19 @@ from tests.mail_support import case_count, complaint, make_context
 
 def _child(db_url: str, home: str, imap: dict[str, object]) -> None:
     """The poller process: forked (so it starts without re-importing spaCy), then SIGKILLed."""
-    real = storage.create_case
+    real, real_many = storage.create_case, storage.create_cases
 
     def slow_create(*args: object, **kwargs: object) -> object:  # slow enough to be killed mid-batch
         time.sleep(0.02)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
+    def slow_create_many(session: object, items: Sequence[object], **kwargs: object) -> object:
+        made = real_many(session, items, **kwargs)  # type: ignore[arg-type]
+        time.sleep(0.02 * len(items))  # inside the batch transaction, after the INSERTs
+        return made
+
     storage.create_case = slow_create  # type: ignore[assignment]
+    storage.create_cases = slow_create_many  # type: ignore[assignment]
     ctx = make_context(db_url, Path(home))
     Poller(ctx, ImapSettings.model_validate(imap)).run(once=True)
     os._exit(0)  # skip the parent's atexit/pytest machinery
