@@ -45,7 +45,7 @@ from pipeline.errors import MailboxError, StorageError
 from pipeline.imap import MailboxLoginError, MailSource, RawEmail, connect
 from pipeline.mail_config import ImapSettings, SmtpSettings
 from pipeline.mailimport import Envelope, Ingested, ingest_messages
-from pipeline.run import OutcomeKind, RunContext
+from pipeline.run import RunContext
 
 log = logging.getLogger(__name__)
 
