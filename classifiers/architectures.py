@@ -1,6 +1,6 @@
 """Our one registered spaCy architecture: bag-of-n-grams text classification with shared features.
 
-``complaintdesk.TextCatBOW.v1`` is ``spacy.TextCatBOW.v3`` with two changes:
+``complaintdesk.TextCatBOW.v1`` is ``spacy.TextCatBOW.v3`` with these changes:
 
 - the token attribute is configurable (default ``LOWER``: "Toilet" and "toilet" are one feature;
   spaCy's v3 uses case-sensitive ``ORTH``);
@@ -8,6 +8,9 @@
   ``scores - truth`` gradient becomes the cross-entropy gradient of the logits (as in thinc's
   ``Softmax`` layer) instead of squared error through the softmax Jacobian: it learns faster,
   like logistic regression, and its scores are less under-confident;
+- optionally (``char_ngrams`` > 0) hashed character 3..``char_ngrams``-grams of each lower-cased
+  token, marked ``<word>`` at its edges as in fastText: OCR damage inside a word ("rnissing",
+  "st reet") leaves most of its character n-grams intact;
 - the n-gram keys of a ``Doc`` are computed once and kept in ``doc.user_data``, so the textcats of
   all label sets (department, sentiment, kind...) share the work. That is most of the inference
   cost of a bag-of-words pipeline, so three label sets cost little more than one.
@@ -18,10 +21,11 @@ this module before ``spacy.load`` so saved pipelines find it.
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from spacy import attrs
+from spacy.strings import hash_string
 from spacy.ml.models.textcat import NEG_VALUE, resize_and_set_ref
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -29,25 +33,39 @@ from thinc.api import Logistic, Model, SparseLinear_v2, chain, resizable, with_c
 from thinc.layers.resizable import resize_linear_weighted
 
 
-def cached_ngrams(ngram_size: int, attr: str, weighting: str = "count") -> Model[list[Doc], Any]:
+def cached_ngrams(ngram_size: int, attr: str, weighting: str = "count", char_ngrams: int = 0) -> Model[list[Doc], Any]:
     """Like ``spacy.ml.extract_ngrams`` but caches each doc's (keys, values) in ``doc.user_data``.
 
     ``weighting``: ``"count"`` (spaCy's), or ``"sublinear_l2"``: 1 + log(count), scaled to unit
     length per document (as TF-IDF vectorizers do, without the IDF).
+    ``char_ngrams``: 0, or the longest character n-gram (from 3) of each lower-cased token to add.
     """
     if weighting not in ("count", "sublinear_l2"):
         raise ValueError(f"unknown n-gram weighting {weighting!r}")
+    if char_ngrams and char_ngrams < 3:
+        raise ValueError(f"char_ngrams must be 0 or at least 3, not {char_ngrams}")
     model: Model[list[Doc], Any] = Model("cached_ngrams", _ngrams_forward)
     model.attrs["ngram_size"] = ngram_size
     model.attrs["attr"] = attr
     model.attrs["weighting"] = weighting
+    model.attrs["char_ngrams"] = char_ngrams
     return model
+
+
+@lru_cache(maxsize=200_000)
+def _char_keys(word: str, longest: int) -> tuple[int, ...]:
+    """Hash keys of the character 3..``longest``-grams of ``<word>`` (marked apart from word keys)."""
+    marked = f"<{word}>"
+    return tuple(
+        hash_string("\x1f" + marked[i : i + n]) for n in range(3, longest + 1) for i in range(len(marked) - n + 1)
+    )
 
 
 def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: bool) -> tuple[Any, Any]:
     xp = model.ops.xp
     n, attr, weighting = model.attrs["ngram_size"], model.attrs["attr"], model.attrs["weighting"]
-    cache_key = ("complaintdesk.ngrams", attr, n, weighting)
+    chars = model.attrs.get("char_ngrams", 0)
+    cache_key = ("complaintdesk.ngrams", attr, n, weighting, chars)
     batch_keys, batch_vals = [], []
     for doc in docs:
         cached = doc.user_data.get(cache_key)
@@ -55,6 +73,9 @@ def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: boo
             unigrams = model.ops.asarray(doc.to_array([attrs.IDS[attr]]))
             # thinc's ngrams() reads keys[0]: skip it for docs shorter than k tokens
             grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1) if len(unigrams) >= k]
+            if chars:
+                grams.append(xp.asarray([k for t in doc if not t.is_space for k in _char_keys(t.lower_, chars)],
+                                        dtype="uint64"))
             keys, counts = xp.unique(xp.concatenate(grams), return_counts=True)
             values = counts.astype("f")
             if weighting == "sublinear_l2" and len(values):
@@ -96,9 +117,11 @@ def build_bow_text_classifier(
     length: int = 262144,
     attr: str = "LOWER",
     weighting: str = "count",
+    char_ngrams: int = 0,
     nO: int | None = None,
 ) -> Model[list[Doc], Any]:
-    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``, weighted by ``weighting``."""
+    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``, weighted by ``weighting``,
+    plus character n-grams of the tokens when ``char_ngrams`` is 3 or more."""
     length = 2 ** (length - 1).bit_length()
     sparse_linear = SparseLinear_v2(nO=nO, length=length)
     fill_defaults = {"b": 0, "W": 0}
@@ -107,7 +130,7 @@ def build_bow_text_classifier(
         fill_defaults["b"] = NEG_VALUE
         output_layer = softmax_cross_entropy() if exclusive_classes else Logistic()
     resizable_layer = resizable(sparse_linear, resize_layer=partial(resize_linear_weighted, fill_defaults=fill_defaults))
-    model = with_cpu(chain(cached_ngrams(ngram_size, attr, weighting), resizable_layer), resizable_layer.ops)
+    model = with_cpu(chain(cached_ngrams(ngram_size, attr, weighting, char_ngrams), resizable_layer), resizable_layer.ops)
     if output_layer is not None:
         model = chain(model, with_cpu(output_layer, output_layer.ops))
     if nO is not None:
