@@ -26,6 +26,9 @@ MAX_SKEW_DEGREES = 10.0
 VOTE_TIMEOUT = 15.0
 #: noise (standard deviation, 0-255) up to which a median filter is enough
 LIGHT_NOISE = 5.0
+#: text height (px, at the scanned size) below which strokes are 1-2 px wide: a 3x3 median erases
+#: them (small print on a 100 DPI fax), so light noise is left for Tesseract's own thresholding
+MIN_MEDIAN_TEXT_HEIGHT = 12.0
 #: half the height of the orientation vote's window, in text heights
 VOTE_WINDOW_LINES = 5
 SAUVOLA_K = 0.2
@@ -79,6 +82,8 @@ def upscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     """Remove sensor and JPEG noise: a median filter when it is light, non-local means when it is heavy.
 
+    Light noise on small print (``MIN_MEDIAN_TEXT_HEIGHT``) is left alone: there a 3x3 median
+    removes strokes, not noise. Heavy noise is always removed, whatever the resolution.
     Works at the page's original size when ``upscale`` ran first: noise is measured and removed
     where it lives, and non-local means on a 4x enlarged page would cost 16 times as much.
     """
@@ -87,6 +92,8 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         original = cv2.resize(image, None, fx=1 / ctx.scale, fy=1 / ctx.scale, interpolation=cv2.INTER_AREA)
     sigma = noise_sigma(original)
     if sigma < LIGHT_NOISE:
+        if text_height(original) < MIN_MEDIAN_TEXT_HEIGHT:
+            return image
         cleaned = cv2.medianBlur(original, 3)
     else:
         strength = float(min(1.3 * sigma, 40.0))
@@ -160,11 +167,14 @@ def lines(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     """Turn a sideways page so its text lines run horizontally (90/270), via Tesseract OSD.
 
-    The direction of the text lines (row versus column profile of the ink) says whether the page
-    is sideways; only then is OSD asked which way (it is slow, and often unsure on Chinese), with a
-    quick-read vote of the two turns as the fallback. Whether an upright-looking page is in fact
-    upside down is left to the reader (``ocr.read``), which turns it over only if it reads badly:
-    most slips are upright, and checking every one would cost an OSD run per page.
+    The direction of the text lines (row versus column profile of the letter-sized ink) says
+    whether the page may be sideways; only then is OSD asked which way (it is slow, and often
+    unsure on Chinese), with a quick-read vote of the two turns as the fallback. A turn is made
+    only when OSD agrees: confidently on its own, or with the vote (or when it saw too little
+    text to say anything). A form's ruled lines and table columns can make an upright page look
+    sideways, and turning an upright page ruins it, so one doubtful signal is not enough.
+    Whether an upright-looking page is in fact upside down is left to the reader (``ocr.read``),
+    which turns it over only if it reads badly: checking every page would cost an OSD run each.
     """
     probe = binarize(_probe(image), ctx)
     if lines_run_horizontally(probe):
@@ -172,9 +182,16 @@ def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         return image
     osd = detect_orientation(probe, ctx.timeout)
     ctx.osd, ctx.osd_done = osd, True
-    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE and osd.rotate in (90, 270):
-        return _turn(image, osd.rotate)
-    return _turn(image, _vote_orientation(probe, (90, 270), ctx))
+    if osd is not None and osd.confidence >= MIN_OSD_CONFIDENCE:
+        turn = osd.rotate if osd.rotate in (90, 270) else 0
+    else:
+        turn = _vote_orientation(probe, (90, 270), ctx)
+        if osd is not None and osd.rotate != turn:
+            turn = 0
+    if not turn:
+        ctx.may_be_upside_down = True
+        return image
+    return _turn(image, turn)
 
 
 def turn_over(image: np.ndarray) -> np.ndarray:
@@ -183,8 +200,12 @@ def turn_over(image: np.ndarray) -> np.ndarray:
 
 
 def lines_run_horizontally(binary: np.ndarray) -> bool:
-    """True when the ink is arranged in horizontal lines (the page is upright or upside down)."""
-    ink = (binary < 128).astype(np.float64)
+    """True when the ink is arranged in horizontal lines (the page is upright or upside down).
+
+    Only letter-sized marks count: a form's ruled lines, boxes and table columns would otherwise
+    make the column profile as jagged as the row profile of the text.
+    """
+    ink = _letters(binary < 128).astype(np.float64)
     rows, cols = ink.sum(axis=1), ink.sum(axis=0)
     # Text lines separated by blank gaps make a jagged profile across them and a flat one along them.
     row_jumps = np.sum(np.diff(rows) ** 2) / max(len(rows), 1)
@@ -342,6 +363,18 @@ def _probe(image: np.ndarray) -> np.ndarray:
     if abs(factor - 1) < 0.15:
         return image
     return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+def _letters(ink: np.ndarray) -> np.ndarray:
+    # Keep marks up to a word of touching letters (probe letters are TARGET_TEXT_HEIGHT tall);
+    # ruled lines are long and thin, and a table's grid is one mark as big as the table.
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    longest = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    shortest = np.maximum(np.minimum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]), 1)
+    thin_rule = (longest > 2 * TARGET_TEXT_HEIGHT) & (longest > 8 * shortest)
+    letter = (longest <= 6 * TARGET_TEXT_HEIGHT) & ~thin_rule
+    letter[0] = False  # the background
+    return letter[labels]
 
 
 def _shrink(image: np.ndarray, longest: int) -> tuple[np.ndarray, float]:
