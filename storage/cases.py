@@ -205,6 +205,8 @@ def _case_values(
         "ocr_confidence": item.ocr_confidence if item.ocr_confidence >= 0 else None,
         "needs_review": review_needed(item.classification, thresholds or {}),
         "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
+        "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language, "method": pg.method,
+                   "chars": len(pg.text.strip())} for pg in item.pages],
         "due_at": created + timedelta(days=due_days),
         "created_at": created,
         "updated_at": created,
@@ -380,6 +382,7 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         "due_at": _iso(case.due_at),
         "closed_at": _iso(case.closed_at),
         "fields": [dict(f) for f in case.fields],
+        "pages": [dict(pg) for pg in case.pages],
     }
     for label_set in STANDARD_LABEL_SETS:
         found = labels.get(label_set)

@@ -100,6 +100,9 @@ class Case(Base):
     ocr_confidence: Mapped[float | None] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(default=False, index=True)
     fields: Mapped[list[Any]] = mapped_column(default=list)  # [{name, value, start, end}]
+    # one entry per page of the original: {number, confidence, language, method, chars}, so a reviewer
+    # sees which page of a multi-page scan was hard to read
+    pages: Mapped[list[Any]] = mapped_column(default=list)
     due_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

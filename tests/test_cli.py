@@ -93,6 +93,11 @@ def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(cli_env: 
         assert case["text"].strip() and 0 <= case["ocr_confidence"] <= 100
         assert 0 < case["department_confidence"] <= 1
     assert len({c["reference"] for c in first}) == len(files)
+    by_name = {Path(c["source"]).name: c for c in first}
+    for multi_page in ("scanner_batch_two_pages.pdf", "scanner_batch_two_pages.tif"):
+        assert [p["number"] for p in by_name[multi_page]["pages"]] == [1, 2]
+    assert by_name["zh_window_complaint.jpg"]["language"] == "zh"
+    assert "7号窗口" in by_name["zh_window_complaint.jpg"]["text"]
 
     # the same folder again, plus a copy of one file under another name: nothing new
     shutil.copy(files[0], slips / "copy-of-first.bin")

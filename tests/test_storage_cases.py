@@ -15,7 +15,7 @@ from pipeline.model import Channel, Classification, ExtractedField, IntakeItem, 
 CONTRACT_KEYS = {
     "reference", "channel", "source", "sha256", "language", "text", "department", "department_confidence",
     "sentiment", "sentiment_confidence", "kind", "kind_confidence", "status", "model_version", "created_at",
-    "ocr_confidence", "fields", "due_at", "needs_review", "labels", "subject", "sender",
+    "ocr_confidence", "fields", "due_at", "needs_review", "labels", "subject", "sender", "pages",
 }
 
 
@@ -67,6 +67,18 @@ def test_create_case_and_read_it_back(db: storage.Database) -> None:
     assert datetime.fromisoformat(row["due_at"]) - created == timedelta(days=15)
     assert row["documents"] == [{"sha256": row["sha256"], "filename": row["source"].split("/")[-1],
                                  "media_type": "image/png", "size": len(row["text"].encode()), "role": "original"}]
+
+
+def test_pages_of_a_multi_page_scan_are_kept(db: storage.Database) -> None:
+    two = (PageText(1, "The lift is broken.", 91.0, "eng"), PageText(2, "电梯坏了", 47.5, "chi_sim"))
+    with db.session() as s:
+        one_by_one = storage.create_case(s, item("The lift is broken.", pages=two), due_days=15, actor="test").reference
+        (bulk,) = storage.create_cases(s, [item("Another two-page slip.", pages=two)], due_days=15, actor="test")
+    with db.session() as s:
+        for reference in (one_by_one, bulk.reference):
+            pages = storage.case_to_dict(storage.get_case(s, reference))["pages"]
+            assert [(p["number"], p["confidence"], p["language"], p["chars"]) for p in pages] == [
+                (1, 91.0, "eng", 19), (2, 47.5, "chi_sim", 4)]
 
 
 def test_references_are_sequential_per_year(db: storage.Database) -> None:
