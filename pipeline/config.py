@@ -25,9 +25,11 @@ class OcrSettings(BaseModel):
     """How scans are turned into text."""
 
     languages: str = "eng+chi_sim"
-    #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``)
+    #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``); ``ocr.read.RECOMMENDED_CHAIN``
     preprocess: list[str] = Field(
-        default_factory=lambda: ["grayscale", "upscale", "denoise", "deskew", "binarize"]
+        default_factory=lambda: [
+            "crop", "denoise", "upscale", "background", "orientation", "deskew", "binarize", "lines"
+        ]
     )
     #: a page whose mean word confidence is below this is retried with the alternative chain
     retry_below_confidence: float = 70.0

@@ -114,3 +114,10 @@ def test_sample_folder_holds_slips_and_one_readme() -> None:
     names = sorted(p.name for p in SAMPLES.iterdir())
     assert len(names) == 9 and "README.md" in names
     assert all(Path(SAMPLES / n).stat().st_size < 400_000 for n in names)
+
+
+def test_default_chain_is_the_measured_one() -> None:
+    # pipeline.config cannot import ocr; this keeps its literal default and the benchmarked chain equal.
+    from ocr.read import RECOMMENDED_CHAIN
+
+    assert tuple(OcrSettings().preprocess) == RECOMMENDED_CHAIN
