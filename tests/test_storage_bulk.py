@@ -34,7 +34,7 @@ def test_create_cases_matches_create_case(db: storage.Database) -> None:
             assert [e.action for e in storage.audit_trail(s, stored)] == ["created"]
         row = made[0].data
     # same shape and values as a case made by create_case (apart from what identifies it)
-    differ = {"reference", "sha256", "source", "text", "documents", "created_at", "updated_at", "due_at"}
+    differ = {"reference", "sha256", "source", "text", "pages", "documents", "created_at", "updated_at", "due_at"}
     assert {k: v for k, v in row.items() if k not in differ} == {k: v for k, v in single_row.items() if k not in differ}
     assert row["needs_review"] is True  # kind 0.7 < threshold 0.8, as for the single case
     assert [d["role"] for d in made[1].data["documents"]] == ["original", "attachment"]
