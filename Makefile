@@ -43,7 +43,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 
 venv: system $(VENV)/.synced
 
-$(MODEL): $(TRAIN_DATA) classifiers/*.py | $(VENV)/.synced
+$(MODEL): $(TRAIN_DATA) classifiers/*.py classifiers/config.cfg classifiers/labels.toml | $(VENV)/.synced
 	$(VENV)/bin/complaintdesk train --data classifiers/data --model-dir classifiers/model
 
 model: $(MODEL)  ## train the bundled classifier from classifiers/data (deterministic)
