@@ -26,9 +26,10 @@ MAX_SKEW_DEGREES = 10.0
 VOTE_TIMEOUT = 15.0
 #: noise (standard deviation, 0-255) up to which a median filter is enough
 LIGHT_NOISE = 5.0
-#: text height (px, at the scanned size) below which strokes are 1-2 px wide: a 3x3 median erases
-#: them (small print on a 100 DPI fax), so light noise is left for Tesseract's own thresholding
-MIN_MEDIAN_TEXT_HEIGHT = 12.0
+#: text height (px, at the scanned size) below which strokes are 1-2 px wide (small print on a
+#: 100 DPI fax): a 3x3 median erases them, and so does a Sauvola window, so ``denoise`` and
+#: ``binarize`` leave such pages to Tesseract's own thresholding
+SMALL_PRINT_HEIGHT = 12.0
 #: half the height of the orientation vote's window, in text heights
 VOTE_WINDOW_LINES = 5
 SAUVOLA_K = 0.2
@@ -48,6 +49,9 @@ class PageContext:
     timeout: float = 120.0
     languages: str = "eng"  # Tesseract languages the orientation vote reads with
     scale: float = 1.0  # how much ``upscale`` enlarged the page (denoising works at the original size)
+    #: ``text_height`` of the page as scanned, measured by ``run_chain`` before any step (0: unknown).
+    #: Later steps cannot measure it reliably: after ``background`` noise specks pass for letters.
+    scan_text_height: float = 0.0
     osd: Orientation | None = None
     osd_done: bool = False
     may_be_upside_down: bool = False  # set by ``orientation`` for pages whose lines run horizontally
@@ -82,7 +86,7 @@ def upscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     """Remove sensor and JPEG noise: a median filter when it is light, non-local means when it is heavy.
 
-    Light noise on small print (``MIN_MEDIAN_TEXT_HEIGHT``) is left alone: there a 3x3 median
+    Light noise on small print (``SMALL_PRINT_HEIGHT``) is left alone: there a 3x3 median
     removes strokes, not noise. Heavy noise is always removed, whatever the resolution.
     Works at the page's original size when ``upscale`` ran first: noise is measured and removed
     where it lives, and non-local means on a 4x enlarged page would cost 16 times as much.
@@ -92,7 +96,7 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         original = cv2.resize(image, None, fx=1 / ctx.scale, fy=1 / ctx.scale, interpolation=cv2.INTER_AREA)
     sigma = noise_sigma(original)
     if sigma < LIGHT_NOISE:
-        if text_height(original) < MIN_MEDIAN_TEXT_HEIGHT:
+        if text_height(original) < SMALL_PRINT_HEIGHT:
             return image
         cleaned = cv2.medianBlur(original, 3)
     else:
@@ -124,6 +128,18 @@ def background(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 
 def binarize(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     """Adaptive (Sauvola) binarization: black text on white, robust to shadows and stains.
+
+    Small print (``SMALL_PRINT_HEIGHT`` at the scanned size, e.g. a 100 DPI fax) is left grey:
+    upscaled, its 1-2 px strokes are soft ramps that Sauvola breaks into fragments, where
+    Tesseract's own global threshold keeps them whole (FUNSD faxes lost recall and precision).
+    """
+    if 0 < ctx.scan_text_height < SMALL_PRINT_HEIGHT:
+        return image
+    return sauvola(image)
+
+
+def sauvola(image: np.ndarray) -> np.ndarray:
+    """Sauvola thresholding with a window of about 2.5 text heights.
 
     Flat paper has a local spread no bigger than its noise; only pixels in windows with clearly
     more spread than the page's typical one can be ink, so grain does not become speckles.
@@ -176,7 +192,7 @@ def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     Whether an upright-looking page is in fact upside down is left to the reader (``ocr.read``),
     which turns it over only if it reads badly: checking every page would cost an OSD run each.
     """
-    probe = binarize(_probe(image), ctx)
+    probe = sauvola(_probe(image))
     if lines_run_horizontally(probe):
         ctx.may_be_upside_down = True
         return image
@@ -301,6 +317,7 @@ def run_chain(image: np.ndarray, names: Sequence[str], ctx: PageContext) -> np.n
     """
     check_chain(names)
     out = grayscale(image, ctx)
+    ctx.scan_text_height = text_height(out)
     for name in names:
         out = STEPS[name](out, ctx)
     return out

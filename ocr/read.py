@@ -28,8 +28,8 @@ ALTERNATIVE_CHAIN: tuple[str, ...] = (
     "crop", "denoise", "upscale", "background", "orientation", "deskew", "binarize", "lines"
 )
 #: the chain bench/ocr.py measured best on clean, mild and hard slips; the default ``ocr.preprocess``.
-#: Without ``binarize`` FUNSD faxes read better (recall 0.69 vs 0.58 on 10 pages), but grey ruled
-#: lines on slips then survive ``lines`` and read as rows of junk (3 reading tests fail).
+#: ``binarize`` leaves small print (100 DPI faxes, FUNSD) grey: Sauvola broke its strokes. Slips
+#: keep it, or grey ruled lines survive ``lines`` and read as rows of junk.
 RECOMMENDED_CHAIN: tuple[str, ...] = ALTERNATIVE_CHAIN
 #: Tesseract page segmentation modes: 3 = automatic layout, 11 = sparse text (forms, scattered words)
 MAIN_PSM = 3
