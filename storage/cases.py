@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from pipeline.model import Classification, IntakeItem
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
+from storage.lookup import rows_by_sha256
 from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, Document, utcnow
 from storage.references import next_reference, next_references
 
@@ -53,12 +54,8 @@ def find_case_by_sha256(session: Session, sha256: str) -> Case | None:
 
 
 def cases_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, Case]:
-    """The cases made from any of these original bytes, by content hash (one query per 500)."""
-    shas = sorted(set(sha256s))
-    found: dict[str, Case] = {}
-    for i in range(0, len(shas), 500):
-        found.update({c.sha256: c for c in session.scalars(select(Case).where(Case.sha256.in_(shas[i:i + 500])))})
-    return found
+    """The cases made from any of these original bytes, by content hash."""
+    return rows_by_sha256(session, Case, sha256s)
 
 
 def find_case(session: Session, reference: str) -> Case | None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.model import Source
 from storage.audit import record_event
+from storage.lookup import rows_by_sha256
 from storage.models import IgnoredMessage, QuarantineRecord, utcnow
 
 
@@ -21,22 +22,12 @@ def find_quarantine_by_sha256(session: Session, sha256: str) -> QuarantineRecord
 
 def quarantine_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, QuarantineRecord]:
     """The quarantine records of any of these content hashes."""
-    shas = sorted(set(sha256s))
-    found: dict[str, QuarantineRecord] = {}
-    for i in range(0, len(shas), 500):
-        statement = select(QuarantineRecord).where(QuarantineRecord.sha256.in_(shas[i:i + 500]))
-        found.update({r.sha256: r for r in session.scalars(statement)})
-    return found
+    return rows_by_sha256(session, QuarantineRecord, sha256s)
 
 
 def ignored_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, IgnoredMessage]:
     """The ignored-noise records of any of these content hashes."""
-    shas = sorted(set(sha256s))
-    found: dict[str, IgnoredMessage] = {}
-    for i in range(0, len(shas), 500):
-        statement = select(IgnoredMessage).where(IgnoredMessage.sha256.in_(shas[i:i + 500]))
-        found.update({r.sha256: r for r in session.scalars(statement)})
-    return found
+    return rows_by_sha256(session, IgnoredMessage, sha256s)
 
 
 def quarantine(session: Session, source: Source, reason: str, error_type: str, *, actor: str) -> QuarantineRecord:

@@ -12,7 +12,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from email import message_from_bytes
 from pathlib import Path
 
@@ -28,16 +27,9 @@ from pipeline.run import RunContext
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server, free_port  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context
-from tests.test_poller import imap_for, new_folder
+from tests.test_poller import ctx, imap_for, new_folder  # noqa: F401  (ctx is a fixture)
 
 pytestmark = pytest.mark.dovecot
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[RunContext]:
-    context = make_context(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home")
-    yield context
-    context.db.dispose()
 
 
 class Relay:
