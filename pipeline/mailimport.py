@@ -160,8 +160,7 @@ def _create_many(session: Any, run: Sequence[_Prepared], ctx: RunContext, outbox
     if not run:
         return []
     items = [p.item for p in run if p.item is not None]
-    originals = [[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data)) for o in p.originals]
-                 for p in run]
+    originals = [[o.ref() for o in p.originals] for p in run]
     try:
         made = storage.create_cases(session, items, due_days=ctx.settings.due_days, actor=ctx.actor,
                                     thresholds=ctx.thresholds, originals=originals)
@@ -372,8 +371,7 @@ def _write(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Ingested
         try:
             case = storage.create_case(
                 session, p.item, due_days=ctx.settings.due_days, actor=ctx.actor, thresholds=ctx.thresholds,
-                originals=[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data))
-                           for o in p.originals],
+                originals=[o.ref() for o in p.originals],
             )
             if p.ack:
                 storage.queue_ack(session, case.id, ack_request(parsed), mailbox=outbox)

@@ -34,15 +34,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 import storage
 from pipeline.ack import AckError, send_ack, should_ack
-from pipeline.mail import ParsedMessage
 from pipeline.errors import MailboxError, StorageError
 from pipeline.imap import MailboxLoginError, MailSource, RawEmail, connect
+from pipeline.mail import ParsedMessage
 from pipeline.mail_config import ImapSettings, SmtpSettings
 from pipeline.mailimport import Envelope, Ingested, ingest_messages
 from pipeline.run import RunContext

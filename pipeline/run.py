@@ -52,6 +52,10 @@ class Original:
     media_type: str
     role: str = "original"  # or "attachment"
 
+    def ref(self) -> storage.OriginalRef:
+        """How the case lists this file: (name, media type, role, SHA-256, size)."""
+        return (self.name, self.media_type, self.role, storage.sha256_bytes(self.data), len(self.data))
+
 
 @dataclass
 class RunContext:
@@ -114,7 +118,7 @@ def store_item(item: IntakeItem, originals: Sequence[Original], ctx: RunContext)
                 due_days=ctx.settings.due_days,
                 actor=ctx.actor,
                 thresholds=ctx.thresholds,
-                originals=[(o.name, o.media_type, o.role, storage.sha256_bytes(o.data), len(o.data)) for o in originals],
+                originals=[o.ref() for o in originals],
             )
         except storage.DuplicateCaseError:
             # another process stored the same original between our check and our insert

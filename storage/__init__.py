@@ -2,7 +2,8 @@
 functions the pipeline uses to create and follow up cases.
 
 Functions take a ``Session`` from ``Database.session()`` and never commit: the caller owns the
-transaction, one per complaint (or one per batch of e-mail, with ``create_cases``). Errors are ``pipeline.errors.StorageError`` subclasses.
+transaction, one per complaint (or one per batch of e-mail, with ``create_cases``). Errors are
+``pipeline.errors.StorageError`` subclasses.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from storage.cases import (
     REVIEW_MARGIN,
     TRANSITIONS,
     NewCase,
+    OriginalRef,
     case_to_dict,
     cases_by_sha256,
     create_case,
@@ -78,11 +80,11 @@ from storage.outbox import (
 )
 from storage.quarantine import (
     find_ignored,
-    ignored_by_sha256,
-    quarantine_by_sha256,
     find_quarantine_by_sha256,
+    ignored_by_sha256,
     list_quarantine,
     quarantine,
+    quarantine_by_sha256,
     record_ignored,
     resolve_quarantine,
 )
@@ -121,6 +123,7 @@ __all__ = [
     "ModelVersion",
     "ModelVersionNotFoundError",
     "NewCase",
+    "OriginalRef",
     "PendingAck",
     "QuarantineRecord",
     "QueuedAck",

@@ -43,7 +43,7 @@ FINAL_STATUSES = ("closed", "rejected")
 #: (filename, media_type, role, sha256, size) of a file kept with a case
 OriginalRef = tuple[str, str, str, str, int]
 
-_CASE_COLUMNS = [c for c in Case.__table__.columns if c.key != "id"]
+_CASE_COLUMNS = list(Case.__table__.columns)
 _LABEL_COLUMNS = list(CaseLabel.__table__.columns)
 _DOCUMENT_COLUMNS = list(Document.__table__.columns)
 
@@ -153,7 +153,7 @@ def create_cases(
         Case(id=None, reference=reference, **_case_values(item, created, due_days=due_days, thresholds=thresholds))
         for item, reference in zip(items, references, strict=True)
     ]
-    rows = [{c.key: getattr(case, c.key) for c in _CASE_COLUMNS} for case in cases]
+    rows = [_values(case, _CASE_COLUMNS) for case in cases]
     try:
         with session.begin_nested():
             ids = session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows).all()

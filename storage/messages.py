@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from storage.audit import record_event
 from storage.errors import StorageError
+from storage.lookup import chunks
 from storage.models import MESSAGE_DIRECTIONS, Case, CaseMessage, utcnow
 
 
@@ -81,7 +82,7 @@ def cases_by_message_id(session: Session, message_ids: Iterable[str]) -> dict[st
     """For each of ``message_ids`` that is stored, its case: ``find_case_by_message_id`` for many, in two queries."""
     ids = sorted({m.strip() for m in message_ids if m and m.strip()})
     found: dict[str, Case] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         messages = session.scalars(
             select(CaseMessage).where(CaseMessage.message_id.in_(chunk))
             .options(selectinload(CaseMessage.case))
@@ -101,18 +102,13 @@ def cases_by_message_sha256(session: Session, sha256s: Iterable[str]) -> dict[st
     """For each content hash stored as a message of a case (a reply), that case."""
     shas = sorted({s for s in sha256s if s})
     found: dict[str, Case] = {}
-    for chunk in _chunks(shas):
+    for chunk in chunks(shas):
         messages = session.scalars(
             select(CaseMessage).where(CaseMessage.sha256.in_(chunk))
             .options(selectinload(CaseMessage.case)).order_by(CaseMessage.id.desc())
         )
         found.update({m.sha256: m.case for m in messages})  # the first stored wins, as find_message
     return found
-
-
-def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
 
 
 def find_message(
