@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -270,7 +271,8 @@ def _print_outcomes(outcomes: list[Any], *, show_text: bool = False) -> None:
 def _compact_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
     """One line per row: every column keeps its full width except the last (free text), which is cut."""
     table = Table()
-    widths = [max([len(header), *(len(r[i]) for r in rows)]) for i, header in enumerate(headers[:-1])]
+    # cell_len, not len: a Chinese file name is two terminal cells per character
+    widths = [max([cell_len(header), *(cell_len(r[i]) for r in rows)]) for i, header in enumerate(headers[:-1])]
     for header, width in zip(headers, widths):
         table.add_column(header, no_wrap=True, width=width)
     free = console.width - sum(widths) - 3 * len(headers) - 1  # each column costs its width plus 3 for borders
