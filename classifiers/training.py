@@ -43,6 +43,7 @@ from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
 from classifiers.runtime import META_FILE, Classifier, apply_temperature, cat_name, component_name
 from classifiers.text import normalize_text
 from pipeline.errors import InputError, ModelError
+from pipeline.model import Classification
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.cfg"
 
@@ -139,7 +140,10 @@ def train_rows(
     dev_rows = [r for rs in by_lang.values() for r in rs if is_dev_row(r["text"], dev_every)]
     if calibration_rows is not None:
         dev_rows = [_prepare(r) for r in calibration_rows]
-    pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in train_part.items() if rs}
+    dev_by_lang = {lang: [r for r in dev_rows if r["lang"] == lang] for lang in LANGUAGES}
+    fitted = {lang: _fit(lang, rs, sets, cfg, seed, dev_by_lang[lang]) for lang, rs in train_part.items() if rs}
+    pipelines = {lang: nlp for lang, (nlp, _) in fitted.items()}
+    kept_epochs = {lang: n for lang, (_, n) in fitted.items()}
     metrics: dict[str, Any] = {}
     temperatures: dict[str, float] = {}
     biases: dict[str, dict[str, float]] = {}
@@ -148,8 +152,10 @@ def train_rows(
         from classifiers.evaluation import evaluate  # evaluation imports runtime; keep import local
 
         raw = Classifier(pipelines, sets, version)
-        biases = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]), gains=bias_gains)
-        temperatures = fit_temperatures(raw, dev_rows, biases)
+        dev_results = raw.classify([str(r["text"]) for r in dev_rows])  # once, for both fits
+        biases = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]), gains=bias_gains,
+                            results=dev_results)
+        temperatures = fit_temperatures(raw, dev_rows, biases, results=dev_results)
         calibrated = Classifier(pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
         report = evaluate(calibrated, dev_rows)
         metrics = {
@@ -157,7 +163,8 @@ def train_rows(
             for name, r in report.label_sets.items()
         }
     if cfg["training"]["refit_on_all"] or not dev_rows:
-        pipelines = {lang: _fit(lang, rs, sets, cfg, seed) for lang, rs in by_lang.items()}
+        # as many epochs as the dev split chose (or [training] epochs: see _fit)
+        pipelines = {lang: _fit(lang, rs, sets, cfg, seed, epochs=kept_epochs.get(lang))[0] for lang, rs in by_lang.items()}
 
     counts = {
         lang: {ls.name: dict(Counter(str(r[ls.name]) for r in rs if r.get(ls.name))) for ls in sets}
@@ -176,6 +183,7 @@ def train_rows(
         "counts": counts,
         "dev_rows": len(dev_rows),
         "metrics": metrics,
+        "epochs": kept_epochs,
         "temperatures": temperatures,
         "biases": biases,
         "bias_cross_fitted_gain": bias_gains,
@@ -195,13 +203,19 @@ def train_rows(
 
 
 def fit_temperatures(
-    model: Classifier, rows: Sequence[Mapping[str, Any]], biases: Mapping[str, Mapping[str, float]] | None = None
+    model: Classifier,
+    rows: Sequence[Mapping[str, Any]],
+    biases: Mapping[str, Mapping[str, float]] | None = None,
+    *,
+    results: Sequence[Classification] | None = None,
 ) -> dict[str, float]:
     """Per label set, the temperature (0.05..3) that minimises the log-loss of ``model`` on ``rows``.
 
     ``model`` must be uncalibrated; ``biases`` (see ``fit_biases``) are applied before the temperature.
+    ``results``: ``model.classify`` of the rows' texts, when the caller has it already.
     """
-    results = model.classify([str(r["text"]) for r in rows])
+    if results is None:
+        results = model.classify([str(r["text"]) for r in rows])
     grid = [round(0.05 * i, 2) for i in range(1, 61)]
     out = {}
     for ls in model.label_sets:
@@ -226,6 +240,7 @@ def fit_biases(
     limit: float = 2.0,
     step: float = 0.1,
     gains: dict[str, float] | None = None,
+    results: Sequence[Classification] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per label set with at least ``min_rows`` labelled rows: log-score offsets that maximise macro-F1.
 
@@ -237,10 +252,12 @@ def fit_biases(
     positive; with few rows of a label the offsets fit noise and are dropped. ``model`` must be
     uncalibrated. ``gains``, when given, receives that mean held-out gain per label set considered
     (an honest estimate of what the offsets add, unlike macro-F1 on the rows they were fitted on).
+    ``results``: ``model.classify`` of the rows' texts, when the caller has it already.
     """
     import numpy as np  # a dependency of spaCy/thinc
 
-    results = model.classify([str(r["text"]) for r in rows])
+    if results is None:
+        results = model.classify([str(r["text"]) for r in rows])
     out: dict[str, dict[str, float]] = {}
     for ls in model.label_sets:
         labels = list(ls.labels)
@@ -339,8 +356,24 @@ def build_pipeline(lang: str, label_sets: Sequence[LabelSet], architecture: Mapp
     return nlp
 
 
-def _fit(lang: str, rows: Sequence[Mapping[str, Any]], label_sets: Sequence[LabelSet], cfg: Config, seed: int) -> Language:
-    """Build and train the pipeline of one language."""
+def _fit(
+    lang: str,
+    rows: Sequence[Mapping[str, Any]],
+    label_sets: Sequence[LabelSet],
+    cfg: Config,
+    seed: int,
+    dev_rows: Sequence[Mapping[str, Any]] = (),
+    epochs: int | None = None,
+) -> tuple[Language, int]:
+    """Build and train the pipeline of one language; returns it and the number of epochs it kept.
+
+    With ``[training] patience`` > 0 and ``dev_rows``, the (averaged) weights are scored on
+    ``dev_rows`` after every epoch and the best epoch's weights are kept, as ``spacy train`` keeps
+    ``model-best``; training stops after ``patience`` epochs without a better score. A linear model
+    over a million n-gram features fits the training rows within a few epochs and then memorises
+    them. ``epochs`` overrides ``[training] epochs`` (the refit on all rows trains as many epochs as
+    the dev split chose).
+    """
     fix_random_seed(seed)
     arch_name = cfg["pipelines"][lang]
     nlp = build_pipeline(lang, label_sets, cfg["architectures"][arch_name])
@@ -357,9 +390,12 @@ def _fit(lang: str, rows: Sequence[Mapping[str, Any]], label_sets: Sequence[Labe
             for r, doc in zip(rows, docs, strict=True)
         ]
     tcfg = cfg["training"]
+    patience = int(tcfg.get("patience", 0))
+    scorer = _DevScorer(nlp, label_sets, dev_rows) if patience and dev_rows and epochs is None else None
+    best: tuple[float, int, dict[tuple[int, str], Any]] | None = None
     rng = random.Random(seed)
     order = list(range(len(rows)))
-    for _epoch in range(int(tcfg["epochs"])):
+    for epoch in range(1, (epochs or int(tcfg["epochs"])) + 1):
         rng.shuffle(order)
         for start in range(0, len(order), int(tcfg["batch_size"])):
             batch = order[start : start + int(tcfg["batch_size"])]
@@ -369,23 +405,78 @@ def _fit(lang: str, rows: Sequence[Mapping[str, Any]], label_sets: Sequence[Labe
                     nlp.get_pipe(component_name(ls.name)).update(
                         examples, drop=float(tcfg["dropout"]), sgd=optimizer, losses={}
                     )
+        if scorer is not None:
+            weights = _final_weights(nlp, optimizer.averages)
+            score = scorer.score(weights)
+            if best is None or score > best[0] + 1e-9:
+                best = (score, epoch, weights)
+            elif epoch - best[1] >= patience:
+                break
+    if best is not None:
+        _set_weights(nlp, best[2])
+        return nlp, best[1]
     if optimizer.averages:
-        _use_averages(nlp, optimizer.averages)
-    return nlp
+        _set_weights(nlp, _final_weights(nlp, optimizer.averages))
+    return nlp, epoch
 
 
-def _use_averages(nlp: Language, averages: Mapping[tuple[int, str], Any]) -> None:
-    """Keep the optimizer's moving averages of the weights (what ``spacy train`` saves), for good.
+class _DevScorer:
+    """Mean macro-F1 over the label sets of a pipeline on dev rows, for choosing the epoch.
 
-    Averaged weights depend much less on the order of the last batches, so re-training with a
-    few more rows moves the scores less: the promotion gate then compares models, not noise.
+    The docs are made once: their n-gram keys stay cached in ``doc.user_data`` between epochs.
     """
+
+    def __init__(self, nlp: Language, label_sets: Sequence[LabelSet], rows: Sequence[Mapping[str, Any]]) -> None:
+        self.nlp = nlp
+        self.docs = [nlp.make_doc(str(r["text"])) for r in rows]
+        self.gold = {ls.name: [list(ls.labels).index(str(r[ls.name])) if r.get(ls.name) in ls.labels else -1
+                               for r in rows] for ls in label_sets}
+        self.label_sets = [ls for ls in label_sets if any(g >= 0 for g in self.gold[ls.name])]
+
+    def score(self, weights: Mapping[tuple[int, str], Any]) -> float:
+        import numpy as np
+
+        current = _final_weights(self.nlp, {})
+        _set_weights(self.nlp, weights)
+        try:
+            docs = self.docs
+            for ls in self.label_sets:
+                docs = list(self.nlp.get_pipe(component_name(ls.name)).pipe(docs))
+        finally:
+            _set_weights(self.nlp, current)
+        scores = []
+        for ls in self.label_sets:
+            cats = [cat_name(ls.name, lab) for lab in ls.labels]
+            gold = np.array(self.gold[ls.name])
+            keep = gold >= 0
+            predicted = np.array([max(range(len(cats)), key=lambda j, d=d: d.cats[cats[j]]) for d in docs])
+            scores.append(_macro_f1(gold[keep], predicted[keep], len(cats)))
+        return sum(scores) / len(scores) if scores else 0.0
+
+
+def _final_weights(nlp: Language, averages: Mapping[tuple[int, str], Any]) -> dict[tuple[int, str], Any]:
+    """A copy of every weight of the pipeline: the optimizer's moving average where it keeps one.
+
+    Averaged weights (what ``spacy train`` saves) depend much less on the order of the last
+    batches, so re-training with a few more rows moves the scores less: the promotion gate then
+    compares models, not noise.
+    """
+    out = {}
     for _name, component in nlp.pipeline:
         for node in component.model.walk():
             for param in node.param_names:
-                key = (node.id, param)
-                if key in averages:
-                    node.set_param(param, averages[key].copy())
+                if node.has_param(param):
+                    key = (node.id, param)
+                    out[key] = (averages[key] if key in averages else node.get_param(param)).copy()
+    return out
+
+
+def _set_weights(nlp: Language, weights: Mapping[tuple[int, str], Any]) -> None:
+    for _name, component in nlp.pipeline:
+        for node in component.model.walk():
+            for param in node.param_names:
+                if (node.id, param) in weights:
+                    node.set_param(param, weights[(node.id, param)])
 
 
 def _write_model(out_dir: Path, pipelines: Mapping[str, Language], meta: Mapping[str, Any]) -> None:
