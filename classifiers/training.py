@@ -164,7 +164,9 @@ def train_rows(
         }
     if cfg["training"]["refit_on_all"] or not dev_rows:
         # as many epochs as the dev split chose (or [training] epochs: see _fit)
-        pipelines = {lang: _fit(lang, rs, sets, cfg, seed, epochs=kept_epochs.get(lang))[0] for lang, rs in by_lang.items()}
+        pipelines = {
+            lang: _fit(lang, rs, sets, cfg, seed, epochs=kept_epochs.get(lang))[0] for lang, rs in by_lang.items()
+        }
 
     counts = {
         lang: {ls.name: dict(Counter(str(r[ls.name]) for r in rs if r.get(ls.name))) for ls in sets}
