@@ -96,7 +96,8 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         original = cv2.resize(image, None, fx=1 / ctx.scale, fy=1 / ctx.scale, interpolation=cv2.INTER_AREA)
     sigma = noise_sigma(original)
     if sigma < LIGHT_NOISE:
-        if text_height(original) < SMALL_PRINT_HEIGHT:
+        # as scanned (measured once by run_chain); also when unknown (0: too few letter-sized marks)
+        if ctx.scan_text_height < SMALL_PRINT_HEIGHT:
             return image
         cleaned = cv2.medianBlur(original, 3)
     else:
