@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -80,3 +81,13 @@ def complaint(n: int, *, subject: str = "", body: str = "", mid: str = "", **hea
 def case_count(ctx: RunContext) -> int:
     with ctx.db.session() as s:
         return len(storage.list_cases(s))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Return once ``condition()`` is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")

@@ -20,7 +20,7 @@ from pipeline.mail_config import AfterStore, ImapSettings, Security, SmtpSetting
 from pipeline.poller import Backoff, MailboxBusyError, Poller, parse_interval
 from pipeline.run import RunContext
 from tests.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401  (fixtures)
-from tests.mail_support import SAMPLES, case_count, complaint, make_context
+from tests.mail_support import SAMPLES, case_count, complaint, make_context, wait_for
 
 pytestmark = pytest.mark.dovecot
 
@@ -237,32 +237,23 @@ def test_dovecot_stopped_and_started_while_polling(dovecot: Dovecot, ctx: RunCon
     dovecot.append([complaint(i) for i in range(30)], folder)
     thread.start()
     try:
-        _wait_for(lambda: case_count(ctx) >= 10)
+        wait_for(lambda: case_count(ctx) >= 10)
         dovecot.stop()  # mid-stream: the poller sees the connection drop and backs off
         time.sleep(0.8)
         dovecot.start()
         dovecot.append([complaint(i) for i in range(30, 40)], folder)
-        _wait_for(lambda: case_count(ctx) == 40 and poller.stats.cycles >= 2)
+        wait_for(lambda: case_count(ctx) == 40 and poller.stats.cycles >= 2)
         dovecot.stop()
         time.sleep(0.3)
         dovecot.start()
         dovecot.append([complaint(i) for i in range(40, 45)], folder)
-        _wait_for(lambda: case_count(ctx) == 45)
+        wait_for(lambda: case_count(ctx) == 45)
     finally:
         poller.stop.set()
         thread.join(10)
     assert not thread.is_alive()
     assert poller.stats.reconnects >= 3 and case_count(ctx) == 45
     assert all("$Complaintdesk" in f for f in dovecot.uids(folder).values())
-
-
-def _wait_for(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def test_connection_refused_backs_off_and_stops_cleanly(ctx: RunContext) -> None:

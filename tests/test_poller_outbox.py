@@ -26,7 +26,7 @@ from pipeline.poller import Poller
 from pipeline.run import RunContext
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server, free_port  # noqa: F401  (fixture)
-from tests.mail_support import case_count, complaint, make_context
+from tests.mail_support import case_count, complaint, make_context, wait_for
 from tests.test_poller import ctx, imap_for, new_folder  # noqa: F401  (ctx is a fixture)
 
 pytestmark = pytest.mark.dovecot
@@ -244,21 +244,12 @@ def test_idle_watches_the_first_folder_when_several_are_configured(dovecot_serve
     thread = threading.Thread(target=poller.run, kwargs={"every": 120}, daemon=True)
     thread.start()
     try:
-        _wait_for(lambda: case_count(ctx) == 2 and poller.stats.cycles >= 1)
+        wait_for(lambda: case_count(ctx) == 2 and poller.stats.cycles >= 1)
         time.sleep(0.5)  # let it settle into IDLE
         dovecot_server.append([complaint(3)], first)
-        _wait_for(lambda: case_count(ctx) == 3, timeout=20)  # far sooner than the 120 s interval
+        wait_for(lambda: case_count(ctx) == 3, timeout=20)  # far sooner than the 120 s interval
     finally:
         poller.stop.set()
         thread.join(15)
     assert not thread.is_alive()
     assert f"IDLE watches folder {first}; the other folders ({second}) are polled every 120s" in caplog.text
-
-
-def _wait_for(condition: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
