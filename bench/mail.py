@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.mail_config import ImapSettings, Security  # noqa: E402
-from pipeline.poller import Poller  # noqa: E402
+from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
+from pipeline.mail.poller import Poller  # noqa: E402
 from pipeline.run import RunContext  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 from tests.mail_support import KeywordClassifier  # noqa: E402

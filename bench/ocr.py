@@ -46,7 +46,7 @@ from ocr.synth import CLEAN, HARD, HEADER_EN, HEADER_ZH, MILD, Degradation, is_c
 from ocr_metrics import bag_of_words, error_rates  # noqa: E402
 from ocr_texts import CHINESE, ENGLISH  # noqa: E402
 from pipeline.config import OcrSettings  # noqa: E402
-from pipeline.errors import ComplaintdeskError  # noqa: E402
+from pipeline.core.errors import ComplaintdeskError  # noqa: E402
 
 LEVELS = ("clean", "mild", "hard")
 console = Console()

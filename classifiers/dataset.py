@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.text import _HAN_RE, _LATIN_WORD_RE, detect_language, normalize_text
-from pipeline.errors import InputError
+from pipeline.core.errors import InputError
 
 #: The languages with their own spaCy pipeline.
 LANGUAGES = ("en", "zh")

@@ -17,7 +17,7 @@ import spacy
 from spacy.language import Language
 from spacy.matcher import Matcher
 
-from pipeline.model import ExtractedField
+from pipeline.core.model import ExtractedField
 
 _HAN = "\u4e00-\u9fff"
 _CN_NUM = "0-9一二三四五六七八九十两"

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
-from pipeline.model import Label
+from pipeline.core.errors import ConfigError
+from pipeline.core.model import Label
 
 #: The bundled default label sets, exactly as in the foundation issue.
 DEFAULT_LABELS_FILE = Path(__file__).resolve().parent / "labels.toml"

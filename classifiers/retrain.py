@@ -31,7 +31,7 @@ from classifiers.evaluation import EvaluationReport, evaluate
 from classifiers.labels import LabelSet
 from classifiers.runtime import Classifier, load_model, read_meta
 from classifiers.training import ModelInfo, train
-from pipeline.errors import ModelError
+from pipeline.core.errors import ModelError
 
 EVAL_SHARE_EVERY = 5
 MAX_LABEL_SET_DROP = 0.02

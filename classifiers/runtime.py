@@ -21,8 +21,8 @@ import classifiers.architectures  # noqa: F401  (registers complaintdesk.TextCat
 from classifiers.dataset import route_language
 from classifiers.labels import LabelSet
 from classifiers.text import normalize_text
-from pipeline.errors import ModelError
-from pipeline.model import Classification, Label
+from pipeline.core.errors import ModelError
+from pipeline.core.model import Classification, Label
 
 META_FILE = "meta.json"
 _HINT = "run `make model` or `complaintdesk train --data classifiers/data --model-dir DIR` to build one"

@@ -42,8 +42,8 @@ from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, r
 from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
 from classifiers.runtime import META_FILE, Classifier, apply_temperature, cat_name, component_name
 from classifiers.text import normalize_text
-from pipeline.errors import InputError, ModelError
-from pipeline.model import Classification
+from pipeline.core.errors import InputError, ModelError
+from pipeline.core.model import Classification
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.cfg"
 

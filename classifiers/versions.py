@@ -23,7 +23,7 @@ from typing import Any
 
 from classifiers.runtime import META_FILE, read_meta
 from pipeline.config import BUNDLED_MODEL_DIR, Settings
-from pipeline.errors import ConfigError, ModelError
+from pipeline.core.errors import ConfigError, ModelError
 
 REGISTRY_FILE = "registry.json"
 

@@ -20,8 +20,8 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from pipeline.config import OcrSettings
-from pipeline.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
+from ocr.settings import OcrSettings
+from pipeline.core.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
 
 #: media types ``read_document`` can turn into pages
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/tiff", "image/webp", "image/bmp", "image/gif"})

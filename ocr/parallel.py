@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from ocr.read import read_document
-from pipeline.config import OcrSettings
-from pipeline.errors import ComplaintdeskError, OcrError, UnreadableScanError
-from pipeline.model import OcrResult
+from ocr.settings import OcrSettings
+from pipeline.core.errors import ComplaintdeskError, OcrError, UnreadableScanError
+from pipeline.core.model import OcrResult
 
 K = TypeVar("K")
 

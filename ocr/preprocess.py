@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ocr.tesseract import Orientation, detect_orientation, recognise
-from pipeline.errors import ConfigError, OcrError
+from pipeline.core.errors import ConfigError, OcrError
 
 #: Tesseract reads best when capital letters are roughly this many pixels tall (about 10 pt at 300 DPI).
 TARGET_TEXT_HEIGHT = 26.0

@@ -19,18 +19,10 @@ import numpy as np
 
 from ocr.formats import LoadedPage, load_pages
 from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
+from ocr.settings import ALTERNATIVE_CHAIN, RECOMMENDED_CHAIN, OcrSettings
 from ocr.tesseract import Recognition, recognise
-from pipeline.config import OcrSettings
-from pipeline.model import OcrResult, PageText
+from pipeline.core.model import OcrResult, PageText
 
-#: the second try for a page read with low confidence
-ALTERNATIVE_CHAIN: tuple[str, ...] = (
-    "crop", "denoise", "upscale", "background", "orientation", "deskew", "binarize", "lines"
-)
-#: the chain bench/ocr.py measured best on clean, mild and hard slips; the default ``ocr.preprocess``.
-#: ``binarize`` leaves small print (100 DPI faxes, FUNSD) grey: Sauvola broke its strokes. Slips
-#: keep it, or grey ruled lines survive ``lines`` and read as rows of junk.
-RECOMMENDED_CHAIN: tuple[str, ...] = ALTERNATIVE_CHAIN
 #: Tesseract page segmentation modes: 3 = automatic layout, 11 = sparse text (forms, scattered words)
 MAIN_PSM = 3
 ALTERNATIVE_PSM = 11

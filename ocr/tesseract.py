@@ -14,7 +14,7 @@ import numpy as np
 import pytesseract
 from PIL import Image
 
-from pipeline.errors import MissingDependencyError, OcrError
+from pipeline.core.errors import MissingDependencyError, OcrError
 
 INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd"
 

@@ -15,32 +15,11 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.errors import ConfigError
+from ocr.settings import OcrSettings
+from pipeline.core.errors import ConfigError
 
 #: Where the trained model shipped with the package lives (built by ``make model``).
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "classifiers" / "model"
-
-
-class OcrSettings(BaseModel):
-    """How scans are turned into text."""
-
-    languages: str = "eng+chi_sim"
-    #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``); ``ocr.read.RECOMMENDED_CHAIN``
-    preprocess: list[str] = Field(
-        default_factory=lambda: [
-            "crop", "denoise", "upscale", "background", "orientation", "deskew", "binarize", "lines"
-        ]
-    )
-    #: a page whose mean word confidence is below this is retried with the alternative chain
-    retry_below_confidence: float = 70.0
-    #: pixels per page above which an image is treated as a decompression bomb
-    max_image_pixels: int = 80_000_000
-    max_file_bytes: int = 100 * 1024 * 1024
-    max_pages: int = 50
-    pdf_dpi: int = 300
-    #: OCR worker processes; 0 means one per core
-    workers: int = 0
-    timeout_seconds: float = 120.0
 
 
 class Settings(BaseSettings):

@@ -18,9 +18,9 @@ import classifiers
 import ocr
 import storage
 from pipeline.config import Settings
-from pipeline.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
-from pipeline.intake import sha256_file
-from pipeline.model import Channel, IntakeItem, OcrResult, Source
+from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
+from pipeline.files import sha256_file
+from pipeline.core.model import Channel, IntakeItem, OcrResult, Source
 
 
 class OutcomeKind(StrEnum):

@@ -3,7 +3,7 @@ functions the pipeline uses to create and follow up cases.
 
 Functions take a ``Session`` from ``Database.session()`` and never commit: the caller owns the
 transaction, one per complaint (or one per batch of e-mail, with ``create_cases``). Errors are
-``pipeline.errors.StorageError`` subclasses.
+``pipeline.core.errors.StorageError`` subclasses.
 """
 
 from __future__ import annotations

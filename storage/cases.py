@@ -14,7 +14,7 @@ from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.model import Classification, IntakeItem
+from pipeline.core.model import Classification, IntakeItem
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
 from storage.lookup import rows_by_sha256

@@ -1,8 +1,8 @@
-"""Storage errors: subclasses of ``pipeline.errors.StorageError`` so the CLI maps them to exit code 7."""
+"""Storage errors: subclasses of ``pipeline.core.errors.StorageError`` so the CLI maps them to exit code 7."""
 
 from __future__ import annotations
 
-from pipeline.errors import CaseNotFoundError, StorageError
+from pipeline.core.errors import CaseNotFoundError, StorageError
 
 __all__ = [
     "CaseNotFoundError",

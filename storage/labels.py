@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.model import Classification
+from pipeline.core.model import Classification
 from storage.audit import record_event
 from storage.cases import review_needed
 from storage.models import Case, CaseLabel, Correction, utcnow

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.model import Source
+from pipeline.core.model import Source
 from storage.audit import record_event
 from storage.lookup import rows_by_sha256
 from storage.models import IgnoredMessage, QuarantineRecord, utcnow

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import storage
-from pipeline.config import OcrSettings, Settings
-from pipeline.model import Classification, Label
+from ocr.settings import OcrSettings
+from pipeline.config import Settings
+from pipeline.core.model import Classification, Label
 from pipeline.run import RunContext
 
 ROOT = Path(__file__).resolve().parent.parent

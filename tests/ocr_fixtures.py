@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ocr.read import RECOMMENDED_CHAIN
-from pipeline.config import OcrSettings
+from ocr.settings import OcrSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "slips"

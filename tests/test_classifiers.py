@@ -10,8 +10,8 @@ import pytest
 
 import classifiers
 from classifiers.runtime import Classifier
-from pipeline.errors import InputError, ModelError
-from pipeline.model import Classification
+from pipeline.core.errors import InputError, ModelError
+from pipeline.core.model import Classification
 
 FIXTURE = Path(__file__).parent / "resources" / "classify" / "fixture.jsonl"
 PROBES = [

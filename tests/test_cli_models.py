@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import classifiers
 from pipeline.cli import app
 from pipeline.config import BUNDLED_MODEL_DIR, load_settings
-from pipeline.errors import ExitCode, ModelError
+from pipeline.core.errors import ExitCode, ModelError
 
 FIXTURE = Path(__file__).parent / "resources" / "classify" / "fixture.jsonl"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "complaintdesk"

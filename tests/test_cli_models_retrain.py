@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import classifiers
 import storage
 from pipeline.cli import app
-from pipeline.model import Channel, IntakeItem, Source
+from pipeline.core.model import Channel, IntakeItem, Source
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "resources" / "classify" / "fixture.jsonl"

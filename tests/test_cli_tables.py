@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from pipeline import cli
+from pipeline.cli import app as cli
 
 
 def render(table: object, width: int = 160) -> list[str]:

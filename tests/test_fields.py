@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from classifiers import extract_fields, normalize_text
-from pipeline.model import ExtractedField
+from pipeline.core.model import ExtractedField
 
 
 def _found(text: str, language: str) -> list[tuple[str, str]]:

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from pipeline.errors import MailboxError
-from pipeline.imap import ImapMailSource, MailboxLoginError
-from pipeline.mail_config import AfterStore, ImapSettings, Security
+from pipeline.core.errors import MailboxError
+from pipeline.mail.imap import ImapMailSource, MailboxLoginError
+from pipeline.mail.settings import AfterStore, ImapSettings, Security
 from tests.dovecot import Dovecot, dovecot, dovecot_server, free_port  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.dovecot

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import ConfigError
-from pipeline.mail_config import AfterStore, Security, load_imap_settings, load_smtp_settings
+from pipeline.core.errors import ConfigError
+from pipeline.mail.settings import AfterStore, Security, load_imap_settings, load_smtp_settings
 
 
 @pytest.fixture(autouse=True)

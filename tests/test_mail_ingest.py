@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import storage
-from pipeline.mailimport import Envelope, ingest_messages, import_paths, iter_envelopes
+from pipeline.mail.ingest import Envelope, ingest_messages, import_paths, iter_envelopes
 from pipeline.run import RunContext
 from tests.mail_support import SAMPLES, case_count, complaint, make_context
 

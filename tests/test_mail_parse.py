@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.errors import MalformedMessageError
-from pipeline.mail import case_text, decode_bytes, html_to_text, parse_message
+from pipeline.core.errors import MalformedMessageError
+from pipeline.mail.parse import case_text, decode_bytes, html_to_text, parse_message
 
 SAMPLES = Path(__file__).resolve().parent.parent / "pipeline" / "samples" / "emails"
 ZH = "我在三号窗口排队等了两个小时，工作人员态度很差。"

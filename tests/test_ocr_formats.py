@@ -11,8 +11,8 @@ from PIL import Image
 
 import ocr
 from ocr.formats import load_pages
-from pipeline.config import OcrSettings
-from pipeline.errors import (
+from ocr.settings import OcrSettings
+from pipeline.core.errors import (
     ConfigError,
     DecompressionBombError,
     MissingDependencyError,

@@ -9,9 +9,9 @@ import pytest
 
 from ocr import ocr_many
 from ocr.synth import Degradation, make_slip
-from pipeline.config import OcrSettings
-from pipeline.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
-from pipeline.model import OcrResult
+from ocr.settings import OcrSettings
+from pipeline.core.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
+from pipeline.core.model import OcrResult
 from tests.ocr_fixtures import png_bytes, png_declaring
 
 pytestmark = pytest.mark.slow

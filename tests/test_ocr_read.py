@@ -10,7 +10,7 @@ import pytest
 
 import ocr
 from ocr.synth import HEADER_EN, HEADER_ZH, Degradation, is_chinese, make_slip
-from pipeline.config import OcrSettings
+from ocr.settings import OcrSettings
 from tests.ocr_fixtures import ROOT, SAMPLES, cer, ocr_settings  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow
@@ -114,10 +114,3 @@ def test_sample_folder_holds_slips_and_one_readme() -> None:
     names = sorted(p.name for p in SAMPLES.iterdir())
     assert len(names) == 9 and "README.md" in names
     assert all(Path(SAMPLES / n).stat().st_size < 400_000 for n in names)
-
-
-def test_default_chain_is_the_measured_one() -> None:
-    # pipeline.config cannot import ocr; this keeps its literal default and the benchmarked chain equal.
-    from ocr.read import RECOMMENDED_CHAIN
-
-    assert tuple(OcrSettings().preprocess) == RECOMMENDED_CHAIN

@@ -13,11 +13,11 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import storage
-from pipeline.errors import MailboxError
-from pipeline.imap import ImapMailSource, MailboxLoginError
-from pipeline.mail import parse_message
-from pipeline.mail_config import AfterStore, ImapSettings, Security, SmtpSettings
-from pipeline.poller import Backoff, MailboxBusyError, Poller, parse_interval
+from pipeline.core.errors import MailboxError
+from pipeline.mail.imap import ImapMailSource, MailboxLoginError
+from pipeline.mail.parse import parse_message
+from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
+from pipeline.mail.poller import Backoff, MailboxBusyError, Poller, parse_interval
 from pipeline.run import RunContext
 from tests.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401  (fixtures)
 from tests.mail_support import SAMPLES, case_count, complaint, make_context, wait_for

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage
-from pipeline.imap import FolderStatus, RawEmail
-from pipeline.mail_config import AfterStore, ImapSettings, Security
-from pipeline.poller import Poller
+from pipeline.mail.imap import FolderStatus, RawEmail
+from pipeline.mail.settings import AfterStore, ImapSettings, Security
+from pipeline.mail.poller import Poller
 from pipeline.run import RunContext
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context

@@ -20,9 +20,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 import storage
-from pipeline import poller as poller_module
-from pipeline.mail_config import SmtpSettings, Security
-from pipeline.poller import Poller
+from pipeline.mail import poller as poller_module
+from pipeline.mail.settings import SmtpSettings, Security
+from pipeline.mail.poller import Poller
 from pipeline.run import RunContext
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server, free_port  # noqa: F401  (fixture)
@@ -205,7 +205,7 @@ def test_database_down_at_start_is_waited_for(dovecot_server: Dovecot, tmp_path:
         imap = imap_for(dovecot_server, folder, backoff_initial_seconds=0.1, backoff_max_seconds=0.4,
                         once_attempts=100)
         threading.Timer(1.5, relay.open).start()
-        caplog.set_level(logging.WARNING, logger="pipeline.poller")
+        caplog.set_level(logging.WARNING, logger="pipeline.mail.poller")
         started = time.monotonic()
         stats = Poller(ctx, imap).run(once=True)
         assert stats.outcomes == {"created": 1} and time.monotonic() - started >= 1.5
@@ -239,7 +239,7 @@ def test_idle_watches_the_first_folder_when_several_are_configured(dovecot_serve
     first, second = new_folder(), new_folder()
     dovecot_server.append([complaint(1)], first)
     dovecot_server.append([complaint(2)], second)
-    caplog.set_level(logging.INFO, logger="pipeline.poller")
+    caplog.set_level(logging.INFO, logger="pipeline.mail.poller")
     poller = Poller(ctx, imap_for(dovecot_server, f"{first},{second}", idle=True))
     thread = threading.Thread(target=poller.run, kwargs={"every": 120}, daemon=True)
     thread.start()

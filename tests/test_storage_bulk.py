@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 import storage
-from pipeline.model import Channel, IntakeItem, Source
+from pipeline.core.model import Channel, IntakeItem, Source
 from tests.test_storage_cases import item
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 import storage
-from pipeline.model import Channel, Classification, ExtractedField, IntakeItem, Label, PageText, Source
+from pipeline.core.model import Channel, Classification, ExtractedField, IntakeItem, Label, PageText, Source
 
 CONTRACT_KEYS = {
     "reference", "channel", "source", "sha256", "language", "text", "department", "department_confidence",
@@ -279,7 +279,7 @@ def test_timestamps_are_utc_aware_after_reload(db: storage.Database) -> None:
 WRITER = """
 import sys
 import storage
-from pipeline.model import Channel, IntakeItem, Source
+from pipeline.core.model import Channel, IntakeItem, Source
 url, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with storage.open_database(url) as db:
     for i in range(n):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import storage
-from pipeline.errors import StorageError
+from pipeline.core.errors import StorageError
 
 
 def test_all_matches_public_names() -> None:

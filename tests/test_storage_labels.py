@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 import storage
-from pipeline.model import Channel, Classification, IntakeItem, Label, Source
+from pipeline.core.model import Channel, Classification, IntakeItem, Label, Source
 
 
 def cls(department: str, version: str, confidence: float = 0.9) -> Classification:

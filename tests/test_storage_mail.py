@@ -7,7 +7,7 @@ from datetime import UTC, timedelta
 import pytest
 
 import storage
-from pipeline.model import Channel, IntakeItem, Source
+from pipeline.core.model import Channel, IntakeItem, Source
 from storage.models import utcnow
 
 

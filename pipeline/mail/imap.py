@@ -18,8 +18,8 @@ from typing import Protocol, TypeVar
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from pipeline.errors import MailboxError
-from pipeline.mail_config import AfterStore, ImapSettings, Security
+from pipeline.core.errors import MailboxError
+from pipeline.mail.settings import AfterStore, ImapSettings, Security
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 _S = TypeVar("_S", bound=BaseSettings)
 

@@ -26,7 +26,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 import charset_normalizer
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
-from pipeline.errors import MalformedMessageError
+from pipeline.core.errors import MalformedMessageError
 
 #: ``[Case #2026-000123]`` in a subject threads the message to that case.
 CASE_REF_RE = re.compile(r"\[\s*case\s*#\s*(\d{4}-\d{4,})\s*\]", re.IGNORECASE)

@@ -27,7 +27,7 @@ import classifiers
 from classifiers.dataset import read_rows
 from classifiers.versions import version_dir
 from pipeline.config import Settings, load_settings
-from pipeline.errors import ComplaintdeskError, InputError
+from pipeline.core.errors import ComplaintdeskError, InputError
 
 #: The training data shipped with the project.
 BUNDLED_DATA_DIR = Path(classifiers.__file__).resolve().parent / "data"
@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 def _settings() -> Settings:
     """The settings of this invocation, honouring the main CLI's global options when present."""
-    cli = sys.modules.get("pipeline.cli")
+    cli = sys.modules.get("pipeline.cli.app")
     if cli is not None and hasattr(cli, "settings"):
         return cli.settings()  # type: ignore[no-any-return]
     return load_settings()

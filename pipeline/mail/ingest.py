@@ -21,7 +21,7 @@ from pathlib import Path
 
 import ocr
 import storage
-from pipeline.errors import (
+from pipeline.core.errors import (
     ComplaintdeskError,
     DecompressionBombError,
     InputError,
@@ -29,9 +29,9 @@ from pipeline.errors import (
     OcrError,
     StorageError,
 )
-from pipeline.ack import ack_request
-from pipeline.mail import Attachment, ParsedMessage, parse_message
-from pipeline.model import Channel, IntakeItem, PageText, Source
+from pipeline.mail.ack import ack_request
+from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
+from pipeline.core.model import Channel, IntakeItem, PageText, Source
 from pipeline.run import Original, Outcome, OutcomeKind, RunContext, enrich
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from pipeline.errors import MailboxError
-from pipeline.mail import CASE_REF_RE, ParsedMessage
-from pipeline.mail_config import Security, SmtpSettings
+from pipeline.core.errors import MailboxError
+from pipeline.mail.parse import CASE_REF_RE, ParsedMessage
+from pipeline.mail.settings import Security, SmtpSettings
 from storage import AckRequest
 
 log = logging.getLogger(__name__)

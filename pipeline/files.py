@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from pipeline.core.errors import ConfigError
 
 #: extensions tried when a folder is scanned; single files named explicitly are always tried.
 SCAN_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf", ".webp", ".heic", ".bmp", ".gif"})

@@ -1,6 +1,6 @@
 """The ``complaintdesk`` command: glue that parses options, builds settings and calls the library.
 
-Exit codes are ``pipeline.errors.ExitCode``; ``main`` turns a ``ComplaintdeskError`` into a one-line
+Exit codes are ``pipeline.core.errors.ExitCode``; ``main`` turns a ``ComplaintdeskError`` into a one-line
 message and its exit code (the traceback only with ``--verbose``).
 """
 
@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pipeline.config import Settings, load_settings
-from pipeline.errors import ComplaintdeskError, ExitCode
+from pipeline.core.errors import ComplaintdeskError, ExitCode
 
 app = typer.Typer(
     name="complaintdesk",
@@ -79,7 +79,7 @@ def scan(
 
     Exits 3 if any file was quarantined (unreadable, empty, corrupt or unsupported).
     """
-    from pipeline.intake import iter_files
+    from pipeline.files import iter_files
     from pipeline.run import open_context, scan_files
 
     files = list(iter_files(paths))
@@ -112,7 +112,7 @@ def submit(
     as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
 ) -> None:
     """Store a complaint typed in by staff (hotline call, opinion book entry) as a case."""
-    from pipeline.model import Channel
+    from pipeline.core.model import Channel
     from pipeline.run import open_context, submit_text
 
     body = sys.stdin.read() if text == "-" else text
@@ -144,7 +144,7 @@ def demo() -> None:
 
 def _demo_emails(ctx: Any, folder: Path) -> list[Any]:
     try:
-        from pipeline.mailimport import import_paths
+        from pipeline.mail.ingest import import_paths
     except ImportError:  # e-mail intake not installed in this build
         return []
     if not folder.is_dir():
@@ -306,7 +306,7 @@ def _redact(url: str) -> str:
 
 def _register_optional_commands() -> None:
     """Add the command groups other modules own (models, mail) when they are present."""
-    for module in ("pipeline.cli_models", "pipeline.cli_mail"):
+    for module in ("pipeline.cli.models", "pipeline.cli.mail"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:

@@ -20,8 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.errors import ConfigError, ExitCode
-from pipeline.mail_config import Security, load_imap_settings, load_smtp_settings
+from pipeline.core.errors import ConfigError, ExitCode
+from pipeline.mail.settings import Security, load_imap_settings, load_smtp_settings
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -51,8 +51,8 @@ def poll(
 
     The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE only.
     """
-    from pipeline import cli as main_cli
-    from pipeline.poller import Backoff, Poller, parse_interval, retry_while_database_down
+    from pipeline.cli import app as main_cli
+    from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
     from pipeline.run import open_context
 
     try:
@@ -90,8 +90,8 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message.")] = False,
 ) -> None:
     """Import e-mail from files into cases, exactly like the poller would (same dedupe and threading)."""
-    from pipeline import cli as main_cli
-    from pipeline.mailimport import import_paths
+    from pipeline.cli import app as main_cli
+    from pipeline.mail.ingest import import_paths
     from pipeline.run import open_context
 
     ctx = open_context(main_cli.settings(), actor="mail-import")

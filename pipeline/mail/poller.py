@@ -39,12 +39,12 @@ from datetime import timedelta
 from typing import TypeVar
 
 import storage
-from pipeline.ack import AckError, send_ack, should_ack
-from pipeline.errors import MailboxError, StorageError
-from pipeline.imap import MailboxLoginError, MailSource, RawEmail, connect
-from pipeline.mail import ParsedMessage
-from pipeline.mail_config import ImapSettings, SmtpSettings
-from pipeline.mailimport import Envelope, Ingested, ingest_messages
+from pipeline.mail.ack import AckError, send_ack, should_ack
+from pipeline.core.errors import MailboxError, StorageError
+from pipeline.mail.imap import MailboxLoginError, MailSource, RawEmail, connect
+from pipeline.mail.parse import ParsedMessage
+from pipeline.mail.settings import ImapSettings, SmtpSettings
+from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
 from pipeline.run import RunContext
 
 log = logging.getLogger(__name__)

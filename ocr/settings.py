@@ -1,0 +1,35 @@
+"""How scans are turned into text: the OCR package's own settings and its tuned defaults.
+
+The application's ``Settings`` embeds ``OcrSettings``; the OCR code receives only this part.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+#: the second try for a page read with low confidence
+ALTERNATIVE_CHAIN: tuple[str, ...] = (
+    "crop", "denoise", "upscale", "background", "orientation", "deskew", "binarize", "lines"
+)
+#: the chain bench/ocr.py measured best on clean, mild and hard slips; the default ``ocr.preprocess``.
+#: ``binarize`` leaves small print (100 DPI faxes, FUNSD) grey: Sauvola broke its strokes. Slips
+#: keep it, or grey ruled lines survive ``lines`` and read as rows of junk.
+RECOMMENDED_CHAIN: tuple[str, ...] = ALTERNATIVE_CHAIN
+
+
+class OcrSettings(BaseModel):
+    """How scans are turned into text."""
+
+    languages: str = "eng+chi_sim"
+    #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``)
+    preprocess: list[str] = Field(default_factory=lambda: list(RECOMMENDED_CHAIN))
+    #: a page whose mean word confidence is below this is retried with the alternative chain
+    retry_below_confidence: float = 70.0
+    #: pixels per page above which an image is treated as a decompression bomb
+    max_image_pixels: int = 80_000_000
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_pages: int = 50
+    pdf_dpi: int = 300
+    #: OCR worker processes; 0 means one per core
+    workers: int = 0
+    timeout_seconds: float = 120.0

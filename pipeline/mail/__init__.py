@@ -1,0 +1,1 @@
+"""The e-mail channel: parsing messages, the IMAP source, the poller and acknowledgments."""
