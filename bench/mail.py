@@ -33,7 +33,7 @@ import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
 from pipeline.mail.poller import Poller  # noqa: E402
-from pipeline.run import RunContext  # noqa: E402
+from pipeline.context import RunContext  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 from tests.mail_support import KeywordClassifier  # noqa: E402
 

@@ -6,6 +6,7 @@ Hashing first lets a re-scanned file be recognised (and skipped) before it costs
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -44,3 +45,8 @@ def sha256_file(path: Path) -> tuple[str, int]:
         digest = hashlib.file_digest(f, "sha256")
         size = f.tell()
     return digest.hexdigest(), size
+
+
+def media_type_for(path: Path) -> str:
+    """The media type a file's name suggests (the OCR stage sniffs the bytes for the real one)."""
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

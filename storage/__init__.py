@@ -44,6 +44,16 @@ from storage.labels import (
     mark_reviewed,
     relabel_case,
 )
+from storage.intake import (
+    accept_record,
+    finish_intake,
+    find_intake,
+    get_intake,
+    intake_counts,
+    pending_intake,
+    record_failure,
+    start_attempt,
+)
 from storage.locks import acquire_lock, lock_holder, refresh_lock, release_lock
 from storage.mailbox import get_mailbox_state, set_mailbox_state
 from storage.messages import (
@@ -62,6 +72,7 @@ from storage.models import (
     Correction,
     Document,
     IgnoredMessage,
+    IntakeRecord,
     Lock,
     MailboxState,
     ModelVersion,
@@ -117,6 +128,15 @@ __all__ = [
     "Document",
     "DuplicateCaseError",
     "IgnoredMessage",
+    "IntakeRecord",
+    "accept_record",
+    "finish_intake",
+    "find_intake",
+    "get_intake",
+    "intake_counts",
+    "pending_intake",
+    "record_failure",
+    "start_attempt",
     "InvalidTransitionError",
     "Lock",
     "MailboxState",

@@ -77,13 +77,46 @@ class BlobStore:
             raise StorageError(f"cannot write original {sha} under {self.root}: {e}") from e
         return sha
 
-    def put_file(self, source: Path) -> str:
-        """Store the file at ``source`` (read whole; originals are bounded by the intake size limit)."""
+    def put_file(self, source: Path) -> tuple[str, int]:
+        """Store the file at ``source`` by streaming it once (hashing while copying); returns (SHA-256, size).
+
+        Raises:
+            OSError: ``source`` cannot be read (the caller decides what an unreadable input means).
+            StorageError: the store refused the write.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        with Path(source).open("rb") as f:
+            try:
+                fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", suffix=".tmp", dir=self.root)
+            except OSError as e:
+                raise StorageError(f"cannot write an original under {self.root}: {e}") from e
+            tmp = Path(tmp_name)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    while chunk := f.read(_CHUNK):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                sha = digest.hexdigest()
+                self._install(tmp, sha, size)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return sha, size
+
+    def _install(self, tmp: Path, sha: str, size: int) -> None:
+        target = self.path(sha)
+        if target.is_file() and target.stat().st_size == size:
+            return
         try:
-            data = Path(source).read_bytes()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
         except OSError as e:
-            raise StorageError(f"cannot read {source} to keep it: {e}") from e
-        return self.put(data)
+            raise StorageError(f"cannot write original {sha} under {self.root}: {e}") from e
 
     def open(self, sha: str) -> BinaryIO:
         """The blob ``sha`` opened for reading in binary mode (the caller closes it).

@@ -73,6 +73,18 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def reader(self) -> Iterator[Session]:
+        """A read-only unit of work (for lookups and listings); nothing it does is committed."""
+        session = self._sessions()
+        try:
+            yield session
+        except SQLAlchemyError as e:
+            raise translate_error(e, self.url) from e
+        finally:
+            session.rollback()
+            session.close()
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()

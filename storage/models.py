@@ -316,3 +316,43 @@ class ReferenceCounter(Base):
 
     year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+INTAKE_STATES = ("received", "done")
+INTAKE_OUTCOMES = ("", "created", "matched", "quarantined", "ignored")
+
+
+class IntakeRecord(Base):
+    """One input as it was accepted, before and after processing: the item's state lives here, not in a log.
+
+    ``accept`` writes it (state ``received``) with the original already in the blob store;
+    ``process`` finishes it (state ``done``, with its outcome and case) in its final transaction.
+    ``dedupe_key`` recognises an input seen before (a re-scanned file, a re-fetched e-mail); typed-in
+    complaints have none, since two callers may report the same thing in the same words.
+    """
+
+    __tablename__ = "intake_items"
+    __table_args__ = (
+        CheckConstraint(_in("state", INTAKE_STATES), name="state"),
+        CheckConstraint(_in("outcome", INTAKE_OUTCOMES), name="outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    source_name: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)  # of the original bytes, in the blob store
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    media_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    dedupe_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    message_id: Mapped[str] = mapped_column(String(998), default="", index=True)
+    mailbox: Mapped[str] = mapped_column(String(500), default="")
+    uid: Mapped[int | None] = mapped_column(Integer)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # per-channel: acknowledge, outbox, ...
+    state: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    outcome: Mapped[str] = mapped_column(String(20), default="")
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -15,7 +15,7 @@ import storage
 from ocr.settings import OcrSettings
 from pipeline.config import Settings
 from pipeline.core.model import Classification, Label
-from pipeline.run import RunContext
+from pipeline.context import RunContext
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "emails"

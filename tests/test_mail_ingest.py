@@ -10,7 +10,7 @@ import pytest
 
 import storage
 from pipeline.mail.ingest import Envelope, ingest_messages, import_paths, iter_envelopes
-from pipeline.run import RunContext
+from pipeline.context import RunContext
 from tests.mail_support import SAMPLES, case_count, complaint, make_context
 
 

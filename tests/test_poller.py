@@ -18,7 +18,7 @@ from pipeline.mail.imap import ImapMailSource, MailboxLoginError
 from pipeline.mail.parse import parse_message
 from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
 from pipeline.mail.poller import Backoff, MailboxBusyError, Poller, parse_interval
-from pipeline.run import RunContext
+from pipeline.context import RunContext
 from tests.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401  (fixtures)
 from tests.mail_support import SAMPLES, case_count, complaint, make_context, wait_for
 

@@ -22,7 +22,7 @@ import storage
 from pipeline.mail.imap import FolderStatus, RawEmail
 from pipeline.mail.settings import AfterStore, ImapSettings, Security
 from pipeline.mail.poller import Poller
-from pipeline.run import RunContext
+from pipeline.context import RunContext
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context
 

@@ -81,6 +81,9 @@ def test_put_file(tmp_path: Path) -> None:
     src = tmp_path / "scan.png"
     src.write_bytes(b"bytes of a scan")
     store = storage.BlobStore(tmp_path / "store")
-    assert store.read(store.put_file(src)) == b"bytes of a scan"
-    with pytest.raises(storage.StorageError, match="cannot read"):
+    sha, size = store.put_file(src)
+    assert (store.read(sha), size) == (b"bytes of a scan", 15)
+    assert store.put_file(src) == (sha, size)  # stored once
+    assert [p.name for p in store.root.iterdir() if p.suffix == ".tmp"] == []
+    with pytest.raises(FileNotFoundError):  # the caller decides what an unreadable input means
         store.put_file(tmp_path / "missing.png")

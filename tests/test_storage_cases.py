@@ -165,8 +165,10 @@ def test_originals_listed_once_per_sha(db: storage.Database) -> None:
     [
         (classification(confidence=0.9, runner_up=0.05), None, False),
         (classification(confidence=0.45, runner_up=0.4), None, True),  # below default 0.5
-        (classification(confidence=0.9, runner_up=0.05), {"department": 0.95}, True),  # below its threshold
-        (classification(confidence=0.55, runner_up=0.5), {"department": 0.3}, True),  # top two close
+        (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.95)}, True),  # below its threshold
+        (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3)}, True),  # top two close
+        (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3, margin=0.02)}, False),
+        (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.5, margin=0.9)}, True),
         (None, None, True),  # not classified
     ],
 )

@@ -80,7 +80,8 @@ def scan(
     Exits 3 if any file was quarantined (unreadable, empty, corrupt or unsupported).
     """
     from pipeline.files import iter_files
-    from pipeline.run import open_context, scan_files
+    from pipeline.context import open_context
+    from pipeline.intake import scan_files
 
     files = list(iter_files(paths))
     ctx = open_context(settings(), actor="scan")
@@ -106,6 +107,30 @@ def scan(
 
 
 @app.command()
+def resume(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per finished item.")] = False,
+) -> None:
+    """Finish every accepted input that a crash or a stop left unprocessed (scan and poll do this too).
+
+    Exits 3 if any of them was quarantined.
+    """
+    from pipeline.context import open_context
+    from pipeline.intake import resume as resume_items
+
+    ctx = open_context(settings(), actor="resume")
+    outcomes = resume_items(ctx)
+    if as_json:
+        for outcome in outcomes:
+            print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+    elif outcomes:
+        _print_outcomes(outcomes)
+    else:
+        console.print("nothing to resume: every accepted input is finished")
+    if any(o.kind == "quarantined" for o in outcomes):
+        raise typer.Exit(ExitCode.quarantined)
+
+
+@app.command()
 def submit(
     text: Annotated[str, typer.Argument(help="The complaint as typed in by staff; '-' reads standard input.")],
     channel: Annotated[str, typer.Option(help="manual (hotline, opinion book) or web.")] = "manual",
@@ -113,7 +138,8 @@ def submit(
 ) -> None:
     """Store a complaint typed in by staff (hotline call, opinion book entry) as a case."""
     from pipeline.core.model import Channel
-    from pipeline.run import open_context, submit_text
+    from pipeline.context import open_context
+    from pipeline.intake import submit_text
 
     body = sys.stdin.read() if text == "-" else text
     ctx = open_context(settings(), actor="submit", need_ocr=False)
@@ -129,7 +155,8 @@ def submit(
 @app.command()
 def demo() -> None:
     """Scan the bundled sample slips (and import the sample e-mails) and print the cases."""
-    from pipeline.run import open_context, scan_files
+    from pipeline.context import open_context
+    from pipeline.intake import scan_files
 
     s = settings()
     samples = resources.files("pipeline") / "samples"

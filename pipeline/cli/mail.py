@@ -53,7 +53,7 @@ def poll(
     """
     from pipeline.cli import app as main_cli
     from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
-    from pipeline.run import open_context
+    from pipeline.context import open_context
 
     try:
         interval = parse_interval(every)
@@ -92,7 +92,7 @@ def import_(
     """Import e-mail from files into cases, exactly like the poller would (same dedupe and threading)."""
     from pipeline.cli import app as main_cli
     from pipeline.mail.ingest import import_paths
-    from pipeline.run import open_context
+    from pipeline.context import open_context
 
     ctx = open_context(main_cli.settings(), actor="mail-import")
     outcomes = []

@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Channel(StrEnum):
@@ -121,3 +122,38 @@ class IntakeItem:
     @property
     def ocr_confidence(self) -> float:
         return OcrResult(self.pages).confidence if self.pages else -1.0
+
+
+class OutcomeKind(StrEnum):
+    """What became of one input."""
+
+    created = "created"  # a new case
+    matched = "matched"  # the same original was already a case (or a reply joined its case)
+    quarantined = "quarantined"  # unreadable or malformed: kept with its reason
+    ignored = "ignored"  # e-mail noise: auto-replies, bounces, bulk mail
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one input: what happened, to which case, and why."""
+
+    kind: OutcomeKind
+    source: Source
+    reference: str | None = None
+    reason: str = ""
+    case: dict[str, Any] | None = None  # the case as ``storage.case_to_dict`` shows it
+    intake_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """Bytes to keep with a case, exactly as received."""
+
+    name: str
+    data: bytes
+    media_type: str
+    role: str = "original"  # or "attachment"
+
+    def ref(self) -> tuple[str, str, str, str, int]:
+        """How the case lists this file: (name, media type, role, SHA-256, size)."""
+        return (self.name, self.media_type, self.role, hashlib.sha256(self.data).hexdigest(), len(self.data))

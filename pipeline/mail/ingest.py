@@ -1,26 +1,31 @@
-"""E-mail into cases: parse, recognise what was seen before, drop noise, thread replies, OCR
-attachments, classify and store. Used by the IMAP poller and by ``complaintdesk mail import``.
+"""The e-mail channel's stages: accept raw messages, then parse, recognise, drop noise, thread replies,
+OCR attachments, classify and store them. Used by the IMAP poller and by ``complaintdesk mail import``.
 
-A batch is stored in one transaction (new complaints in bulk, ``storage.create_cases``), so a
-message counts as done only once its case, reply, ignored or quarantine record is committed. A
-message seen again (after a crash, a UIDVALIDITY change, or a second import of the same archive)
-is recognised by its content hash and its Message-ID and changes nothing.
+``accept_messages`` writes a batch of intake rows in one short transaction (originals first).
+``process_messages`` then reads and decides each message with read-only lookups, OCRs attachments
+and classifies with no transaction open, and stores the whole batch in one transaction (new
+complaints in bulk, ``storage.create_cases``) that also finishes the intake rows. A message seen
+again (after a crash, a UIDVALIDITY change, or a second import of the same archive) is recognised
+at accept by its fingerprint (Message-ID with sender, date and body) or its content hash.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import email.parser
+import email.policy
 import hashlib
 import logging
 import mailbox
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import ocr
 import storage
+from pipeline.context import RunContext
 from pipeline.core.errors import (
     ComplaintdeskError,
     DecompressionBombError,
@@ -29,10 +34,12 @@ from pipeline.core.errors import (
     OcrError,
     StorageError,
 )
+from pipeline.core.model import Channel, IntakeItem, Original, Outcome, OutcomeKind, PageText, Source
+from pipeline.enrich import enrich
+from pipeline.intake import Pending, start
 from pipeline.mail.ack import ack_request
 from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
-from pipeline.core.model import Channel, IntakeItem, PageText, Source
-from pipeline.run import Original, Outcome, OutcomeKind, RunContext, enrich
+from pipeline.store import recorded_outcome, source_of
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +76,81 @@ class _Prepared:
     envelope: Envelope
     parsed: ParsedMessage | None
     action: str  # "done" (outcome known), "quarantine", "noise", "reply" or "new"
+    intake_id: int = 0
     outcome: Outcome | None = None
     error: ComplaintdeskError | None = None
     item: IntakeItem | None = None
     originals: list[Original] = dataclasses.field(default_factory=list)
     text: str = ""
-    twin: bool = False  # an earlier message of this batch has the same Message-ID
     ack: bool = False  # queue an acknowledgment if this becomes a new case
+
+
+# -- accept ---------------------------------------------------------------------------------------
+
+
+def fingerprint(data: bytes) -> str:
+    """What recognises a message delivered twice: Message-ID, From, Date and the body, not the transport.
+
+    Two deliveries of one message differ in ``Received``/``Delivered-To`` headers; two different
+    complaints that reuse a Message-ID (a broken mailer, two citizens) differ in sender, date or body.
+    Headers are read raw, so a malformed encoded word cannot make this fail.
+    """
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+    ends = [i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0]
+    digest = hashlib.sha256()
+    for name in ("Message-ID", "From", "Date"):
+        digest.update(str(headers.get(name, "")).strip().encode("utf-8", "surrogateescape") + b"\0")
+    digest.update(data[min(ends, default=len(data)):].strip())
+    return digest.hexdigest()
+
+
+def accept_messages(ctx: RunContext, envelopes: Sequence[Envelope], *, max_message_bytes: int,
+                    outbox: str = "") -> list[tuple[Envelope, int, bool]]:
+    """Keep the batch's originals, then write its intake rows in one transaction.
+
+    Returns, per envelope in order, its intake id and whether it is new (False: seen before).
+    """
+    _put_all(ctx, [e.data for e in envelopes if e.data])
+    accepted = []
+    with ctx.db.session() as session:
+        for envelope in envelopes:
+            data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
+            sha = hashlib.sha256(data).hexdigest()
+            message_id = _message_id(envelope.data)
+            keys = [f"mail:{fingerprint(envelope.data)}", f"sha256:{sha}"] if envelope.data else [f"sha256:{sha}"]
+            options = {"origin": envelope.origin, "declared_size": envelope.declared_size,
+                       "max_bytes": max_message_bytes, "outbox": outbox, "downloaded": bool(envelope.data)}
+            record, new = storage.accept_record(
+                session, keys=keys, channel=str(Channel.email), source_name=message_id or envelope.origin,
+                sha256=sha, size=envelope.declared_size or len(envelope.data), media_type="message/rfc822",
+                message_id=message_id, mailbox=envelope.mailbox, uid=envelope.uid, options=options)
+            accepted.append((envelope, record.id, new))
+    return accepted
+
+
+def _message_id(data: bytes) -> str:
+    if not data:
+        return ""
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data)
+    return " ".join(str(headers.get("Message-ID", "")).split())[:900]
+
+
+def _put_all(ctx: RunContext, blobs: Sequence[bytes]) -> None:
+    """Write originals to the store before the rows that name them.
+
+    Each put fsyncs its file; threads overlap those waits (10x faster than one by one here).
+    """
+    unique = {hashlib.sha256(data).digest(): data for data in blobs}
+    if len(unique) <= 1:
+        for data in unique.values():
+            ctx.blobs.put(data)
+        return
+    with ThreadPoolExecutor(max_workers=BLOB_WRITERS) as pool:
+        for _ in pool.map(ctx.blobs.put, unique.values()):
+            pass
+
+
+# -- process --------------------------------------------------------------------------------------
 
 
 def ingest_messages(
@@ -86,46 +161,89 @@ def ingest_messages(
     acknowledge: Callable[[ParsedMessage], bool] | None = None,
     outbox: str = "",
 ) -> list[Ingested]:
-    """Turn a batch of raw messages into cases, in order; returns once everything is committed.
-
-    Three steps: read (parse, recognise messages seen before with one query per table for the
-    batch, OCR attachments), classify the new complaints as one batch, then store the whole batch
-    in one transaction: plain new complaints with one multi-row INSERT per table
-    (``storage.create_cases``), replies, noise and quarantine one by one with a savepoint each.
-    If that transaction fails, the batch is stored again one message per transaction, so a
-    message the database rejects is quarantined alone instead of blocking the mailbox.
-
-    A new case whose message passes ``acknowledge`` gets an acknowledgment queued in the outbox
-    (``storage.queue_ack``, under mailbox ``outbox``) in the same transaction; the caller sends it.
+    """The mail channel: accept a batch of raw messages, then process the new ones; in order.
 
     Raises:
-        StorageError: the database failed (nothing of this batch is committed, or some messages
-            are: either way a replay recognises them).
+        StorageError: the database failed (what was committed is recognised on a replay).
         MissingDependencyError: Tesseract is missing.
     """
-    prepared = _read(envelopes, ctx, max_message_bytes)
-    new = [p for p in prepared if p.action == "new" and p.item is not None]
-    if new:
-        for p, item in zip(new, enrich([p.item for p in new if p.item is not None], ctx.classifier), strict=True):
-            p.item = item
+    accepted = accept_messages(ctx, envelopes, max_message_bytes=max_message_bytes, outbox=outbox)
+    results: dict[int, Ingested] = {}
+    todo: list[int] = []
+    for envelope, intake_id, new in accepted:
+        if intake_id in results or intake_id in todo:
+            continue
+        earlier = None if new else _finished(ctx, intake_id)
+        if earlier is not None:
+            results[intake_id] = Ingested(envelope, earlier)
+        else:
+            todo.append(intake_id)
+    for done in process_messages(ctx, start(ctx, todo), acknowledge=acknowledge):
+        results[done.outcome.intake_id or 0] = done
+    out = []
+    reported: set[int] = set()
+    for envelope, intake_id, _ in accepted:
+        result = results[intake_id]
+        outcome = _again(result.outcome) if intake_id in reported else result.outcome  # twice in one batch
+        reported.add(intake_id)
+        out.append(Ingested(envelope, outcome, result.parsed))
+    return out
+
+
+def _again(outcome: Outcome) -> Outcome:
+    if outcome.kind is OutcomeKind.created:
+        return dataclasses.replace(outcome, kind=OutcomeKind.matched, reason="already stored")
+    return outcome
+
+
+def _finished(ctx: RunContext, intake_id: int) -> Outcome | None:
+    with ctx.db.reader() as session:
+        (record,) = storage.get_intake(session, [intake_id])
+        return recorded_outcome(session, record, again=True) if record.state == "done" else None
+
+
+def process_messages(ctx: RunContext, items: Sequence[Pending], *,
+                     acknowledge: Callable[[ParsedMessage], bool] | None = None) -> list[Ingested]:
+    """Read, decide, OCR and classify with no transaction open, then store the batch in one transaction.
+
+    Plain new complaints are written with one multi-row INSERT per table (``storage.create_cases``),
+    replies, noise and quarantine one by one with a savepoint each. If that transaction fails, the
+    batch is stored again one message per transaction, so a message the database rejects is
+    quarantined alone instead of blocking the mailbox. A new case whose message passes
+    ``acknowledge`` gets an acknowledgment queued in the outbox in the same transaction.
+    """
+    if not items:
+        return []
+    prepared = _read(ctx, items)
+    to_classify = [p for p in prepared if p.action in ("new", "reply") and p.item is not None]
+    for p, item in zip(to_classify, enrich([p.item for p in to_classify if p.item is not None], ctx.classifier),
+                       strict=True):
+        p.item = item
     if acknowledge is not None:
         for p in prepared:
             p.ack = p.parsed is not None and p.action in ("new", "reply") and acknowledge(p.parsed)
-    _put_originals(prepared, ctx)
+    _put_all(ctx, [o.data for p in prepared for o in p.originals if o.role == "attachment"])
+    outbox = str(items[0].options.get("outbox", ""))
     try:
         with ctx.db.session() as session:
-            done = _settle_batch(session, prepared, ctx, outbox)
+            return _settle_batch(session, prepared, ctx, outbox)
     except (StorageError, _RetryAlone) as e:
         log.warning("storing the batch failed (%s); storing its %d messages one by one", e, len(prepared))
-        done = [_settle_alone(p, ctx, outbox) for p in prepared]
-    return done
+        return [_settle_alone(p, ctx, outbox) for p in prepared]
+
+
+def _envelope(ctx: RunContext, item: Pending) -> Envelope:
+    o = item.options
+    data = ctx.blobs.read(item.source.sha256) if o.get("downloaded", True) else b""
+    return Envelope(data, str(o.get("origin", item.source.name)), str(o.get("mailbox", "")), o.get("uid"),
+                    int(o.get("declared_size", 0)))
 
 
 def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, outbox: str) -> list[Ingested]:
     """Store a batch in ``session``, in order: runs of plain new complaints in bulk, the rest one by one.
 
-    A reply or a twin may refer to a case made earlier in this batch, so the pending run of new
-    complaints is written before any other message is.
+    A reply may refer to a case made earlier in this batch, so the pending run of new complaints is
+    written before any other message is.
     """
     done: list[Ingested | None] = [None] * len(prepared)
     run: list[int] = []
@@ -142,17 +260,16 @@ def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, 
             run.append(i)
             shas.add(p.parsed.sha256)
             continue
-        if p.action != "done":
-            write_run()
+        write_run()
         done[i] = _settle(session, p, ctx, outbox)
     write_run()
     return [d for d in done if d is not None]
 
 
 def _plain_new(p: _Prepared) -> bool:
-    """A new complaint that cannot depend on another message of its batch (no thread, no twin)."""
+    """A new complaint that cannot depend on another message of its batch (not a reply)."""
     parsed = p.parsed
-    return (p.action == "new" and p.item is not None and parsed is not None and not p.twin
+    return (p.action == "new" and p.item is not None and parsed is not None
             and not parsed.case_reference and not parsed.thread_ids)
 
 
@@ -168,92 +285,94 @@ def _create_many(session: Any, run: Sequence[_Prepared], ctx: RunContext, outbox
         raise
     except Exception as e:
         raise _RetryAlone(f"creating {len(run)} cases: {type(e).__name__}: {e}") from e
+    for p, case in zip(run, made, strict=True):
+        if not storage.finish_intake(session, p.intake_id, OutcomeKind.created, case_id=case.id):
+            raise _RetryAlone(f"intake item {p.intake_id} was finished by another process")
     storage.queue_acks(session, [(case.id, ack_request(p.parsed)) for p, case in zip(run, made, strict=True)
                                  if p.ack and p.parsed is not None], mailbox=outbox)
-    return [Ingested(p.envelope, Outcome(OutcomeKind.created, _source(p.envelope, p.parsed), case.reference,
-                                         case=case.data), p.parsed)
+    return [Ingested(p.envelope, Outcome(OutcomeKind.created, _source(p), case.reference, case=case.data,
+                                         intake_id=p.intake_id), p.parsed)
             for p, case in zip(run, made, strict=True)]
 
 
-def _put_originals(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
-    """Write the batch's originals to the store before the rows that name them.
-
-    Each put fsyncs its file; threads overlap those waits (10x faster than one by one here).
-    """
-    unique = {hashlib.sha256(o.data).digest(): o.data for p in prepared for o in p.originals}
-    if len(unique) <= 1:
-        for data in unique.values():
-            ctx.blobs.put(data)
-        return
-    with ThreadPoolExecutor(max_workers=BLOB_WRITERS) as pool:
-        for _ in pool.map(ctx.blobs.put, unique.values()):
-            pass
-
-
-def _read(envelopes: Sequence[Envelope], ctx: RunContext, limit: int) -> list[_Prepared]:
-    """Parse each message and decide what it is, with read-only lookups in one transaction."""
+def _read(ctx: RunContext, items: Sequence[Pending]) -> list[_Prepared]:
+    """Parse each message and decide what it is: lookups in one read-only session, then attachment OCR."""
     prepared: list[_Prepared] = []
-    parsed_ok: list[_Prepared] = []
-    for envelope in envelopes:
+    for item in items:
+        envelope = _envelope(ctx, item)
         try:
-            parsed = _parse(envelope, limit)
+            parsed = _parse(envelope, int(item.options.get("max_bytes", DEFAULT_MAX_MESSAGE_BYTES)))
         except InputError as e:
-            prepared.append(_Prepared(envelope, None, "quarantine", error=e))
+            prepared.append(_Prepared(envelope, None, "quarantine", item.intake_id, error=e))
             continue
-        p = _Prepared(envelope, parsed, "new")
-        prepared.append(p)
-        parsed_ok.append(p)
-    if not parsed_ok:
-        return prepared
-    with ctx.db.session() as session:
-        seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
-        seen_mids: set[str] = set()
-        for p in parsed_ok:
-            assert p.parsed is not None
-            try:
-                _decide(session, p, ctx, seen, seen_mids)
-            except (StorageError, MissingDependencyError):
-                raise
-            except InputError as e:
-                p.action, p.error = "quarantine", e
-            except Exception as e:  # a bug on one odd message must not block the mailbox forever
-                log.exception("unexpected error on %s; quarantining it", p.envelope.origin)
-                p.action = "quarantine"
-                p.error = InputError(f"internal error while processing the message: {type(e).__name__}: {e}")
+        except Exception as e:  # any failure reading one message quarantines it, never the mailbox
+            log.exception("unexpected error parsing %s; quarantining it", envelope.origin)
+            error = InputError(f"the message cannot be read: {type(e).__name__}: {e}")
+            prepared.append(_Prepared(envelope, None, "quarantine", item.intake_id, error=error))
+            continue
+        prepared.append(_Prepared(envelope, parsed, "new", item.intake_id))
+    parsed_ok = [p for p in prepared if p.parsed is not None]
+    if parsed_ok:
+        with ctx.db.reader() as session:
+            seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
+            for p in parsed_ok:
+                _guard(p, lambda p=p: _decide(session, p, seen))
+    for p in parsed_ok:  # OCR with no transaction open
+        if p.action in ("new", "reply"):
+            _guard(p, lambda p=p: _extract(p, ctx))
     return prepared
 
 
-def _decide(session: Any, p: _Prepared, ctx: RunContext, seen: _Seen, seen_mids: set[str]) -> None:
+def _guard(p: _Prepared, step: Callable[[], None]) -> None:
+    try:
+        step()
+    except (StorageError, MissingDependencyError):
+        raise
+    except InputError as e:
+        p.action, p.error = "quarantine", e
+    except Exception as e:  # a bug on one odd message must not block the mailbox forever
+        log.exception("unexpected error on %s; quarantining it", p.envelope.origin)
+        p.action = "quarantine"
+        p.error = InputError(f"internal error while processing the message: {type(e).__name__}: {e}")
+
+
+def _decide(session: Any, p: _Prepared, seen: _Seen) -> None:
     parsed = p.parsed
     assert parsed is not None
-    p.twin = bool(parsed.message_id) and parsed.message_id in seen_mids
     earlier = seen.earlier(parsed)
-    seen_mids.add(parsed.message_id)
     if earlier is not None:
-        p.action, p.outcome = "done", dataclasses.replace(earlier, source=_source(p.envelope, parsed))
+        p.action, p.outcome = "done", dataclasses.replace(earlier, source=_source(p), intake_id=p.intake_id)
         return
     if parsed.is_noise:
         p.action = "noise"
         return
+    if parsed.case_reference or parsed.thread_ids:
+        # a reply: to a stored case (known now) or to a message of this very batch (known at _settle)
+        p.action = "reply" if _thread_case(session, parsed) is not None else "new"
+
+
+def _extract(p: _Prepared, ctx: RunContext) -> None:
+    parsed = p.parsed
+    assert parsed is not None
     text, pages = _text_with_attachments(parsed, ctx)
     p.text = text
     p.originals = [Original("message.eml", p.envelope.data, "message/rfc822")]
     p.originals += [Original(a.name, a.data, a.media_type, "attachment") for a in parsed.attachments]
-    if parsed.case_reference or parsed.thread_ids:
-        # a reply: to a stored case (known now) or to a message of this very batch (known at _settle)
-        p.action = "reply" if _thread_case(session, parsed) is not None else "new"
-    if p.action == "new":
-        if not text.strip():
-            raise InputError("the e-mail has no text: an empty body and no readable attachment")
-        p.item = IntakeItem(source=_source(p.envelope, parsed), text=text, pages=pages, subject=parsed.subject,
+    if not text.strip() and p.action == "new":
+        raise InputError("the e-mail has no text: an empty body and no readable attachment")
+    if text.strip():
+        p.item = IntakeItem(source=_source(p), text=text, pages=pages, subject=parsed.subject,
                             sender=parsed.sender)
 
 
 @dataclass
 class _Seen:
-    """What the database already holds for a batch's messages, read with one query per table."""
+    """What the database already holds for a batch's messages, read with one query per table.
 
-    by_message_id: dict[str, storage.Case]
+    Messages stored before intake rows existed are recognised here by content hash (the intake row
+    recognises everything accepted since).
+    """
+
     by_sha256: dict[str, storage.Case]
     reply_by_sha256: dict[str, storage.Case]
     ignored: dict[str, str]  # sha256 -> reason
@@ -263,7 +382,6 @@ class _Seen:
     def load(cls, session: Any, parsed: Sequence[ParsedMessage]) -> _Seen:
         shas = [m.sha256 for m in parsed]
         return cls(
-            storage.cases_by_message_id(session, [m.message_id for m in parsed if m.message_id]),
             storage.cases_by_sha256(session, shas),
             storage.cases_by_message_sha256(session, shas),
             {k: r.reason for k, r in storage.ignored_by_sha256(session, shas).items()},
@@ -271,11 +389,10 @@ class _Seen:
         )
 
     def earlier(self, parsed: ParsedMessage) -> Outcome | None:
-        """The recorded outcome of this message if it was handled before (by Message-ID or content hash)."""
+        """The recorded outcome of these exact bytes if they were handled before."""
         source = Source(Channel.email, parsed.message_id, parsed.sha256, parsed.size, "message/rfc822")
         sha = parsed.sha256
-        case = self.by_message_id.get(parsed.message_id) if parsed.message_id else None
-        case = case or self.by_sha256.get(sha) or self.reply_by_sha256.get(sha)
+        case = self.by_sha256.get(sha) or self.reply_by_sha256.get(sha)
         if case is not None:
             return Outcome(OutcomeKind.matched, source, case.reference, reason="already stored",
                            case=storage.case_to_dict(case))
@@ -296,9 +413,6 @@ def _settle(session: Any, p: _Prepared, ctx: RunContext, outbox: str, *, alone: 
     In a batch transaction an unexpected error rolls the batch back (``_RetryAlone``); alone, the
     message is quarantined instead, so one odd message never blocks the mailbox.
     """
-    if p.action == "done":
-        assert p.outcome is not None
-        return Ingested(p.envelope, p.outcome, p.parsed)
     if not alone:
         try:
             return _write(session, p, ctx, outbox)
@@ -336,21 +450,33 @@ def _settle_alone(p: _Prepared, ctx: RunContext, outbox: str) -> Ingested:
 
 
 def _write(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Ingested:
+    """Store one message and finish its intake row; a row another process finished is left as it is."""
+    record = session.get(storage.IntakeRecord, p.intake_id)
+    if record is not None and record.state == "done":
+        return Ingested(p.envelope, recorded_outcome(session, record, again=True), p.parsed)
+    outcome = _write_outcome(session, p, ctx, outbox)
+    case = storage.find_case(session, outcome.reference) if outcome.reference else None
+    storage.finish_intake(session, p.intake_id, outcome.kind, case_id=case.id if case is not None else None,
+                          reason=outcome.reason)
+    return Ingested(p.envelope, dataclasses.replace(outcome, intake_id=p.intake_id), p.parsed)
+
+
+def _write_outcome(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Outcome:
     envelope, parsed = p.envelope, p.parsed
+    if p.action == "done":
+        assert p.outcome is not None
+        return p.outcome
+    source = _source(p)
     if p.action == "quarantine" or parsed is None:
         error = p.error or InputError("the message cannot be used")
-        if envelope.data:
-            ctx.blobs.put(envelope.data)
-        source = _source(envelope, None)
         record = storage.quarantine(session, source, str(error), type(error).__name__, actor=ctx.actor)
         log.warning("quarantined %s: %s", envelope.origin, record.reason)
-        return Ingested(envelope, Outcome(OutcomeKind.quarantined, source, None, reason=record.reason), parsed)
-    source = _source(envelope, parsed)
+        return Outcome(OutcomeKind.quarantined, source, None, reason=record.reason)
     if p.action == "noise":
         storage.record_ignored(session, message_id=parsed.message_id, sha256=parsed.sha256,
                                reason=parsed.noise_reason, mailbox=envelope.mailbox, uid=envelope.uid)
         log.info("ignored %s: %s", envelope.origin, parsed.noise_reason)
-        return Ingested(envelope, Outcome(OutcomeKind.ignored, source, reason=parsed.noise_reason), parsed)
+        return Outcome(OutcomeKind.ignored, source, reason=parsed.noise_reason)
     case = _thread_case(session, parsed) if (parsed.case_reference or parsed.thread_ids) else None
     if case is not None:
         storage.add_message(
@@ -359,29 +485,23 @@ def _write(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Ingested
             sha256=parsed.sha256, received_at=parsed.date, actor=ctx.actor,
         )
         log.info("reply %s added to case %s", envelope.origin, case.reference)
-        return Ingested(envelope, Outcome(OutcomeKind.matched, source, case.reference,
-                                          reason="reply added to the case", case=storage.case_to_dict(case)), parsed)
-    if p.item is None:  # decided as a reply, but its case is gone: store it as a new complaint
-        if not p.text.strip():
-            raise InputError("the e-mail has no text: an empty body and no readable attachment")
-        (p.item,) = enrich([IntakeItem(source=source, text=p.text, subject=parsed.subject, sender=parsed.sender)],
-                           ctx.classifier)
-    existing = storage.find_case_by_message_id(session, [parsed.message_id]) if p.twin else None
-    if existing is None:
-        try:
-            case = storage.create_case(
-                session, p.item, due_days=ctx.settings.due_days, actor=ctx.actor, thresholds=ctx.thresholds,
-                originals=[o.ref() for o in p.originals],
-            )
-            if p.ack:
-                storage.queue_ack(session, case.id, ack_request(parsed), mailbox=outbox)
-            return Ingested(envelope, Outcome(OutcomeKind.created, source, case.reference,
-                                              case=storage.case_to_dict(case)), parsed)
-        except storage.DuplicateCaseError:
-            existing = storage.find_case_by_sha256(session, parsed.sha256)
-    assert existing is not None
-    return Ingested(envelope, Outcome(OutcomeKind.matched, source, existing.reference, reason="already stored",
-                                      case=storage.case_to_dict(existing)), parsed)
+        return Outcome(OutcomeKind.matched, source, case.reference, reason="reply added to the case",
+                       case=storage.case_to_dict(case))
+    if p.item is None:  # decided as a reply, but its case is gone, and it has no text of its own
+        raise InputError("the e-mail has no text: an empty body and no readable attachment")
+    try:
+        case = storage.create_case(
+            session, p.item, due_days=ctx.settings.due_days, actor=ctx.actor, thresholds=ctx.thresholds,
+            originals=[o.ref() for o in p.originals],
+        )
+    except storage.DuplicateCaseError:
+        existing = storage.find_case_by_sha256(session, parsed.sha256)
+        assert existing is not None
+        return Outcome(OutcomeKind.matched, source, existing.reference, reason="already stored",
+                       case=storage.case_to_dict(existing))
+    if p.ack:
+        storage.queue_ack(session, case.id, ack_request(parsed), mailbox=outbox)
+    return Outcome(OutcomeKind.created, source, case.reference, case=storage.case_to_dict(case))
 
 
 def _parse(envelope: Envelope, limit: int) -> ParsedMessage:
@@ -406,7 +526,8 @@ def _thread_case(session: Any, parsed: ParsedMessage) -> storage.Case | None:
     return None
 
 
-def _source(envelope: Envelope, parsed: ParsedMessage | None) -> Source:
+def _source(p: _Prepared) -> Source:
+    envelope, parsed = p.envelope, p.parsed
     if parsed is None:
         data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
         return Source(Channel.email, envelope.origin, hashlib.sha256(data).hexdigest(),

@@ -45,7 +45,8 @@ from pipeline.mail.imap import MailboxLoginError, MailSource, RawEmail, connect
 from pipeline.mail.parse import ParsedMessage
 from pipeline.mail.settings import ImapSettings, SmtpSettings
 from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
-from pipeline.run import RunContext
+from pipeline.context import RunContext
+from pipeline.intake import RESUME_IDLE, resume
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,8 @@ class Poller:
         if not self._acquire_lock_retrying(backoff, once=once):
             return self.stats
         backoff.reset()
+        # Messages a crashed poller accepted but never stored are finished before new mail is fetched.
+        resume(self.ctx, idle_for=RESUME_IDLE, acknowledge=self._wants_ack if self.smtp is not None else None)
         if self.imap.idle and len(self.imap.folders) > 1 and not once:
             log.info("IDLE watches folder %s; the other folders (%s) are polled every %.0fs",
                      self.imap.folders[0], ", ".join(self.imap.folders[1:]), every)

@@ -1,0 +1,292 @@
+"""The intake service, and the table of contents of complaintdesk: how any input becomes a case.
+
+Every channel (``scan``, ``submit``, ``mail import``, ``poll``; later uploads, the API and queue
+workers) is a thin adapter over two calls:
+
+    accept   hash the input, recognise it if seen before, keep its original bytes in the blob store
+             and write its intake row (state ``received``): one short transaction, nothing slow.
+    process  extract text     OCR of scans in the bounded process pool (``ocr``), or mail parsing
+                              with attachments (``pipeline.mail.ingest``), or the typed text as it is
+             enrich           normalise, detect the language, extract fields, classify (``pipeline.enrich``)
+             store            a case, a quarantine record, an ignored record, or a reply joined to its
+                              case, and the intake row ``done``: one short transaction (``pipeline.store``)
+
+No database transaction is open while OCR or classification runs. ``process`` is idempotent: a
+finished item is left as it is, and an item a crash left half-done is finished by the next
+``process``/``resume`` (every ``scan`` and ``poll`` resumes first).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import ocr
+import storage
+from pipeline.context import RunContext
+from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
+from pipeline.core.model import Channel, IntakeItem, Outcome, Source
+from pipeline.enrich import enrich
+from pipeline.files import media_type_for
+from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine
+
+log = logging.getLogger(__name__)
+
+#: an item whose processing was interrupted this many times (a crash, an out-of-memory kill) is
+#: quarantined instead of being tried again, so one poison input cannot stop every resume
+MAX_ATTEMPTS = 3
+#: an unfinished item untouched this long is taken over by the next ``scan``/``poll``
+RESUME_IDLE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An accepted input: its intake row, and whether it is new or was recognised as seen before."""
+
+    intake_id: int
+    new: bool
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An intake row as ``process`` reads it, detached from the database session."""
+
+    intake_id: int
+    source: Source
+    options: dict[str, Any]
+    state: str
+    attempts: int
+    last_error: str
+
+
+# -- accept ---------------------------------------------------------------------------------------
+
+
+def accept_file(ctx: RunContext, path: Path, *, channel: Channel = Channel.slip) -> Accepted:
+    """Accept one scanned file: its bytes are streamed into the blob store once and hashed on the way.
+
+    An unreadable file (permission, vanished, I/O error) is accepted too, and quarantined at once
+    with its reason: it never vanishes and never stops a batch.
+    """
+    try:
+        sha, size = ctx.blobs.put_file(path)
+    except OSError as e:
+        return _accept_unreadable(ctx, channel, str(path), f"cannot read {path.name}: {e.strerror or e}")
+    source = Source(channel, str(path), sha, size, media_type_for(path))
+    return accept_source(ctx, source, keys=[f"sha256:{sha}"])
+
+
+def accept_text(ctx: RunContext, text: str, *, channel: Channel = Channel.manual, name: str = "typed") -> Accepted:
+    """Accept a complaint typed in by staff (hotline, opinion book) or sent through a web form."""
+    data = text.encode("utf-8")
+    source = Source.from_bytes(channel, name, data, "text/plain")
+    ctx.blobs.put(data)
+    # Typed text is recognised by content like a file is; see ``Channel.manual`` in the README.
+    return accept_source(ctx, source, keys=[f"sha256:{source.sha256}"])
+
+
+def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], message_id: str = "",
+                  mailbox: str = "", uid: int | None = None, options: dict[str, Any] | None = None) -> Accepted:
+    """Write the intake row of an input whose original is already in the blob store (one transaction)."""
+    with ctx.db.session() as session:
+        record, new = storage.accept_record(
+            session, keys=keys, channel=str(source.channel), source_name=source.name, sha256=source.sha256,
+            size=source.size, media_type=source.media_type, message_id=message_id, mailbox=mailbox, uid=uid,
+            options=options or {},
+        )
+        return Accepted(record.id, new, source if new else source_of(record))
+
+
+def _accept_unreadable(ctx: RunContext, channel: Channel, name: str, reason: str) -> Accepted:
+    # No bytes to hash: the row is keyed by the name, so the same unreadable file is one record.
+    source = Source.from_bytes(channel, name, f"unreadable: {name}".encode(), "application/octet-stream")
+    accepted = accept_source(ctx, source, keys=[f"unreadable:{source.sha256}"])
+    if accepted.new:
+        store_quarantine(ctx, accepted.intake_id, source, UnreadableScanError(reason))
+    return accepted
+
+
+# -- process --------------------------------------------------------------------------------------
+
+
+def process(ctx: RunContext, intake_id: int) -> Outcome:
+    """Run the stages for one accepted item (see the module docstring); idempotent."""
+    (outcome,) = process_many(ctx, [intake_id])
+    return outcome
+
+
+def process_many(ctx: RunContext, ids: Sequence[int], *,
+                 acknowledge: Callable[[Any], bool] | None = None) -> Iterator[Outcome]:
+    """Process accepted items as batches per channel; yields one outcome per item, in completion order.
+
+    ``acknowledge`` decides, per parsed e-mail, whether its new case gets an acknowledgment queued.
+
+    Raises:
+        MissingDependencyError: Tesseract disappeared mid-batch (the rest stays ``received``).
+        StorageError: the database failed (likewise).
+    """
+    from pipeline.mail import ingest  # the mail channel's extract and store stages
+
+    pending = start(ctx, ids)
+    files, texts, mails = [], [], []
+    for item in pending:
+        if item.state == "done":
+            yield _recorded(ctx, item.intake_id, again=False)
+        elif item.attempts > MAX_ATTEMPTS:
+            yield store_quarantine(ctx, item.intake_id, item.source, InputError(
+                f"processing was interrupted {MAX_ATTEMPTS} times; last error: {item.last_error or 'none'}"))
+        elif item.source.channel is Channel.email:
+            mails.append(item)
+        elif item.source.media_type == "text/plain" and item.source.channel is Channel.manual:
+            texts.append(item)
+        else:
+            files.append(item)
+    yield from _process_texts(ctx, texts)
+    if mails:
+        yield from (done.outcome for done in ingest.process_messages(ctx, mails, acknowledge=acknowledge))
+    yield from _process_files(ctx, files)
+
+
+def resume(ctx: RunContext, *, idle_for: timedelta | None = None, limit: int | None = None,
+           acknowledge: Callable[[Any], bool] | None = None) -> list[Outcome]:
+    """Finish the accepted items a crash or a stop left unfinished, oldest first.
+
+    ``idle_for``: only items untouched for that long, so that a ``scan`` starting beside another
+    one does not redo the other's work (the explicit ``complaintdesk resume`` takes everything).
+    """
+    before = datetime.now(UTC) - idle_for if idle_for is not None else None
+    with ctx.db.reader() as session:
+        ids = storage.pending_intake(session, before=before, limit=limit)
+    if not ids:
+        return []
+    log.warning("finishing %d intake items an earlier run left unfinished", len(ids))
+    outcomes = list(process_many(ctx, ids, acknowledge=acknowledge))
+    for outcome in outcomes:
+        log.warning("resumed %s: %s %s", outcome.source.name, outcome.kind, outcome.reference or outcome.reason)
+    return outcomes
+
+
+def start(ctx: RunContext, ids: Sequence[int]) -> list[Pending]:
+    """Count an attempt for each unfinished item and read them, in one short transaction."""
+    if not ids:
+        return []
+    with ctx.db.session() as session:
+        storage.start_attempt(session, ids)
+        return [Pending(r.id, source_of(r), dict(r.options or {}) | {"mailbox": r.mailbox, "uid": r.uid},
+                        r.state, r.attempts, r.last_error)
+                for r in storage.get_intake(session, ids)]
+
+
+def _recorded(ctx: RunContext, intake_id: int, *, again: bool) -> Outcome:
+    with ctx.db.reader() as session:
+        (record,) = storage.get_intake(session, [intake_id])
+        return recorded_outcome(session, record, again=again)
+
+
+def _process_texts(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcome]:
+    ready = []
+    for item in items:
+        text = ctx.blobs.read(item.source.sha256).decode("utf-8")
+        if not text.strip():
+            yield store_quarantine(ctx, item.intake_id, item.source, InputError("the complaint text is empty"))
+        else:
+            ready.append((item, IntakeItem(source=item.source, text=text)))
+    for (item, _), enriched in zip(ready, enrich([i for _, i in ready], ctx.classifier), strict=True):
+        ref = (f"{item.source.name}.txt", "text/plain", "original", item.source.sha256, item.source.size)
+        yield store_case(ctx, item.intake_id, enriched, [ref])
+
+
+def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcome]:
+    """OCR scans in the bounded process pool (workers read the originals from the blob store)."""
+    by_id = {item.intake_id: item for item in items}
+    limit = ctx.settings.ocr.max_file_bytes
+    for item in items:
+        if item.source.size > limit:
+            del by_id[item.intake_id]
+            yield store_quarantine(ctx, item.intake_id, item.source, UnreadableScanError(
+                f"file is {item.source.size:,} bytes, over the limit of {limit:,}; its original is kept; "
+                "raise ocr.max_file_bytes if this is a genuine scan"))
+    jobs = ((i, ctx.blobs.path(item.source.sha256)) for i, item in list(by_id.items()))
+    for intake_id, result in ocr.ocr_many(jobs, ctx.settings.ocr):
+        item = by_id[intake_id]
+        if isinstance(result, MissingDependencyError):
+            raise result
+        if isinstance(result, ComplaintdeskError):
+            yield store_quarantine(ctx, intake_id, item.source, result)
+        elif not result.text.strip():
+            yield store_quarantine(ctx, intake_id, item.source, UnreadableScanError("OCR found no text on any page"))
+        else:
+            (enriched,) = enrich([IntakeItem(source=item.source, text=result.text, pages=result.pages)],
+                                 ctx.classifier)
+            ref = (Path(item.source.name).name, item.source.media_type, "original", item.source.sha256,
+                   item.source.size)
+            yield store_case(ctx, intake_id, enriched, [ref])
+
+
+# -- channels -------------------------------------------------------------------------------------
+
+
+def scan_files(paths: Iterable[Path], ctx: RunContext, *, channel: Channel = Channel.slip) -> Iterator[Outcome]:
+    """The scan channel: accept every file, then process the new ones; one outcome per file.
+
+    A file named twice, or stored by an earlier run, is reported as a match without OCR. Items an
+    earlier run left unfinished are finished first (``resume``; their outcomes are logged).
+    """
+    resume(ctx, idle_for=RESUME_IDLE)
+    accepted = [accept_file(ctx, path, channel=channel) for path in paths]
+    seen: set[int] = set()
+    todo: list[int] = []
+    for a in accepted:
+        if a.intake_id in seen:
+            continue
+        seen.add(a.intake_id)
+        if a.new:
+            todo.append(a.intake_id)
+    earlier = _earlier_outcomes(ctx, [a for a in accepted if not a.new], todo)
+    yield from earlier
+    yield from process_many(ctx, todo)
+    for dup in _duplicates_in_batch(accepted):
+        yield _recorded(ctx, dup.intake_id, again=True)
+
+
+def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual, name: str = "typed") -> Outcome:
+    """The typed-in channel: accept the text, then process it."""
+    accepted = accept_text(ctx, text, channel=channel, name=name)
+    if not accepted.new:
+        (outcome,) = _earlier_outcomes(ctx, [accepted], [])
+        return outcome
+    return process(ctx, accepted.intake_id)
+
+
+def _earlier_outcomes(ctx: RunContext, recognised: Sequence[Accepted], todo: list[int]) -> list[Outcome]:
+    """Outcomes of inputs seen before; one still unfinished (a crash, a concurrent run) is processed too."""
+    outcomes = []
+    for a in recognised:
+        with ctx.db.reader() as session:
+            (record,) = storage.get_intake(session, [a.intake_id])
+            if record.state == "done":
+                outcomes.append(recorded_outcome(session, record, again=True))
+                continue
+        if a.intake_id not in todo:
+            todo.append(a.intake_id)
+    return outcomes
+
+
+def _duplicates_in_batch(accepted: Sequence[Accepted]) -> list[Accepted]:
+    """Second and later mentions of the same new input within one batch."""
+    firsts: set[int] = set()
+    dups = []
+    for a in accepted:
+        if a.new:
+            firsts.add(a.intake_id)
+    seen: set[int] = set()
+    for a in accepted:
+        if a.intake_id in seen and a.intake_id in firsts:
+            dups.append(a)
+        seen.add(a.intake_id)
+    return dups

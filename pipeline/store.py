@@ -1,0 +1,79 @@
+"""The store stage: one short transaction writes what became of an input and finishes its intake row.
+
+Every function here re-reads the intake row inside its transaction: if another process finished the
+same input in the meantime (two scans of one folder, a resume racing a scan), it returns that
+outcome and writes nothing, so an input never becomes two cases.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import storage
+from pipeline.context import RunContext
+from pipeline.core.errors import ComplaintdeskError
+from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
+
+log = logging.getLogger(__name__)
+
+
+def source_of(record: storage.IntakeRecord) -> Source:
+    """The ``Source`` an intake row describes."""
+    return Source(Channel(record.channel), record.source_name, record.sha256, record.size, record.media_type,
+                  record.received_at)
+
+
+def recorded_outcome(session: Any, record: storage.IntakeRecord, *, again: bool = False) -> Outcome:
+    """What became of a finished intake row; ``again``: as seen by a later arrival of the same input."""
+    case = session.get(storage.Case, record.case_id) if record.case_id is not None else None
+    kind = OutcomeKind(record.outcome or OutcomeKind.quarantined)
+    if again and kind is OutcomeKind.created:
+        kind = OutcomeKind.matched
+    reason = record.reason or ("already stored" if again and case is not None else "")
+    return Outcome(kind, source_of(record), case.reference if case is not None else None, reason,
+                   storage.case_to_dict(case) if case is not None else None, record.id)
+
+
+def store_case(ctx: RunContext, intake_id: int, item: IntakeItem, originals: Sequence[storage.OriginalRef]) -> Outcome:
+    """Create the case of a classified item and finish its intake row, in one transaction.
+
+    The originals' bytes are already in the blob store. If a case with the same original exists
+    (a concurrent run stored it first), the row is finished as a match of that case.
+    """
+    with ctx.db.session() as session:
+        record = _row(session, intake_id)
+        if record.state == "done":
+            return recorded_outcome(session, record, again=True)
+        try:
+            case = storage.create_case(session, item, due_days=ctx.settings.due_days, actor=ctx.actor,
+                                       thresholds=ctx.thresholds, originals=list(originals))
+        except storage.DuplicateCaseError:
+            existing = storage.find_case_by_sha256(session, item.source.sha256)
+            assert existing is not None
+            storage.finish_intake(session, intake_id, OutcomeKind.matched, case_id=existing.id,
+                                  reason="already stored")
+            return Outcome(OutcomeKind.matched, item.source, existing.reference, "already stored",
+                           storage.case_to_dict(existing), intake_id)
+        storage.finish_intake(session, intake_id, OutcomeKind.created, case_id=case.id)
+        return Outcome(OutcomeKind.created, item.source, case.reference, "", storage.case_to_dict(case), intake_id)
+
+
+def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: ComplaintdeskError) -> Outcome:
+    """Quarantine an input with its reason (its bytes are kept) and finish its intake row."""
+    with ctx.db.session() as session:
+        record = _row(session, intake_id)
+        if record.state == "done":
+            return recorded_outcome(session, record, again=True)
+        kept = storage.quarantine(session, source, str(error), type(error).__name__, actor=ctx.actor)
+        storage.finish_intake(session, intake_id, OutcomeKind.quarantined, reason=kept.reason)
+    log.warning("quarantined %s: %s", source.name, kept.reason)
+    return Outcome(OutcomeKind.quarantined, source, None, kept.reason, None, intake_id)
+
+
+def _row(session: Any, intake_id: int) -> storage.IntakeRecord:
+    record = session.get(storage.IntakeRecord, intake_id, with_for_update=True)
+    if record is None:
+        raise storage.StorageError(f"no intake item {intake_id}")
+    return record
