@@ -124,30 +124,44 @@ def process_many(ctx: RunContext, ids: Sequence[int], *,
                  acknowledge: Callable[[Any], bool] | None = None) -> Iterator[Outcome]:
     """Process accepted items as batches per channel; yields one outcome per item, in completion order.
 
-    ``acknowledge`` decides, per parsed e-mail, whether its new case gets an acknowledgment queued.
+    An item that was started before and never finished (a crash, an out-of-memory kill) is run
+    alone, so that one poison input cannot take its whole batch down with it again; after
+    ``MAX_ATTEMPTS`` such starts it is quarantined. ``acknowledge`` decides, per parsed e-mail,
+    whether its new case gets an acknowledgment queued.
 
     Raises:
         MissingDependencyError: Tesseract disappeared mid-batch (the rest stays ``received``).
         StorageError: the database failed (likewise).
     """
-    from pipeline.mail import ingest  # the mail channel's extract and store stages
-
-    pending = start(ctx, ids)
-    files, texts, mails = [], [], []
-    for item in pending:
+    fresh, retried = [], []
+    for item in _read_pending(ctx, ids):
         if item.state == "done":
             yield _recorded(ctx, item.intake_id, again=False)
-        elif item.attempts > MAX_ATTEMPTS:
+        elif item.attempts >= MAX_ATTEMPTS:
             yield store_quarantine(ctx, item.intake_id, item.source, InputError(
-                f"processing was interrupted {MAX_ATTEMPTS} times; last error: {item.last_error or 'none'}"))
-        elif item.source.channel is Channel.email:
-            mails.append(item)
-        elif item.source.media_type == "text/plain" and item.source.channel is Channel.manual:
-            texts.append(item)
+                f"processing was interrupted {item.attempts} times; last error: {item.last_error or 'none'}"))
+        elif item.attempts:
+            retried.append(item)
         else:
-            files.append(item)
-    yield from _process_texts(ctx, texts)
+            fresh.append(item)
+    yield from _run_stages(ctx, fresh, acknowledge)
+    for item in retried:
+        yield from _run_stages(ctx, [item], acknowledge)
+
+
+def _run_stages(ctx: RunContext, items: Sequence[Pending],
+                acknowledge: Callable[[Any], bool] | None) -> Iterator[Outcome]:
+    from pipeline.mail import ingest  # the mail channel's extract and store stages
+
+    mails = [i for i in items if i.source.channel is Channel.email]
+    texts = [i for i in items if i.source.channel is not Channel.email and i.source.media_type == "text/plain"
+             and i.source.channel is Channel.manual]
+    files = [i for i in items if i not in mails and i not in texts]
+    if texts:
+        start(ctx, [i.intake_id for i in texts])
+        yield from _process_texts(ctx, texts)
     if mails:
+        start(ctx, [i.intake_id for i in mails])
         yield from (done.outcome for done in ingest.process_messages(ctx, mails, acknowledge=acknowledge))
     yield from _process_files(ctx, files)
 
@@ -172,14 +186,24 @@ def resume(ctx: RunContext, *, idle_for: timedelta | None = None, limit: int | N
 
 
 def start(ctx: RunContext, ids: Sequence[int]) -> list[Pending]:
-    """Count an attempt for each unfinished item and read them, in one short transaction."""
+    """Count one more attempt for each unfinished item among ``ids`` and read them (one short transaction)."""
     if not ids:
         return []
     with ctx.db.session() as session:
         storage.start_attempt(session, ids)
-        return [Pending(r.id, source_of(r), dict(r.options or {}) | {"mailbox": r.mailbox, "uid": r.uid},
-                        r.state, r.attempts, r.last_error)
-                for r in storage.get_intake(session, ids)]
+        return [_pending_of(r) for r in storage.get_intake(session, ids)]
+
+
+def _read_pending(ctx: RunContext, ids: Sequence[int]) -> list[Pending]:
+    if not ids:
+        return []
+    with ctx.db.reader() as session:
+        return [_pending_of(r) for r in storage.get_intake(session, ids)]
+
+
+def _pending_of(r: storage.IntakeRecord) -> Pending:
+    return Pending(r.id, source_of(r), dict(r.options or {}) | {"mailbox": r.mailbox, "uid": r.uid}, r.state,
+                   r.attempts, r.last_error)
 
 
 def _recorded(ctx: RunContext, intake_id: int, *, again: bool) -> Outcome:
@@ -211,8 +235,15 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
             yield store_quarantine(ctx, item.intake_id, item.source, UnreadableScanError(
                 f"file is {item.source.size:,} bytes, over the limit of {limit:,}; its original is kept; "
                 "raise ocr.max_file_bytes if this is a genuine scan"))
-    jobs = ((i, ctx.blobs.path(item.source.sha256)) for i, item in list(by_id.items()))
-    for intake_id, result in ocr.ocr_many(jobs, ctx.settings.ocr):
+    def jobs() -> Iterator[tuple[int, Path]]:
+        # An attempt counts when the job enters the bounded pool: only items in flight at a crash
+        # are suspects, not the whole batch.
+        for intake_id, item in list(by_id.items()):
+            start(ctx, [intake_id])
+            yield intake_id, ctx.blobs.path(item.source.sha256)
+
+
+    for intake_id, result in ocr.ocr_many(jobs(), ctx.settings.ocr):
         item = by_id[intake_id]
         if isinstance(result, MissingDependencyError):
             raise result

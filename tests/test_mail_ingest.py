@@ -55,6 +55,19 @@ def test_same_message_id_different_bytes_is_recognised(ctx: RunContext) -> None:
     assert d.outcome.kind == "matched" and case_count(ctx) == 1
 
 
+def test_a_second_complaint_reusing_a_message_id_is_a_new_case(ctx: RunContext) -> None:
+    # two citizens, or a broken mailer: the Message-ID alone does not make two messages one
+    first = complaint(1, mid="<reused@example.org>", body="The lift in hall B is stuck on floor 2.")
+    second = complaint(2, mid="<reused@example.org>", body="Window 7 closed an hour early today.")
+    (a,) = ingest_messages([env(first, 1)], ctx)
+    (b,) = ingest_messages([env(second, 2)], ctx)
+    assert (a.outcome.kind, b.outcome.kind) == ("created", "created")
+    assert a.outcome.reference != b.outcome.reference and case_count(ctx) == 2
+    assert b.outcome.case is not None and "Window 7" in b.outcome.case["text"]
+    both = ingest_messages([env(first, 3), env(second, 4)], ctx)  # fetched again: each matches its own case
+    assert [d.outcome.reference for d in both] == [a.outcome.reference, b.outcome.reference]
+
+
 def test_noise_is_ignored_with_reason(ctx: RunContext) -> None:
     data = (SAMPLES / "06-auto-reply.eml").read_bytes()
     (d,) = ingest_messages([env(data)], ctx)

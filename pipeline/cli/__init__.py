@@ -1,5 +1,5 @@
-"""The ``complaintdesk`` command line: thin glue over the library (see ``app``)."""
+"""The ``complaintdesk`` command line: thin glue over the library (the typer app is in ``app``)."""
 
-from pipeline.cli.app import app, main
+from pipeline.cli.app import main
 
-__all__ = ["app", "main"]
+__all__ = ["main"]

@@ -71,9 +71,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_intake_items_case_id"), "intake_items", ["case_id"])
     op.create_index(op.f("ix_intake_items_received_at"), "intake_items", ["received_at"])
     for table, channel, name, outcome, case_id, reason, mid, mailbox, uid, at in _BACKFILL:
-        # typed-in complaints are never recognised by their words (two callers, one text): no key
-        key = "CASE WHEN s.channel = 'manual' THEN NULL ELSE 'sha256:' || s.sha256 END" if table == "cases" \
-            else "'sha256:' || s.sha256"
+        key = "'sha256:' || s.sha256"
         op.execute(
             f"INSERT INTO intake_items (channel, source_name, sha256, dedupe_key, message_id, mailbox, uid, state, "
             f"outcome, case_id, reason, received_at, updated_at) "
