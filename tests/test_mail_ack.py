@@ -114,3 +114,15 @@ def test_no_ack_without_a_valid_sender() -> None:
 def test_long_subject_is_cut() -> None:
     msg = build_ack("2026-000001", AckRequest("a@example.org", subject="x" * 10_000), smtp())
     assert len(str(msg["Subject"])) < 250
+
+
+def test_encoded_words_are_not_decoded_on_the_way_out() -> None:
+    # EmailMessage decodes RFC 2047 words in the values it is given: a word the parser kept raw
+    # (undecodable for it) must not turn into control characters in our headers
+    request = AckRequest("a@example.org", subject="=?utf-8?B?DQpCY2M6IGV2aWxAeC55?=",
+                         in_reply_to="<=?utf-8?B?DQo=?=@x>", references="<ok@x> <=?utf-8?Q?=0D=0A?=@y>")
+    msg = build_ack("2026-000001", request, smtp())
+    assert msg["Subject"] == "Re: = ?utf-8?B?DQpCY2M6IGV2aWxAeC55?= [Case #2026-000001]"
+    assert msg["In-Reply-To"] is None and msg["References"] is None
+    with pytest.raises(AckError):
+        build_ack("2026-000001", AckRequest("=?utf-8?B?ZXZpbA==?=@example.org"), smtp())

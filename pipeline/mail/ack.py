@@ -111,12 +111,14 @@ def build_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> Em
 def _subject(original: str) -> str:
     """``Re: <the citizen's subject>`` without any case reference, on one line and not too long."""
     subject = one_line(CASE_REF_RE.sub("", original))[:_MAX_SUBJECT].strip() or "your message"
+    # a word the parser kept raw (it could not decode it) would be decoded by EmailMessage on the way out
+    subject = subject.replace("=?", "= ?")
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
 def _msgids(value: str) -> list[str]:
-    """The Message-IDs in ``value``; anything else (spaces, CR/LF, stray text) is dropped."""
-    return _MSGID_RE.findall(value)
+    """The Message-IDs in ``value``; anything else (spaces, CR/LF, stray text, RFC 2047 words) is dropped."""
+    return [mid for mid in _MSGID_RE.findall(value) if "=?" not in mid]
 
 
 def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str:

@@ -138,7 +138,9 @@ def valid_address(address: str) -> bool:
     Quoted local parts, IP literals and non-ASCII local parts are refused: this decides where an
     acknowledgment may be sent, so it errs on the side of sending none.
     """
-    if not address or len(address) > 254:
+    if not address or len(address) > 254 or "=?" in address:
+        # "=?" is legal in a local part, but the email package decodes it as an RFC 2047 word when
+        # the address is put in a header: the address we checked would not be the one used
         return False
     local, _, domain = address.rpartition("@")
     if not local or len(local) > 64 or not local.isascii():
