@@ -1,4 +1,7 @@
-"""Parsing unit tests: one per charset and message shape, plus the bundled samples and a fuzz test."""
+"""Parsing unit tests: one per charset and message shape, the bundled samples, hostile headers and broken MIME.
+
+The property-based tests are in ``test_mail_fuzz.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from pipeline.core.errors import MalformedMessageError
 from pipeline.mail.parse import case_text, decode_bytes, html_to_text, parse_message
@@ -221,35 +222,6 @@ def test_threading_headers() -> None:
 def test_malformed(data: bytes) -> None:
     with pytest.raises(MalformedMessageError):
         parse_message(data)
-
-
-_header_names = st.sampled_from(["From", "To", "Subject", "Content-Type", "Content-Transfer-Encoding",
-                                 "Message-ID", "References", "Date", "Content-Disposition", "X-Junk"])
-_header_values = st.one_of(
-    st.text(max_size=60),
-    st.sampled_from(['multipart/mixed; boundary="b"', "multipart/alternative", "text/plain; charset=gb2312",
-                     "text/html; charset=x-bogus", "base64", "quoted-printable", "=?gb2312?B?xxx?=",
-                     "=?utf-8?Q?=E4=?=", "attachment; filename*=utf-8''%E4", "message/rfc822",
-                     "multipart/report; report-type=delivery-status"]),
-)
-_bodies = st.one_of(
-    st.binary(max_size=400),
-    st.sampled_from([b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--", b"--b\r\n\r\n", b"=E4=B8=AD=\r\n",
-                     b"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x\r\n", b"QUJD\xff===="]),
-)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(_header_names, _header_values), max_size=8), _bodies)
-def test_fuzz_broken_mime_never_crashes(headers: list[tuple[str, str]], body: bytes) -> None:
-    data = b"".join(f"{k}: {v}".encode("utf-8", "surrogatepass") + b"\r\n" for k, v in headers
-                    if "\n" not in v and "\r" not in v) + b"\r\n" + body
-    try:
-        msg = parse_message(data)
-    except MalformedMessageError:
-        return
-    assert isinstance(msg.text, str) and isinstance(msg.subject, str)
-    _ = (msg.case_reference, msg.thread_ids, msg.noise_reason, [a.size for a in msg.attachments])
 
 
 # -- hostile headers (issue 10) -------------------------------------------------------------------
