@@ -50,7 +50,7 @@ def relay() -> Iterator[Relay]:
     got = Relay(port)
 
     class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
             got.received.append(Envelope(list(envelope.rcpt_tos), envelope.content))  # type: ignore[attr-defined]
             return "250 OK"
 
