@@ -170,3 +170,18 @@ def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext, mon
     assert [d.outcome.kind for d in done] == ["created", "quarantined", "created"]
     assert "internal error while storing" in done[1].outcome.reason
     assert case_count(ctx) == 2
+
+
+def test_poison_header_does_not_stop_the_batch(tmp_path: Path, sqlite_ctx: RunContext) -> None:
+    # issue 10: a bad base64 word raised HeaderParseError out of ingest_messages; nothing was stored
+    poison = b"From: a@b.c\r\nSubject: =?utf-8?B?a?=\r\nMessage-ID: <p2@x>\r\n\r\nhello\r\n"
+    unusable = b"From: =?utf-8?B?a?=\r\nMessage-ID: <p3@x>\r\n\r\n\r\n"  # no subject, no body: nothing to read
+    for name, data in [("1.eml", complaint(1)), ("2.eml", poison), ("3.eml", unusable), ("4.eml", complaint(4))]:
+        (tmp_path / name).write_bytes(data)
+    outcomes = list(import_paths([tmp_path / f"{n}.eml" for n in range(1, 5)], sqlite_ctx))
+    assert [o.kind for o in outcomes] == ["created", "created", "quarantined", "created"]
+    assert (outcomes[1].case or {})["subject"] == "=?utf-8?B?a?="
+    assert (outcomes[1].case or {})["sender"] == "a@b.c"
+    assert "no text" in outcomes[2].reason
+    assert sqlite_ctx.blobs.exists(outcomes[2].source.sha256)
+    assert case_count(sqlite_ctx) == 3

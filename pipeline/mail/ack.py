@@ -10,11 +10,17 @@ in the transaction that creates the case and sent after the commit (``Poller``),
 between the two cannot lose it. Its Message-ID is derived from the case reference
 (``<ack-2026-000123@domain>``), so should an ack ever go out twice (a crash after the relay took
 it but before it was marked sent) both copies carry the same Message-ID and mail clients show one.
+
+Everything in an ack but our own text comes from the citizen's message, so from whoever wrote it:
+the recipient must be a syntactically valid single address (``headers.valid_address``, checked
+when queued and again when built, since the outbox may hold rows queued by older versions), and
+every header value is made one line, so no CR/LF can add a ``Bcc:`` or any other header.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from datetime import UTC, datetime
@@ -22,6 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from pipeline.core.errors import MailboxError
+from pipeline.mail.headers import one_line, valid_address
 from pipeline.mail.parse import CASE_REF_RE, ParsedMessage
 from pipeline.mail.settings import Security, SmtpSettings
 from storage import AckRequest
@@ -29,6 +36,9 @@ from storage import AckRequest
 log = logging.getLogger(__name__)
 
 _NO_REPLY = ("noreply", "no-reply", "donotreply", "do-not-reply", "mailer-daemon", "postmaster", "bounce")
+_MSGID_RE = re.compile(r"<[!-;=?-~]+>")  # visible ASCII, as ``parse`` keeps them
+#: longest subject we echo back; a hostile one can be megabytes
+_MAX_SUBJECT = 200
 
 BODY = """\
 Dear {name},
@@ -51,7 +61,7 @@ class AckError(MailboxError):
 
 def should_ack(parsed: ParsedMessage, settings: SmtpSettings) -> bool:
     """True when this message may be answered: not noise, a real sender, not ourselves."""
-    if not settings.ack or parsed.is_noise or not parsed.sender:
+    if not settings.ack or parsed.is_noise or not valid_address(parsed.sender):
         return False
     local = parsed.sender.split("@")[0]
     if any(marker in local for marker in _NO_REPLY):
@@ -72,23 +82,43 @@ def ack_message_id(reference: str, settings: SmtpSettings) -> str:
 
 
 def build_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> EmailMessage:
-    """The acknowledgment of case ``reference``, threaded to the citizen's message (In-Reply-To/References)."""
+    """The acknowledgment of case ``reference``, threaded to the citizen's message (In-Reply-To/References).
+
+    Raises:
+        AckError: the recipient is not a valid single address (nothing is sent to it).
+    """
+    recipient = request.recipient.strip()
+    if not valid_address(recipient):
+        raise AckError(f"no acknowledgment for case {reference}: {one_line(recipient)[:100]!r} is not a valid "
+                       "e-mail address")
     msg = EmailMessage()
     msg["From"] = settings.from_address
-    msg["To"] = request.recipient
-    subject = CASE_REF_RE.sub("", request.subject).strip() or "your message"
-    if not subject.lower().startswith("re:"):
-        subject = f"Re: {subject}"
-    msg["Subject"] = f"{subject} [Case #{reference}]"
+    msg["To"] = recipient
+    msg["Subject"] = f"{_subject(request.subject)} [Case #{reference}]"
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = ack_message_id(reference, settings)
-    if request.in_reply_to:
-        msg["In-Reply-To"] = request.in_reply_to
-        msg["References"] = " ".join([*request.references.split(), request.in_reply_to])
+    in_reply_to = _msgids(request.in_reply_to)[:1]
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to[0]
+        msg["References"] = " ".join(dict.fromkeys([*_msgids(request.references)[-20:], *in_reply_to]))
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(BODY.format(name=request.recipient_name or "citizen", reference=reference))
+    name = one_line(request.recipient_name)[:100] or "citizen"
+    msg.set_content(BODY.format(name=name, reference=reference))
     return msg
+
+
+def _subject(original: str) -> str:
+    """``Re: <the citizen's subject>`` without any case reference, on one line and not too long."""
+    subject = one_line(CASE_REF_RE.sub("", original))[:_MAX_SUBJECT].strip() or "your message"
+    # a word the parser kept raw (it could not decode it) would be decoded by EmailMessage on the way out
+    subject = subject.replace("=?", "= ?")
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def _msgids(value: str) -> list[str]:
+    """The Message-IDs in ``value``; anything else (spaces, CR/LF, stray text, RFC 2047 words) is dropped."""
+    return [mid for mid in _MSGID_RE.findall(value) if "=?" not in mid]
 
 
 def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str:

@@ -2,8 +2,12 @@
 
 Real-world mail is messy: mislabelled charsets (``gb2312`` declared, ``gb18030`` sent), no charset
 at all, RFC 2047 words in names and subjects, HTML-only bodies, replies that quote the whole
-thread. ``parse_message`` never lets a stdlib exception out: a message it cannot make sense of
-raises ``MalformedMessageError`` (the poller quarantines it with its raw bytes).
+thread. And some of it is hostile. ``parse_message`` returns a ``ParsedMessage`` or raises
+``MalformedMessageError``, nothing else, for any bytes: a bad header or a broken MIME part keeps
+what can be read, and ``ParsedMessage.problems`` says what could not; only a message with nothing
+usable is refused (and quarantined by the caller with its raw bytes). Headers are read by
+``pipeline.mail.headers`` (no CR/LF in any field, addresses never taken from decoded text), parts
+by ``pipeline.mail.mime``, charsets by ``pipeline.mail.charsets``.
 
 The case text has quoted replies and signatures stripped; ``ParsedMessage.body`` keeps the full
 text, and the raw bytes themselves are kept by the caller in the BlobStore.
@@ -11,8 +15,8 @@ text, and the raw bytes themselves are kept by the caller in the BlobStore.
 
 from __future__ import annotations
 
-import codecs
 import email
+import email.errors
 import email.message
 import hashlib
 import mimetypes
@@ -20,32 +24,27 @@ import re
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.header import decode_header
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
-import charset_normalizer
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 
 from pipeline.core.errors import MalformedMessageError
+from pipeline.mail.charsets import decode_bytes, decode_text
+from pipeline.mail.headers import (
+    decode_header_text,
+    decode_header_value,
+    one_line,
+    parse_address,
+    unescape_bytes,
+)
+from pipeline.mail.mime import decode_payload, structure_notes
 
 #: ``[Case #2026-000123]`` in a subject threads the message to that case.
 CASE_REF_RE = re.compile(r"\[\s*case\s*#\s*(\d{4}-\d{4,})\s*\]", re.IGNORECASE)
-_MSGID_RE = re.compile(r"<[^<>\s]+>")
-
-#: labels that are commonly used for bytes of a superset encoding
-_CHARSET_SUPERSETS = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "cp936": "gb18030",
-    "euc-cn": "gb18030",
-    "big5": "big5hkscs",
-    "ascii": "utf-8",
-    "us-ascii": "utf-8",
-    "iso-8859-1": "cp1252",
-    "latin-1": "cp1252",
-    "ks_c_5601-1987": "cp949",
-}
+# visible ASCII only: a Message-ID goes back out in the acknowledgment's In-Reply-To/References
+_MSGID_RE = re.compile(r"<[!-;=?-~]+>")
+#: a reason longer than this is cut: it is shown to people and stored
+_MAX_REASON = 300
 
 #: media types whose text joins the case through OCR
 OCR_TYPES = frozenset({
@@ -89,6 +88,8 @@ class ParsedMessage:
     noise_reason: str = ""  # why this is an auto-reply, bounce or bulk mail; "" for real mail
     forwarded: bool = False
     html_only: bool = False
+    #: what could not be read as sent, for people: a bad encoded word kept raw, a truncated attachment...
+    problems: tuple[str, ...] = ()
 
     @property
     def case_reference(self) -> str | None:
@@ -119,7 +120,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
     Raises:
         MalformedMessageError: the bytes are not an e-mail we can read (empty, no headers, broken
-            structure). No other exception escapes.
+            structure). No other exception escapes, whatever the bytes.
     """
     if not raw or not raw.strip():
         raise MalformedMessageError("the message is empty")
@@ -129,11 +130,17 @@ def parse_message(raw: bytes) -> ParsedMessage:
         return _parse(msg, raw)
     except MalformedMessageError:
         raise
-    except (LookupError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeError, AssertionError, RecursionError) as e:
+    except (email.errors.MessageError, LookupError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, UnicodeError, AssertionError, RecursionError) as e:
         # The stdlib parser is lenient but its accessors are not; whatever it trips over on a
-        # broken message is a property of the message, not a bug of ours.
-        raise MalformedMessageError(f"cannot parse the message: {type(e).__name__}: {e}") from e
+        # broken message is a property of the message.
+        raise MalformedMessageError(_reason("cannot parse the message", e)) from e
+    except Exception as e:  # one message must never stop a batch or the poller
+        raise MalformedMessageError(_reason("unexpected error while parsing the message", e)) from e
+
+
+def _reason(what: str, e: BaseException) -> str:
+    return one_line(f"{what}: {type(e).__name__}: {e}")[:_MAX_REASON]
 
 
 def _check_structure(msg: email.message.Message, raw: bytes) -> None:
@@ -149,65 +156,51 @@ def _check_structure(msg: email.message.Message, raw: bytes) -> None:
 
 
 def _parse(msg: email.message.Message, raw: bytes) -> ParsedMessage:
-    subject = decode_header_value(msg.get("Subject", ""))
-    sender_name, sender = _address(msg.get("From", ""))
-    body_text, html_only = _best_body(msg)
+    problems = structure_notes(msg)
+    subject, notes = decode_header_text(_header(msg, "Subject"), "subject")
+    problems += notes
+    sender_name, sender, notes = parse_address(_header(msg, "From"), "from")
+    problems += notes
+    body_text, html_only = _best_body(msg, problems)
     forwarded = _is_forward(subject, body_text)
-    inner = _inner_messages(msg)
+    inner = _inner_messages(msg, problems)
     if inner:
         forwarded = True
         body_text = "\n\n".join(filter(None, [body_text, *inner]))
     return ParsedMessage(
         sha256=hashlib.sha256(raw).hexdigest(),
         size=len(raw),
-        message_id=_first_msgid(msg.get("Message-ID", "")),
+        message_id=_first_msgid(_header(msg, "Message-ID")),
         subject=subject,
         sender=sender,
         sender_name=sender_name,
-        date=_date(msg.get("Date")),
-        in_reply_to=_msgids(msg.get("In-Reply-To", "")),
-        references=_msgids(msg.get("References", "")),
+        date=_date(_header(msg, "Date")),
+        in_reply_to=_msgids(_header(msg, "In-Reply-To")),
+        references=_msgids(_header(msg, "References")),
         body=body_text,
         text=case_text(body_text, forwarded=forwarded),
-        attachments=tuple(_attachments(msg)),
+        attachments=tuple(_attachments(msg, problems)),
         noise_reason=noise_reason(msg, subject, sender),
         forwarded=forwarded,
         html_only=html_only,
+        problems=tuple(dict.fromkeys(problems)),
     )
 
 
 # -- headers ------------------------------------------------------------------------------------
 
 
-def decode_header_value(value: object) -> str:
-    """Decode RFC 2047 encoded words (``=?gb2312?B?...?=``) into text, tolerating bad charsets."""
-    if value is None:
-        return ""
-    text = str(value)
-    try:
-        chunks = decode_header(text)
-    except (ValueError, LookupError, AssertionError, IndexError):
-        return _clean_header(text)
-    out: list[str] = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, str):
-            out.append(chunk)
-        else:
-            out.append(decode_bytes(chunk, charset))
-    return _clean_header("".join(out))
+def _header(msg: email.message.Message, name: str) -> str | None:
+    """The first ``name`` header as received (8-bit bytes as surrogates), unlike ``msg.get``.
 
-
-def _clean_header(text: str) -> str:
-    return re.sub(r"\s+", " ", text.replace("\x00", "")).strip()
-
-
-def _address(value: object) -> tuple[str, str]:
-    decoded = decode_header_value(value)
-    pairs = getaddresses([decoded])
-    for name, addr in pairs:
-        if addr and "@" in addr:
-            return name.strip(), addr.strip().lower()
-    return (pairs[0][0].strip() if pairs else ""), ""
+    ``msg.get`` turns a header with raw 8-bit bytes into a ``Header`` whose text is replacement
+    characters; the raw value lets ``pipeline.mail.headers`` decode those bytes as UTF-8 or GB18030.
+    """
+    wanted = name.lower()
+    for key, value in msg.raw_items():
+        if key.lower() == wanted:
+            return value if isinstance(value, str) else str(value)
+    return None
 
 
 def _first_msgid(value: object) -> str:
@@ -225,7 +218,7 @@ def _date(value: object) -> datetime | None:
     if not value:
         return None
     try:
-        parsed = parsedate_to_datetime(str(value))
+        parsed = parsedate_to_datetime(one_line(unescape_bytes(str(value))))
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
@@ -236,58 +229,23 @@ def _date(value: object) -> datetime | None:
 # -- charsets -----------------------------------------------------------------------------------
 
 
-def decode_bytes(data: bytes, declared: str | None) -> str:
-    """Decode text bytes: the declared charset (or its common superset), else a guess, never failing.
-
-    ``gb2312`` and ``gbk`` labels are decoded as ``gb18030``, which is a superset of both, since
-    mailers often label GB18030 text as GB2312. Without a usable label, UTF-8 is tried first, then
-    charset-normalizer guesses.
-    """
-    if not data:
-        return ""
-    label = (declared or "").strip().strip('"').lower()
-    candidates: list[str] = []
-    if label:
-        candidates += [_CHARSET_SUPERSETS.get(label, label)]
-        if candidates[0] != label:
-            candidates.append(label)
-    if "utf-8" not in candidates:
-        candidates.append("utf-8")
-    for name in candidates:
-        try:
-            codecs.lookup(name)
-            return data.decode(name)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    best = charset_normalizer.from_bytes(data).best()
-    if best is not None:
-        return str(best)
-    return data.decode(_CHARSET_SUPERSETS.get(label, "utf-8") if _known(label) else "utf-8", errors="replace")
-
-
-def _known(label: str) -> bool:
-    try:
-        codecs.lookup(_CHARSET_SUPERSETS.get(label, label))
-    except LookupError:
-        return False
-    return bool(label)
-
-
-def _part_text(part: email.message.Message) -> str:
-    payload = part.get_payload(decode=True)
+def _part_text(part: email.message.Message, where: str, problems: list[str]) -> str:
+    payload, note = decode_payload(part)
+    if note:
+        problems.append(f"{where}: {note}")
     if payload is None:
-        raw = part.get_payload()
-        return raw if isinstance(raw, str) else ""
-    if not isinstance(payload, bytes):
         return ""
-    return decode_bytes(payload, part.get_content_charset())
+    text, note = decode_text(payload, part.get_content_charset())
+    if note:
+        problems.append(f"{where}: {note}")
+    return text
 
 
 # -- bodies -------------------------------------------------------------------------------------
 
 
 def _is_attachment(part: email.message.Message) -> bool:
-    disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
     if disposition == "attachment":
         return True
     return bool(part.get_filename()) and part.get_content_maintype() != "text"
@@ -311,18 +269,27 @@ def _walk_outer(msg: email.message.Message) -> list[email.message.Message]:
     return out
 
 
-def _best_body(msg: email.message.Message) -> tuple[str, bool]:
-    """text/plain when the message has it, else HTML turned into clean text; (text, html_only)."""
+def _best_body(msg: email.message.Message, problems: list[str], where: str = "body") -> tuple[str, bool]:
+    """text/plain when the message has it, else HTML turned into clean text; (text, html_only).
+
+    A multipart whose boundary is missing is read as one text part rather than lost: the
+    complaint is usually in it, next to some MIME debris.
+    """
     plain: list[str] = []
     html: list[str] = []
+    broken: list[email.message.Message] = []
     for part in _walk_outer(msg):
         if _is_attachment(part) or part.get_content_type() == "message/rfc822":
             continue
         ctype = part.get_content_type()
         if ctype == "text/plain" or (ctype == "text" and part is msg):
-            plain.append(_part_text(part))
+            plain.append(_part_text(part, where, problems))
         elif ctype == "text/html":
-            html.append(_part_text(part))
+            html.append(_part_text(part, where, problems))
+        elif part.get_content_maintype() == "multipart":
+            broken.append(part)
+    if not plain and not html:
+        plain = [_part_text(part, where, problems) for part in broken]
     plain_text = "\n\n".join(t for t in (_normalize_newlines(p) for p in plain) if t.strip())
     if plain_text.strip():
         return plain_text.strip(), False
@@ -455,7 +422,7 @@ def _is_forward(subject: str, body: str) -> bool:
     return any(_FORWARD_MARKERS.match(line) for line in head)
 
 
-def _inner_messages(msg: email.message.Message) -> list[str]:
+def _inner_messages(msg: email.message.Message, problems: list[str]) -> list[str]:
     """The text of messages attached whole (forward as attachment), with their sender and subject."""
     texts: list[str] = []
     for part in _walk_outer(msg):
@@ -465,9 +432,10 @@ def _inner_messages(msg: email.message.Message) -> list[str]:
         inner = payload[0] if isinstance(payload, list) and payload else None
         if not isinstance(inner, email.message.Message):
             continue
-        body, _ = _best_body(inner)
-        subject = decode_header_value(inner.get("Subject", ""))
-        name, addr = _address(inner.get("From", ""))
+        body, _ = _best_body(inner, problems, "forwarded message")
+        subject, notes = decode_header_text(_header(inner, "Subject"), "forwarded message subject")
+        name, addr, more = parse_address(_header(inner, "From"), "forwarded message from")
+        problems += notes + more
         header = f"Forwarded message from {name or addr}: {subject}".strip()
         texts.append(f"{header}\n{body}" if body else header)
     return texts
@@ -476,35 +444,49 @@ def _inner_messages(msg: email.message.Message) -> list[str]:
 # -- attachments --------------------------------------------------------------------------------
 
 
-def _attachments(msg: email.message.Message) -> list[Attachment]:
+def _attachments(msg: email.message.Message, problems: list[str]) -> list[Attachment]:
+    """Every attachment, decoded as far as it goes; what could not be is in ``problems``, never dropped silently."""
     out: list[Attachment] = []
     for n, part in enumerate(_walk_outer(msg), start=1):
         ctype = part.get_content_type()
         if ctype == "message/rfc822":
-            data = part.as_bytes() if not isinstance(part.get_payload(), list) else _inner_bytes(part)
-            out.append(Attachment(_filename(part, n, ".eml"), ctype, data))
+            name = _filename(part, n, ".eml")
+            data, note = _message_bytes(part)
+            if note:
+                problems.append(f"attachment {name}: {note}")
+            out.append(Attachment(name, ctype, data))
             continue
         if not _is_attachment(part) and not (part.get_content_maintype() in ("image", "application")
                                              and part is not msg):
             continue
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
+        name = _filename(part, n, _guess_ext(ctype))
+        payload, note = decode_payload(part)
+        if note:
+            problems.append(f"attachment {name}: {note}")
+        if payload is None:
+            problems.append(f"attachment {name}: no content that can be decoded, not kept")
             continue
-        out.append(Attachment(_filename(part, n, _guess_ext(ctype)), ctype, payload))
+        out.append(Attachment(name, ctype, payload))
     return out
 
 
-def _inner_bytes(part: email.message.Message) -> bytes:
+def _message_bytes(part: email.message.Message) -> tuple[bytes, str]:
+    """An attached message as bytes, and a note when it had to be kept as its undecoded text."""
     payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
-        return payload[0].as_bytes()
-    return b""
+    try:
+        if isinstance(payload, list) and payload and isinstance(payload[0], email.message.Message):
+            return payload[0].as_bytes(), ""
+        return part.as_bytes(), ""
+    except (LookupError, ValueError, TypeError, UnicodeError, email.errors.MessageError) as e:
+        # the generator re-encodes headers and can choke where the parser did not
+        data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
+        return data, _reason("cannot be rebuilt as a message, kept its raw text", e)
 
 
 def _filename(part: email.message.Message, n: int, ext: str) -> str:
     name = part.get_filename() or part.get_param("name") or ""
     name = decode_header_value(name if isinstance(name, str) else "")
-    name = name.replace("/", "_").replace("\\", "_").strip()
+    name = name.replace("/", "_").replace("\\", "_").strip()[:200]
     return name or f"attachment-{n}{ext}"
 
 
@@ -524,13 +506,13 @@ _BOUNCE_SENDERS = ("mailer-daemon@", "postmaster@")
 def noise_reason(msg: email.message.Message, subject: str = "", sender: str = "") -> str:
     """Why this message is not a complaint (auto-reply, bounce, bulk or list mail); "" if it may be one."""
     if msg.get_content_type() == "multipart/report":
-        kind = msg.get_param("report-type") or "report"
+        kind = one_line(str(msg.get_param("report-type") or "report"))[:60]
         return f"bounce or report (multipart/report; report-type={kind})"
     if sender.startswith(_BOUNCE_SENDERS):
         return f"bounce (from {sender.split('@')[0]})"
     auto = str(msg.get("Auto-Submitted", "")).strip().lower()
     if auto and auto != "no":
-        return f"auto-submitted: {auto.split(';')[0]}"
+        return f"auto-submitted: {one_line(auto.split(';')[0])[:60]}"
     for header in ("X-Autoreply", "X-Autorespond", "X-Autoresponse", "X-Auto-Reply"):
         if msg.get(header) is not None:
             return f"auto-reply ({header})"
@@ -538,9 +520,13 @@ def noise_reason(msg: email.message.Message, subject: str = "", sender: str = ""
     if precedence in ("bulk", "list", "junk", "auto_reply"):
         return f"precedence: {precedence}"
     if msg.get("List-Id") is not None:
-        return f"mailing list ({decode_header_value(msg.get('List-Id'))})"
+        return f"mailing list ({decode_header_value(_header(msg, 'List-Id'))[:200]})"
     if msg.get("List-Unsubscribe") is not None:
         return "bulk mail (List-Unsubscribe)"
     if _AUTO_SUBJECT_RE.match(subject):
         return "auto-reply (subject)"
     return ""
+
+
+__all__ = ["CASE_REF_RE", "OCR_TYPES", "Attachment", "ParsedMessage", "case_text", "decode_bytes",
+           "decode_header_value", "html_to_text", "noise_reason", "parse_message"]
