@@ -8,7 +8,9 @@ install hint, a crash or a timeout becomes ``OcrError``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytesseract
@@ -158,7 +160,7 @@ class _TooLittleText(Exception):
     """OSD could not decide: not enough characters on the page."""
 
 
-def _call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _call(function: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
     # One place turns every pytesseract failure into one of our errors.
     try:
         return function(*args, **kwargs)
@@ -181,7 +183,7 @@ def _call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise OcrError(f"could not run tesseract: {e}") from e
 
 
-def _words(data: dict[str, list]) -> list[Word]:  # type: ignore[type-arg]
+def _words(data: dict[str, list[Any]]) -> list[Word]:
     words = []
     for i, raw in enumerate(data["text"]):
         text = str(raw).strip()

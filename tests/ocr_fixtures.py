@@ -72,7 +72,8 @@ def encrypted_pdf() -> bytes:
             b"<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 "
             b"/O <" + b"6a" * 32 + b"> /U <" + b"5b" * 32 + b"> >>",
         ],
-        trailer_extra=b"/Encrypt 4 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] ",
+        trailer_extra=b"/Encrypt 4 0 R "
+        b"/ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] ",
     )
 
 
