@@ -30,7 +30,6 @@ MIN_WORD_CONFIDENCE = 15.0
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]+[.,;:!?]?|[A-Z]{2,}|\d+|[\u4e00-\u9fff]+")
 #: a word read with at least this confidence counts towards ``Recognition.score``
 CONFIDENT_WORD = 60.0
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +140,6 @@ def detect_orientation(image: np.ndarray, timeout: float) -> Orientation | None:
         script=str(osd.get("script", "")),
         script_confidence=float(osd.get("script_conf", 0.0)),
     )
-
-
-def han_share(text: str) -> float:
-    """The share of non-space characters that are Han ideographs (0-1)."""
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
-        return 0.0
-    return sum(1 for c in chars if _HAN.match(c)) / len(chars)
 
 
 def tidy_cjk(text: str) -> str:
