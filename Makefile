@@ -23,8 +23,17 @@ demo: venv model  ## install everything, then scan the bundled sample slips into
 	$(VENV)/bin/complaintdesk init
 	$(VENV)/bin/complaintdesk demo
 
-test: venv model  ## install everything, then run the whole test suite
+test: venv model lint  ## install everything, check style and types, then run the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+# The gate: ruff (rules and line length in pyproject.toml) over the whole tree, mypy over the four
+# packages ([tool.mypy] packages). Both always run, so one run lists every finding; either one
+# failing fails `make lint`, and so `make test` and CI.
+lint: venv  ## ruff and mypy, with the versions locked in uv.lock
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	exit $$status
 
 system:  ## install the Debian packages that are missing
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \

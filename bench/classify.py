@@ -1,7 +1,7 @@
 """Benchmark the classifiers on real public data, against a TF-IDF + logistic regression baseline.
 
-    .venv/bin/python -m bench.classify --data-dir ../shared/data [--max-train 8000] [--arch-max-train 2000]
-                                       [--skip-archs] [--skip-corrections] [--json-out bench/out/classify.json]
+    .venv/bin/python -m bench.classify --data-dir ../shared/data [--max-train 8000]
+        [--arch-max-train 2000] [--skip-archs] [--skip-corrections] [--json-out bench/out/classify.json]
 
 For each dataset (FixMyStreet London -> department, 8 labels; US airline tweets -> sentiment, 3 labels):
 
@@ -29,9 +29,10 @@ For each dataset (FixMyStreet London -> department, 8 labels; US airline tweets 
 Then the shipped three-label-set model (department + sentiment + kind) is timed on our own texts,
 and the corrections simulation runs: start from the shipped model, feed 200 reviewer corrections
 (the fixture rows and half of the held-out file, which the shipped model never saw; wrong and
-least-confident predictions first, as a review queue would show them) in 4 batches of 50, retrain with ``classifiers.retrain`` after each and promote through the gate; macro-F1 on the
-other half of the held-out file should rise; then a poisoned batch (systematically wrong labels)
-must be refused by the gate.
+least-confident predictions first, as a review queue would show them) in 4 batches of 50, retrain
+with ``classifiers.retrain`` after each and promote through the gate; macro-F1 on the other half
+of the held-out file should rise; then a poisoned batch (systematically wrong labels) must be
+refused by the gate.
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ from classifiers.retrain import retrain  # noqa: E402
 from classifiers.training import load_training_config, train_rows  # noqa: E402
 from pipeline.config import BUNDLED_MODEL_DIR  # noqa: E402
 
-DATASETS = [("fixmystreet-london-department.jsonl", "department"), ("twitter-us-airline-sentiment.jsonl", "sentiment")]
+DATASETS = [
+    ("fixmystreet-london-department.jsonl", "department"),
+    ("twitter-us-airline-sentiment.jsonl", "sentiment"),
+]
 OUT = ROOT / "bench" / "out"
 console = Console(width=170)
 
@@ -81,7 +85,10 @@ def load_split(path: Path, field: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-_CONFUSE = {"o": "0", "O": "0", "l": "1", "i": "l", "I": "l", "e": "c", "a": "o", "s": "5", "m": "rn", "B": "8", "g": "q"}
+_CONFUSE = {
+    "o": "0", "O": "0", "l": "1", "i": "l", "I": "l", "e": "c",
+    "a": "o", "s": "5", "m": "rn", "B": "8", "g": "q",
+}
 
 
 def ocr_noise(text: str, seed: int, rate: float = 0.05) -> str:
@@ -147,7 +154,8 @@ def train_spacy(
         "pipelines.en": arch, "training.dev_every": 0, "training.refit_on_all": False, **(overrides or {}),
     })
     started = time.process_time()
-    train_rows(rows, out, label_sets=[LabelSet(field, {lab: "" for lab in labels})], config=cfg, calibration_rows=dev)
+    train_rows(rows, out, label_sets=[LabelSet(field, {lab: "" for lab in labels})], config=cfg,
+               calibration_rows=dev)
     return classifiers.load_model(out), time.process_time() - started
 
 
@@ -157,7 +165,9 @@ def raw_model(model: classifiers.Classifier) -> classifiers.Classifier:
     return classifiers.Classifier(model.pipelines, model.label_sets, model.version, meta)
 
 
-def macro_f1_of(model: classifiers.Classifier, rows: Sequence[dict[str, Any]], field: str) -> tuple[float, float]:
+def macro_f1_of(
+    model: classifiers.Classifier, rows: Sequence[dict[str, Any]], field: str
+) -> tuple[float, float]:
     """(macro-F1, docs/s) of a spaCy model on rows."""
     report, rate = scored(model, rows, field)
     return report.macro_f1, rate
@@ -198,7 +208,10 @@ def paired_bootstrap(gold: Sequence[str], ours: Sequence[str], theirs: Sequence[
 
 
 def baseline(
-    train: Sequence[dict[str, Any]], dev: Sequence[dict[str, Any]], noisy_dev: Sequence[dict[str, Any]], field: str
+    train: Sequence[dict[str, Any]],
+    dev: Sequence[dict[str, Any]],
+    noisy_dev: Sequence[dict[str, Any]],
+    field: str,
 ) -> tuple[Any, float]:
     """TF-IDF (word 1-2 grams, sublinear tf) + LogisticRegression; C chosen on dev. Returns (model, C).
 
@@ -222,7 +235,9 @@ def baseline(
     return best[1], best[2]
 
 
-def baseline_f1(model: Any, rows: Sequence[dict[str, Any]], field: str, prep: Callable[[str], str] = str) -> tuple[float, float]:
+def baseline_f1(
+    model: Any, rows: Sequence[dict[str, Any]], field: str, prep: Callable[[str], str] = str
+) -> tuple[float, float]:
     texts = [prep(r["text"]) for r in rows]
     pred, rate = cpu_rate(len(rows), lambda: list(model.predict(texts)))
     return classifiers.score_predictions(field, [r[field] for r in rows], pred).macro_f1, rate
@@ -239,7 +254,8 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
     train = train[: args.max_train]
     dev, test = splits["dev"], splits["test"]
     noisy = [{**r, "text": ocr_noise(r["text"], i)} for i, r in enumerate(test)]
-    noisy_dev = [{**r, "text": ocr_noise(r["text"], 10**6 + i)} for i, r in enumerate(dev)]  # other damage than test's
+    # other damage than test's
+    noisy_dev = [{**r, "text": ocr_noise(r["text"], 10**6 + i)} for i, r in enumerate(dev)]
     result: dict[str, Any] = {
         "dataset": path.name, "label_set": field, "labels": labels, "train_rows": len(train),
         "train_rows_available": len(splits["train"]), "dev_rows": len(dev), "test_rows": len(test),
@@ -254,10 +270,10 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
             model, secs = train_spacy(sub, field, labels, arch, work / arch, {"training.patience": 2}, dev)
             f1, rate = macro_f1_of(raw_model(model), dev, field)
             epochs = model.meta["epochs"]["en"]
-            archs[arch] = {"train_rows": len(sub), "dev_macro_f1": f1, "epochs": epochs, "train_cpu_s": round(secs, 1),
-                           "docs_per_s": round(rate)}
-            console.print(f"  {field} {arch}: dev macro-F1 {f1:.4f} after {epochs} epochs, train {secs:.1f}s CPU, "
-                          f"{rate:.0f} docs/s")
+            archs[arch] = {"train_rows": len(sub), "dev_macro_f1": f1, "epochs": epochs,
+                           "train_cpu_s": round(secs, 1), "docs_per_s": round(rate)}
+            console.print(f"  {field} {arch}: dev macro-F1 {f1:.4f} after {epochs} epochs, "
+                          f"train {secs:.1f}s CPU, {rate:.0f} docs/s")
         best_arch = max(archs, key=lambda a: (archs[a]["dev_macro_f1"], archs[a]["docs_per_s"]))
     result["architectures"] = archs
     result["best_architecture_on_few_rows"] = best_arch
@@ -278,12 +294,15 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
         # cross-fitted gain (halves of dev), when the model kept offsets
         raw_f1, _ = macro_f1_of(raw_model(candidate), dev, field)
         raw_noisy_f1, _ = macro_f1_of(raw_model(candidate), noisy_dev, field)
-        gain = candidate.meta.get("bias_cross_fitted_gain", {}).get(field, 0.0) if candidate.biases.get(field) else 0.0
+        gain = (candidate.meta.get("bias_cross_fitted_gain", {}).get(field, 0.0)
+                if candidate.biases.get(field) else 0.0)
         epochs = candidate.meta["epochs"]["en"]
-        console.print(f"  {field} {arch} {overrides}: dev macro-F1 {raw_f1:.4f} raw ({raw_noisy_f1:.4f} OCR-noised), "
-                      f"{f1:.4f} with offsets fitted on dev (cross-fitted gain {gain:+.4f}); {epochs} epochs, {secs:.0f}s CPU")
+        console.print(f"  {field} {arch} {overrides}: dev macro-F1 {raw_f1:.4f} raw "
+                      f"({raw_noisy_f1:.4f} OCR-noised), {f1:.4f} with offsets fitted on dev "
+                      f"(cross-fitted gain {gain:+.4f}); {epochs} epochs, {secs:.0f}s CPU")
         tried.append(((raw_f1 + raw_noisy_f1) / 2 + gain, k, (arch, overrides), candidate, secs, f1))
-        grid_log.append({"architecture": arch, "overrides": overrides, "dev_raw": raw_f1, "noisy_dev_raw": raw_noisy_f1,
+        grid_log.append({"architecture": arch, "overrides": overrides, "dev_raw": raw_f1,
+                         "noisy_dev_raw": raw_noisy_f1,
                          "offsets_cross_fitted_gain": gain, "dev_with_offsets": f1, "epochs": epochs,
                          "train_cpu_s": round(secs, 1)})
     _, _, (chosen_arch, best_overrides), model, secs, dev_f1 = max(tried, key=lambda t: t[0])
@@ -309,7 +328,8 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
     b_noisy_norm, _ = baseline_f1(base, noisy, field, classifiers.normalize_text)
     texts = [r["text"] for r in test]
     b_proba = base.predict_proba(texts)
-    b_report = classifiers.score_predictions(field, [r[field] for r in test], list(base.classes_[b_proba.argmax(axis=1)]),
+    b_report = classifiers.score_predictions(field, [r[field] for r in test],
+                                             list(base.classes_[b_proba.argmax(axis=1)]),
                                              [float(p) for p in b_proba.max(axis=1)])
     gold = [r[field] for r in test]
     ours = [c.labels[field].label for c in model.classify(texts)]
@@ -383,30 +403,34 @@ def corrections_simulation(batches: int = 4, batch_size: int = 50, seed: int = 0
     def heldout_f1(model: classifiers.Classifier) -> float:
         return classifiers.evaluate(model, heldout).macro_f1()
 
-    rounds = [{"round": 0, "corrections": 0, "model": current.version, "heldout_macro_f1": heldout_f1(current)}]
+    rounds = [{"round": 0, "corrections": 0, "model": current.version,
+               "heldout_macro_f1": heldout_f1(current)}]
     console.print(f"  start: {current.version}, held-out macro-F1 {rounds[0]['heldout_macro_f1']:.4f} "
                   f"({len(heldout)} rows; pool of {len(corrections)} possible corrections)")
     accepted: list[tuple[int, str, str]] = []
     for b in range(batches):
         batch = corrections[b * batch_size : (b + 1) * batch_size]
         out = OUT / "sim" / f"round-{b + 1}"
-        res = retrain(data=[ROOT / "classifiers" / "data"], corrections=rows_of(accepted + batch), heldout=heldout,
-                      current=current, out_dir=out, seed=seed)
+        res = retrain(data=[ROOT / "classifiers" / "data"], corrections=rows_of(accepted + batch),
+                      heldout=heldout, current=current, out_dir=out, seed=seed)
         accepted += batch
         if res.decision.promote:
             current = classifiers.load_model(out)
         rounds.append({"round": b + 1, "corrections": len(accepted), "candidate": res.candidate.version,
                        "promoted": res.decision.promote, "reason": res.decision.reason,
-                       "gate_current": res.decision.current_macro_f1, "gate_candidate": res.decision.candidate_macro_f1,
+                       "gate_current": res.decision.current_macro_f1,
+                       "gate_candidate": res.decision.candidate_macro_f1,
                        "model": current.version, "heldout_macro_f1": heldout_f1(current)})
         console.print(f"  batch {b + 1}: {len(accepted)} corrections, gate {res.decision.reason} -> "
-                      f"{'promoted' if res.decision.promote else 'refused'}; held-out macro-F1 {rounds[-1]['heldout_macro_f1']:.4f}")
+                      f"{'promoted' if res.decision.promote else 'refused'}; "
+                      f"held-out macro-F1 {rounds[-1]['heldout_macro_f1']:.4f}")
     remaining = corrections[batches * batch_size :] or corrections[:batch_size]
     poison = rows_of(remaining[: max(batch_size, 100)], poison=True)
-    res = retrain(data=[ROOT / "classifiers" / "data"], corrections=rows_of(accepted) + poison, heldout=heldout,
-                  current=current, out_dir=OUT / "sim" / "poisoned", seed=seed)
+    res = retrain(data=[ROOT / "classifiers" / "data"], corrections=rows_of(accepted) + poison,
+                  heldout=heldout, current=current, out_dir=OUT / "sim" / "poisoned", seed=seed)
     poisoned = {"poisoned_rows": len(poison), "promoted": res.decision.promote, "reason": res.decision.reason,
-                "gate_current": res.decision.current_macro_f1, "gate_candidate": res.decision.candidate_macro_f1}
+                "gate_current": res.decision.current_macro_f1,
+                "gate_candidate": res.decision.candidate_macro_f1}
     console.print(f"  poisoned batch ({len(poison)} rows): gate {res.decision.reason} -> "
                   f"{'PROMOTED (gate failed)' if res.decision.promote else 'refused'}")
     shutil.rmtree(OUT / "sim", ignore_errors=True)
@@ -427,61 +451,71 @@ def print_report(results: dict[str, Any]) -> None:
         table.add_column(col, justify="right")
     for d in results["datasets"]:
         s, b = d["spacy"], d["baseline"]
-        table.add_row(f"{d['dataset'].split('-')[0]} ({d['label_set']})", f"{d['train_rows']}/{d['train_rows_available']}",
+        table.add_row(f"{d['dataset'].split('-')[0]} ({d['label_set']})",
+                      f"{d['train_rows']}/{d['train_rows_available']}",
                       s["architecture"], f"{s['test_macro_f1']:.4f}", f"{b['test_macro_f1']:.4f}",
                       f"{s['noisy_test_macro_f1']:.4f}", f"{b['noisy_test_macro_f1']:.4f}",
                       f"{b['noisy_normalized_test_macro_f1']:.4f}",
                       f"{s['raw_test_macro_f1']:.4f} / {s['raw_noisy_test_macro_f1']:.4f}",
                       "{low:+.3f}..{high:+.3f}".format(**d["test_difference_bootstrap"]),
-                      f"{s['test_ece']:.3f} / {b['test_ece']:.3f}", str(s["docs_per_s"]), str(b["docs_per_s"]))
+                      f"{s['test_ece']:.3f} / {b['test_ece']:.3f}", str(s["docs_per_s"]),
+                      str(b["docs_per_s"]))
     console.print(table)
     for d in results["datasets"]:
         s = d["spacy"]
-        rel = Table(title=f"{d['label_set']}: spaCy reliability on split=test (temperature {s['temperature']}, "
+        rel = Table(title=f"{d['label_set']}: spaCy reliability on split=test "
+                          f"(temperature {s['temperature']}, "
                           f"label offsets {s['biases'] or 'none'})")
         for col in ("confidence", "n", "mean confidence", "accuracy"):
             rel.add_column(col, justify="right")
         for b in s["reliability"]:
             if b["count"]:
-                rel.add_row(f"{b['lower']:.1f}-{b['upper']:.1f}", str(b["count"]), f"{b['mean_confidence']:.3f}",
-                            f"{b['accuracy']:.3f}")
+                rel.add_row(f"{b['lower']:.1f}-{b['upper']:.1f}", str(b["count"]),
+                            f"{b['mean_confidence']:.3f}", f"{b['accuracy']:.3f}")
         console.print(rel)
     for d in results["datasets"]:
         if d["architectures"]:
-            t = Table(title=f"{d['label_set']}: architectures on split=dev ({next(iter(d['architectures'].values()))['train_rows']} training rows)")
+            arch_rows = next(iter(d["architectures"].values()))["train_rows"]
+            t = Table(title=f"{d['label_set']}: architectures on split=dev ({arch_rows} training rows)")
             for col in ("architecture", "dev macro-F1", "best epoch", "train CPU s", "docs/s"):
                 t.add_column(col, justify="right")
             for name, a in d["architectures"].items():
-                t.add_row(name, f"{a['dev_macro_f1']:.4f}", str(a["epochs"]), str(a["train_cpu_s"]), str(a["docs_per_s"]))
+                t.add_row(name, f"{a['dev_macro_f1']:.4f}", str(a["epochs"]), str(a["train_cpu_s"]),
+                          str(a["docs_per_s"]))
             console.print(t)
     if "shipped_speed" in results:
         s = results["shipped_speed"]
-        console.print(f"shipped model {s['model']} ({' + '.join(s['label_sets'])}): {s['docs_per_cpu_s']} docs per CPU "
-                      f"second on one thread ({s['docs_per_wall_s']} docs/s wall clock, {s['docs']} docs)")
+        console.print(f"shipped model {s['model']} ({' + '.join(s['label_sets'])}): "
+                      f"{s['docs_per_cpu_s']} docs per CPU second on one thread "
+                      f"({s['docs_per_wall_s']} docs/s wall clock, {s['docs']} docs)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--max-train", type=int, default=8000, help="subsample split=train to this many rows (seeded)")
-    parser.add_argument("--arch-max-train", type=int, default=2000, help="training rows for the architecture comparison")
+    parser.add_argument("--max-train", type=int, default=8000,
+                        help="subsample split=train to this many rows (seeded)")
+    parser.add_argument("--arch-max-train", type=int, default=2000,
+                        help="training rows for the architecture comparison")
     parser.add_argument("--architectures", default="bow,bow_spacy,cnn,ensemble,ensemble_bow")
     parser.add_argument("--skip-archs", action="store_true", help="no architecture comparison: use bow")
     parser.add_argument("--datasets", default="department,sentiment", help="which label sets to benchmark")
     parser.add_argument("--skip-corrections", action="store_true")
-    parser.add_argument("--skip-datasets", action="store_true", help="only the shipped-model speed and the simulation")
+    parser.add_argument("--skip-datasets", action="store_true",
+                        help="only the shipped-model speed and the simulation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out", type=Path, default=OUT / "classify.json")
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "datasets": []}
-    for name, field in [] if args.skip_datasets else [(n, f) for n, f in DATASETS if f in args.datasets.split(",")]:
+    chosen = [] if args.skip_datasets else [(n, f) for n, f in DATASETS if f in args.datasets.split(",")]
+    for name, field in chosen:
         path = args.data_dir / name
         if not path.is_file():
             console.print(f"[yellow]skipping {path}: not found[/yellow]")
             continue
-        console.print(f"[bold]{name}[/bold] -> {field} (training on at most {args.max_train} rows of split=train, "
-                      f"seeded subsample; architectures compared on {args.arch_max_train})")
+        console.print(f"[bold]{name}[/bold] -> {field} (training on at most {args.max_train} rows of "
+                      f"split=train, seeded subsample; architectures compared on {args.arch_max_train})")
         results["datasets"].append(bench_dataset(path, field, args))
     results["shipped_speed"] = shipped_speed()
     if not args.skip_corrections:

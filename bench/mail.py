@@ -31,16 +31,17 @@ sys.path.insert(0, str(ROOT))
 
 import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
 from pipeline.mail.poller import Poller  # noqa: E402
 from pipeline.context import RunContext  # noqa: E402
+from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 from tests.mail_support import KeywordClassifier  # noqa: E402
 
 TOPICS = [
     ("window {w}", "I waited {n} minutes at window {w} for my residence permit and the staff were rude."),
     ("toilets", "The toilets on floor {w} have been dirty for days and there is no soap. Ticket {n}."),
-    ("online booking", "The online booking site failed {n} times when I tried to pay the fee for my licence."),
+    ("online booking",
+     "The online booking site failed {n} times when I tried to pay the fee for my licence."),
     ("parking", "The bus bay at gate {w} is always blocked by parked cars, I almost missed bus {n}."),
     ("窗口", "我在{w}号窗口排队等了{n}分钟，工作人员态度很差，希望改进。"),
     ("thanks", "Many thanks to the officer at window {w}, she solved my problem in {n} minutes."),
@@ -118,12 +119,14 @@ def peak_mb() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--database-url", default="")
     parser.add_argument("--keyword", action="store_true", help="use the keyword classifier, not the model")
-    parser.add_argument("--append", action="store_true", help="IMAP APPEND the messages instead of Maildir delivery")
+    parser.add_argument("--append", action="store_true",
+                        help="IMAP APPEND the messages instead of Maildir delivery")
     args = parser.parse_args()
     console = Console(width=130)
     server = Dovecot()
@@ -152,15 +155,15 @@ def main() -> None:
             cases = len(storage.list_cases(s))
         table = Table(title=f"bench/mail.py: {args.messages:,} messages, batch {args.batch_size}, "
                             f"{ctx.db.dialect}, classifier {ctx.classifier.version}")
-        for col in ("run", "messages", "created", "matched", "seconds", "messages/s", "CPU s", "msg per CPU s",
-                    "peak MB"):
+        for col in ("run", "messages", "created", "matched", "seconds", "messages/s", "CPU s",
+                    "msg per CPU s", "peak MB"):
             table.add_column(col, justify="right")
         for name, stats, elapsed, cpu, mem in rows:
             rate = stats.total / elapsed if elapsed and stats.total else 0.0
             cpu_rate = stats.total / cpu if cpu and stats.total else 0.0
             table.add_row(name, f"{stats.total:,}", f"{stats.outcomes.get('created', 0):,}",
-                          f"{stats.outcomes.get('matched', 0):,}", f"{elapsed:.1f}", f"{rate:,.0f}", f"{cpu:.1f}",
-                          f"{cpu_rate:,.0f}", f"{mem:.0f}")
+                          f"{stats.outcomes.get('matched', 0):,}", f"{elapsed:.1f}", f"{rate:,.0f}",
+                          f"{cpu:.1f}", f"{cpu_rate:,.0f}", f"{mem:.0f}")
         for ref in (BASELINE, TARGET):
             table.add_row(f"[dim]{ref['note']}[/]", "", "", "", "", f"[dim]{ref['messages/s']}[/]", "", "",
                           f"[dim]{ref['peak MB']}[/]")
@@ -168,7 +171,8 @@ def main() -> None:
         ingest_rate = rows[0][1].total / rows[0][2]
         console.print(f"{how} {args.messages:,} messages took {append_s:.1f}s (not counted)")
         console.print(f"peak memory (RSS) while polling {peak:.0f} MB (before polling {mem_before:.0f} MB); "
-                      f"cases in DB {cases:,}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+                      f"cases in DB {cases:,}; load average {os.getloadavg()[0]:.1f} "
+                      f"on {os.cpu_count()} CPUs")
         ok = (ingest_rate >= 200 and peak < 300 and rows[1][1].outcomes.get("created", 0) == 0
               and rows[2][1].outcomes.get("created", 0) == 0 and cases == args.messages)
         console.print(f"targets (>= 200 msg/s, < 300 MB, zero new cases on repeat): "

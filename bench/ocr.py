@@ -37,14 +37,14 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+from ocr_metrics import bag_of_words, error_rates  # noqa: E402
+from ocr_texts import CHINESE, ENGLISH  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from ocr.parallel import ocr_many  # noqa: E402
 from ocr.read import RECOMMENDED_CHAIN  # noqa: E402
 from ocr.synth import CLEAN, HARD, HEADER_EN, HEADER_ZH, MILD, Degradation, is_chinese, make_slip  # noqa: E402
-from ocr_metrics import bag_of_words, error_rates  # noqa: E402
-from ocr_texts import CHINESE, ENGLISH  # noqa: E402
 from pipeline.config import OcrSettings  # noqa: E402
 from pipeline.core.errors import ComplaintdeskError  # noqa: E402
 
@@ -139,14 +139,16 @@ def bench_slips(pages: int, settings: OcrSettings, workdir: Path) -> None:
         o_cer, o_wer = error_rates([(slips[i].reference, our_texts[i]) for i in chosen])
         target = {"clean": o_cer <= p_cer, "hard": o_cer <= p_cer / 2}.get(level)
         verdict = "" if target is None else ("met" if target else "NOT met")
-        table.add_row(level, str(len(chosen)), f"{p_cer:.3f}", f"{o_cer:.3f}", f"{p_wer:.3f}", f"{o_wer:.3f}", verdict)
+        table.add_row(level, str(len(chosen)), f"{p_cer:.3f}", f"{o_cer:.3f}", f"{p_wer:.3f}", f"{o_wer:.3f}",
+                      verdict)
     console.print(table)
 
     speed = Table(title="Throughput on the same batch")
     for column in ("engine", "pages", "seconds", "pages/s", "speed-up", "errors"):
         speed.add_column(column, justify="right")
     plain_rate, our_rate = len(slips) / plain_seconds, len(slips) / our_seconds
-    speed.add_row("plain tesseract (1 at a time)", str(len(slips)), f"{plain_seconds:.1f}", f"{plain_rate:.2f}", "1.00", "-")
+    speed.add_row("plain tesseract (1 at a time)", str(len(slips)), f"{plain_seconds:.1f}",
+                  f"{plain_rate:.2f}", "1.00", "-")
     speed.add_row(
         f"complaintdesk ocr_many ({settings.workers or os.cpu_count()} workers)",
         str(len(slips)), f"{our_seconds:.1f}", f"{our_rate:.2f}", f"{our_rate / plain_rate:.2f}", str(errors),
@@ -175,7 +177,8 @@ def bench_funsd(folder: Path, settings: OcrSettings, limit: int) -> None:
     for column in ("engine", "recall", "precision", "seconds"):
         table.add_column(column, justify="right")
     scores = {}
-    for engine, texts, seconds in (("plain tesseract", plain_texts, plain_seconds), ("complaintdesk", our_texts, our_seconds)):
+    engines = (("plain tesseract", plain_texts, plain_seconds), ("complaintdesk", our_texts, our_seconds))
+    for engine, texts, seconds in engines:
         matched = ref_total = hyp_total = 0
         for words, text in zip(truth, texts, strict=True):
             m, r, h = bag_of_words(words, text)
@@ -254,7 +257,8 @@ def main() -> None:
     parser.add_argument("--funsd", type=Path, default=ROOT.parent / "shared" / "data" / "funsd-test")
     parser.add_argument("--funsd-pages", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="30 slips and 10 FUNSD pages")
-    parser.add_argument("--memory", action="store_true", help="also compare peak memory for 100 vs 2,000 files")
+    parser.add_argument("--memory", action="store_true",
+                        help="also compare peak memory for 100 vs 2,000 files")
     parser.add_argument("--memory-sizes", type=int, nargs=2, default=(100, 2000))
     parser.add_argument("--workers", type=int, default=0, help="OCR pool size (0 = one per core)")
     parser.add_argument("--skip-slips", action="store_true")

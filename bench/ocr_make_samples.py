@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ocr.synth import CLEAN, LATIN_FONT_ALT, Degradation, degrade, render_slip
+from ocr.synth import LATIN_FONT_ALT, Degradation, degrade, render_slip
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "slips"
@@ -116,7 +116,8 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         Degradation(angle=-3.0, blur=0.7, noise=6, contrast=0.8, uneven_light=0.35),
         seed=101,
         font=LATIN_FONT_ALT,
-        labels=(("department", ('window_services', 'public_security')), ("sentiment", ('negative',)), ("kind", ('complaint', 'suggestion'))),
+        labels=(("department", ('window_services', 'public_security')), ("sentiment", ('negative',)),
+                ("kind", ('complaint', 'suggestion'))),
     ),
     Sample(
         "unseen_en_praise.jpg",
@@ -126,14 +127,16 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         paper="white",
         seed=102,
         font=LATIN_FONT_ALT,
-        labels=(("department", ('window_services', 'online_services')), ("sentiment", ('positive',)), ("kind", ('praise',))),
+        labels=(("department", ('window_services', 'online_services')), ("sentiment", ('positive',)),
+                ("kind", ('praise',))),
     ),
     Sample(
         "unseen_zh_aircon.jpg",
         "大厅空调温度太低，等候区很冷，老人和孩子都受不了，建议调高温度。",
         Degradation(angle=-4.0, blur=0.7, noise=6, contrast=0.8, uneven_light=0.3),
         seed=103,
-        labels=(("department", ('facilities',)), ("sentiment", ('negative',)), ("kind", ('complaint', 'suggestion'))),
+        labels=(("department", ('facilities',)), ("sentiment", ('negative',)),
+                ("kind", ('complaint', 'suggestion'))),
     ),
     Sample(
         "unseen_en_first_aid.jpg",
@@ -152,7 +155,8 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         paper="grey",
         seed=105,
         font=LATIN_FONT_ALT,
-        labels=(("department", ('transport',)), ("sentiment", ('negative', 'neutral')), ("kind", ('suggestion', 'question', 'complaint'))),
+        labels=(("department", ('transport',)), ("sentiment", ('negative', 'neutral')),
+                ("kind", ('suggestion', 'question', 'complaint'))),
     ),
     Sample(
         "unseen_en_post_office.png",
@@ -207,7 +211,8 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         "银行网点只开了一个柜台，取钱排了四十分钟，希望高峰期多开几个柜台。",
         Degradation(angle=-2.5, blur=0.7, noise=6, contrast=0.8, uneven_light=0.3),
         seed=111,
-        labels=(("department", ('banking_postal',)), ("sentiment", ('negative',)), ("kind", ('complaint', 'suggestion'))),
+        labels=(("department", ('banking_postal',)), ("sentiment", ('negative',)),
+                ("kind", ('complaint', 'suggestion'))),
     ),
     Sample(
         "unseen_zh_booking.jpg",
@@ -215,7 +220,8 @@ UNSEEN_SLIPS: tuple[Sample, ...] = (
         Degradation(angle=1.5, turn=180, blur=0.6, noise=5, contrast=0.85),
         paper="grey",
         seed=112,
-        labels=(("department", ('online_services',)), ("sentiment", ('neutral', 'negative')), ("kind", ('question',))),
+        labels=(("department", ('online_services',)), ("sentiment", ('neutral', 'negative')),
+                ("kind", ('question',))),
     ),
 )
 
@@ -240,8 +246,8 @@ def encode(sample: Sample, images: list[Image.Image]) -> bytes:
         first.save(buffer, "PDF", save_all=True, append_images=rest, resolution=DPI, quality=sample.quality,
                    creationDate=FIXED_DATE, modDate=FIXED_DATE)
     elif suffix == ".tif":
-        first.save(buffer, "TIFF", save_all=True, append_images=rest, compression="jpeg", quality=sample.quality,
-                   dpi=(DPI, DPI))
+        first.save(buffer, "TIFF", save_all=True, append_images=rest, compression="jpeg",
+                   quality=sample.quality, dpi=(DPI, DPI))
     elif sample.quality:
         first.save(buffer, "JPEG", quality=sample.quality, dpi=(DPI, DPI))
     else:
@@ -265,8 +271,10 @@ def main() -> None:
     write(SAMPLE_SLIPS, SAMPLES)
     unseen = write(UNSEEN_SLIPS, UNSEEN)
     # Next to the folder, not in it: a scan of the folder must find only slips.
-    (UNSEEN.parent / "unseen_expected.json").write_text(json.dumps(unseen, ensure_ascii=False, indent=2) + "\n")
-    labels = {sample.name: {name: list(allowed) for name, allowed in sample.labels} for sample in UNSEEN_SLIPS}
+    expected = json.dumps(unseen, ensure_ascii=False, indent=2) + "\n"
+    (UNSEEN.parent / "unseen_expected.json").write_text(expected)
+    labels = {sample.name: {name: list(allowed) for name, allowed in sample.labels}
+              for sample in UNSEEN_SLIPS}
     (UNSEEN.parent / "unseen_labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2) + "\n")
 
 

@@ -1,4 +1,7 @@
-"""Scoring OCR output: character and word error rates, bag-of-words recall and precision."""
+"""Scoring OCR output: character and word error rates, bag-of-words recall and precision.
+
+The edit distance is rapidfuzz's Levenshtein (unit costs; on lists of words as on strings).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,9 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-_HAN = re.compile(r"[\u3400-\u9fff]")
+from rapidfuzz.distance import Levenshtein
+
 _EDGE_PUNCT = re.compile(r"^[^\w\u3400-\u9fff]+|[^\w\u3400-\u9fff]+$")
-
-
-def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
-    """Levenshtein distance between two sequences (of characters or words)."""
-    previous = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, b in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
-        previous = current
-    return previous[-1]
 
 
 def characters(text: str) -> list[str]:
@@ -40,9 +33,9 @@ def error_rates(pairs: Sequence[tuple[str, str]]) -> tuple[float, float]:
     """Corpus CER and WER over ``(reference, hypothesis)`` pairs: total edits / total reference length."""
     char_edits = char_total = word_edits = word_total = 0
     for ref, hyp in pairs:
-        char_edits += edit_distance(characters(ref), characters(hyp))
+        char_edits += Levenshtein.distance(characters(ref), characters(hyp))
         char_total += len(characters(ref))
-        word_edits += edit_distance(words(ref), words(hyp))
+        word_edits += Levenshtein.distance(words(ref), words(hyp))
         word_total += len(words(ref))
     return char_edits / max(char_total, 1), word_edits / max(word_total, 1)
 

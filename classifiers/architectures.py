@@ -25,15 +25,17 @@ from functools import lru_cache, partial
 from typing import Any
 
 from spacy import attrs
-from spacy.strings import hash_string
 from spacy.ml.models.textcat import NEG_VALUE, resize_and_set_ref
+from spacy.strings import hash_string  # type: ignore[attr-defined]  # missing from spaCy's strings.pyi
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import Logistic, Model, SparseLinear_v2, chain, resizable, with_cpu
 from thinc.layers.resizable import resize_linear_weighted
 
 
-def cached_ngrams(ngram_size: int, attr: str, weighting: str = "count", char_ngrams: int = 0) -> Model[list[Doc], Any]:
+def cached_ngrams(
+    ngram_size: int, attr: str, weighting: str = "count", char_ngrams: int = 0
+) -> Model[list[Doc], Any]:
     """Like ``spacy.ml.extract_ngrams`` but caches each doc's (keys, values) in ``doc.user_data``.
 
     ``weighting``: ``"count"`` (spaCy's), or ``"sublinear_l2"``: 1 + log(count), scaled to unit
@@ -57,7 +59,9 @@ def _char_keys(word: str, longest: int) -> tuple[int, ...]:
     """Hash keys of the character 3..``longest``-grams of ``<word>`` (marked apart from word keys)."""
     marked = f"<{word}>"
     return tuple(
-        hash_string("\x1f" + marked[i : i + n]) for n in range(3, longest + 1) for i in range(len(marked) - n + 1)
+        hash_string("\x1f" + marked[i : i + n])
+        for n in range(3, longest + 1)
+        for i in range(len(marked) - n + 1)
     )
 
 
@@ -68,21 +72,26 @@ def _ngrams_forward(model: Model[list[Doc], Any], docs: list[Doc], is_train: boo
     cache_key = ("complaintdesk.ngrams", attr, n, weighting, chars)
     batch_keys, batch_vals = [], []
     for doc in docs:
-        cached = doc.user_data.get(cache_key)
+        # spaCy's own extensions key user_data by tuples too; its stubs say str keys only
+        user_data: dict[Any, Any] = doc.user_data
+        cached = user_data.get(cache_key)
         if cached is None:
-            unigrams = model.ops.asarray(doc.to_array([attrs.IDS[attr]]))
+            # uint64 hashes: neither spaCy's nor thinc's array types know them
+            ids: Any = doc.to_array([attrs.IDS[attr]])
+            unigrams: Any = model.ops.asarray(ids)
             # thinc's ngrams() reads keys[0]: skip it for docs shorter than k tokens
-            grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1) if len(unigrams) >= k]
+            grams = [unigrams] + [model.ops.ngrams(k, unigrams) for k in range(2, n + 1)
+                                  if len(unigrams) >= k]
             if chars:
-                grams.append(xp.asarray([k for t in doc if not t.is_space for k in _char_keys(t.lower_, chars)],
-                                        dtype="uint64"))
+                char_keys = [k for t in doc if not t.is_space for k in _char_keys(t.lower_, chars)]
+                grams.append(xp.asarray(char_keys, dtype="uint64"))
             keys, counts = xp.unique(xp.concatenate(grams), return_counts=True)
             values = counts.astype("f")
             if weighting == "sublinear_l2" and len(values):
                 values = 1.0 + xp.log(values)
                 values /= xp.sqrt((values * values).sum())
             cached = (keys, values)
-            doc.user_data[cache_key] = cached
+            user_data[cache_key] = cached
         batch_keys.append(cached[0])
         batch_vals.append(cached[1])
     lengths = model.ops.asarray([len(k) for k in batch_keys], dtype="int32")
@@ -120,8 +129,8 @@ def build_bow_text_classifier(
     char_ngrams: int = 0,
     nO: int | None = None,
 ) -> Model[list[Doc], Any]:
-    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``, weighted by ``weighting``,
-    plus character n-grams of the tokens when ``char_ngrams`` is 3 or more."""
+    """A sparse linear model over hashed token n-grams (1..``ngram_size``) of ``attr``, weighted by
+    ``weighting``, plus character n-grams of the tokens when ``char_ngrams`` is 3 or more."""
     length = 2 ** (length - 1).bit_length()
     sparse_linear = SparseLinear_v2(nO=nO, length=length)
     fill_defaults = {"b": 0, "W": 0}
@@ -129,8 +138,10 @@ def build_bow_text_classifier(
     if not no_output_layer:
         fill_defaults["b"] = NEG_VALUE
         output_layer = softmax_cross_entropy() if exclusive_classes else Logistic()
-    resizable_layer = resizable(sparse_linear, resize_layer=partial(resize_linear_weighted, fill_defaults=fill_defaults))
-    model = with_cpu(chain(cached_ngrams(ngram_size, attr, weighting, char_ngrams), resizable_layer), resizable_layer.ops)
+    resize = partial(resize_linear_weighted, fill_defaults=fill_defaults)
+    resizable_layer: Model[Any, Any] = resizable(sparse_linear, resize_layer=resize)
+    model = with_cpu(chain(cached_ngrams(ngram_size, attr, weighting, char_ngrams), resizable_layer),
+                     resizable_layer.ops)
     if output_layer is not None:
         model = chain(model, with_cpu(output_layer, output_layer.ops))
     if nO is not None:

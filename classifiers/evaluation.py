@@ -149,7 +149,9 @@ def score_predictions(
     )
 
 
-def _reliability(correct: Sequence[bool], confidence: Sequence[float], bins: int) -> tuple[tuple[ReliabilityBin, ...], float]:
+def _reliability(
+    correct: Sequence[bool], confidence: Sequence[float], bins: int
+) -> tuple[tuple[ReliabilityBin, ...], float]:
     """Equal-width confidence bins (the last one closed) and the expected calibration error."""
     groups: list[list[int]] = [[] for _ in range(bins)]
     for i, c in enumerate(confidence):
@@ -211,5 +213,6 @@ def render_report(report: EvaluationReport, console: Console | None = None) -> N
             rel.add_column(col, justify="right")
         for b in r.reliability:
             if b.count:
-                rel.add_row(f"{b.lower:.1f}-{b.upper:.1f}", str(b.count), f"{b.mean_confidence:.3f}", f"{b.accuracy:.3f}")
+                rel.add_row(f"{b.lower:.1f}-{b.upper:.1f}", str(b.count), f"{b.mean_confidence:.3f}",
+                            f"{b.accuracy:.3f}")
         console.print(rel)

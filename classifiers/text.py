@@ -72,7 +72,8 @@ def normalize_text(text: str) -> str:
 
 
 def _join_broken_lines(text: str) -> str:
-    """Join a line to the previous one unless it starts a paragraph, a form field or follows a sentence end."""
+    """Join a line to the previous one unless it starts a paragraph or a form field, or follows a
+    sentence end."""
     out: list[str] = []
     for raw in text.split("\n"):
         line = raw.strip()

@@ -129,19 +129,21 @@ def train_rows(
     if not sets:
         names = [ls.name for ls in label_sets]
         raise InputError(f"no label set of {names} has two or more labels in the {len(rows)} training rows")
-    short = fingerprint(rows, [ls.name for ls in sets], cfg.to_str(), json.dumps([ls.to_dict() for ls in sets]),
-                        str(seed), _code_revision())[:10]
+    short = fingerprint(rows, [ls.name for ls in sets], cfg.to_str(),
+                        json.dumps([ls.to_dict() for ls in sets]), str(seed), _code_revision())[:10]
     version = _version_for(out_dir, short)
     by_lang = {lang: [r for r in rows if r["lang"] == lang] for lang in LANGUAGES}
     by_lang = {lang: rs for lang, rs in by_lang.items() if rs}
 
     dev_every = int(cfg["training"]["dev_every"])
-    train_part = {lang: [r for r in rs if not is_dev_row(r["text"], dev_every)] for lang, rs in by_lang.items()}
+    train_part = {lang: [r for r in rs if not is_dev_row(r["text"], dev_every)]
+                  for lang, rs in by_lang.items()}
     dev_rows = [r for rs in by_lang.values() for r in rs if is_dev_row(r["text"], dev_every)]
     if calibration_rows is not None:
         dev_rows = [_prepare(r) for r in calibration_rows]
     dev_by_lang = {lang: [r for r in dev_rows if r["lang"] == lang] for lang in LANGUAGES}
-    fitted = {lang: _fit(lang, rs, sets, cfg, seed, dev_by_lang[lang]) for lang, rs in train_part.items() if rs}
+    fitted = {lang: _fit(lang, rs, sets, cfg, seed, dev_by_lang[lang])
+              for lang, rs in train_part.items() if rs}
     pipelines = {lang: nlp for lang, (nlp, _) in fitted.items()}
     kept_epochs = {lang: n for lang, (_, n) in fitted.items()}
     metrics: dict[str, Any] = {}
@@ -165,7 +167,8 @@ def train_rows(
     if cfg["training"]["refit_on_all"] or not dev_rows:
         # as many epochs as the dev split chose (or [training] epochs: see _fit)
         pipelines = {
-            lang: _fit(lang, rs, sets, cfg, seed, epochs=kept_epochs.get(lang))[0] for lang, rs in by_lang.items()
+            lang: _fit(lang, rs, sets, cfg, seed, epochs=kept_epochs.get(lang))[0]
+            for lang, rs in by_lang.items()
         }
 
     counts = {
@@ -227,8 +230,9 @@ def fit_temperatures(
             continue
         shift = (biases or {}).get(ls.name)
 
+        # min() below calls nll at once, inside this iteration, so the loop variables are the current ones.
         def nll(t: float) -> float:
-            return -sum(math.log(max(apply_temperature(s, t, shift)[gold], 1e-12)) for s, gold in pairs)
+            return -sum(math.log(max(apply_temperature(s, t, shift)[gold], 1e-12)) for s, gold in pairs)  # noqa: B023
 
         out[ls.name] = min(grid, key=nll)
     return out
@@ -247,7 +251,7 @@ def fit_biases(
     """Per label set with at least ``min_rows`` labelled rows: log-score offsets that maximise macro-F1.
 
     Argmax of the raw scores maximises accuracy, which under-predicts rare labels; macro-F1 weighs
-    every label the same. Coordinate ascent over one offset per label (``-limit..limit`` in ``step``\ s,
+    every label the same. Coordinate ascent over one offset per label (``-limit..limit`` by ``step``,
     smaller offsets first, up to three passes, a move only when macro-F1 strictly improves). The
     offsets are kept only when they also help on rows they were not fitted on: fitted on one half of
     ``rows`` and scored on the other (both ways, five seeded splits), the mean macro-F1 gain must be
@@ -275,8 +279,10 @@ def fit_biases(
             halves = (order[: len(order) // 2], order[len(order) // 2 :])
             for fit_on, score_on in (halves, halves[::-1]):
                 offsets = _fit_offsets(logp[fit_on], gold[fit_on], len(labels), limit, step)
-                fold_gains.append(_macro_f1(gold[score_on], (logp[score_on] + offsets).argmax(axis=1), len(labels))
-                                  - _macro_f1(gold[score_on], logp[score_on].argmax(axis=1), len(labels)))
+                fold_gains.append(
+                    _macro_f1(gold[score_on], (logp[score_on] + offsets).argmax(axis=1), len(labels))
+                    - _macro_f1(gold[score_on], logp[score_on].argmax(axis=1), len(labels))
+                )
         if gains is not None:
             gains[ls.name] = round(sum(fold_gains) / len(fold_gains), 4)
         if sum(fold_gains) <= 0:
@@ -309,7 +315,8 @@ def _fit_offsets(logp: Any, gold: Any, k: int, limit: float, step: float) -> Any
 
 
 def _macro_f1(gold: Any, predicted: Any, k: int) -> float:
-    """Macro-F1 over the labels (0..k-1) that occur in ``gold`` or ``predicted`` (as ``evaluation`` scores)."""
+    """Macro-F1 over the labels (0..k-1) that occur in ``gold`` or ``predicted`` (as ``evaluation``
+    scores)."""
     import numpy as np
 
     true_pos = np.bincount(gold[gold == predicted], minlength=k)
@@ -323,7 +330,8 @@ def _macro_f1(gold: Any, predicted: Any, k: int) -> float:
 def _code_revision() -> str:
     """The training and architecture code plus the spaCy version: a change makes a new model version."""
     here = Path(__file__).resolve().parent
-    sources = [(here / name).read_text(encoding="utf-8") for name in ("training.py", "architectures.py", "text.py")]
+    sources = [(here / name).read_text(encoding="utf-8")
+               for name in ("training.py", "architectures.py", "text.py")]
     return spacy.__version__ + "".join(sources)
 
 
@@ -387,7 +395,9 @@ def _fit(
     per_set: dict[str, list[Example | None]] = {}
     for ls in label_sets:
         per_set[ls.name] = [
-            Example.from_dict(doc, {"cats": {cat_name(ls.name, lab): float(lab == str(r[ls.name])) for lab in ls.labels}})
+            Example.from_dict(
+                doc, {"cats": {cat_name(ls.name, lab): float(lab == str(r[ls.name])) for lab in ls.labels}}
+            )
             if r.get(ls.name) not in (None, "") else None
             for r, doc in zip(rows, docs, strict=True)
         ]
@@ -428,7 +438,9 @@ class _DevScorer:
     The docs are made once: their n-gram keys stay cached in ``doc.user_data`` between epochs.
     """
 
-    def __init__(self, nlp: Language, label_sets: Sequence[LabelSet], rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, nlp: Language, label_sets: Sequence[LabelSet], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
         self.nlp = nlp
         self.docs = [nlp.make_doc(str(r["text"])) for r in rows]
         self.gold = {ls.name: [list(ls.labels).index(str(r[ls.name])) if r.get(ls.name) in ls.labels else -1

@@ -66,11 +66,6 @@ def ocr_many(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def ocr_file(path: Path, settings: OcrSettings) -> OcrResult | ComplaintdeskError:
-    """OCR one file in this process, returning (not raising) a complaintdesk error."""
-    return _ocr_file(str(path), settings)
-
-
 def _init_worker() -> None:
     # Tesseract (a child of this worker) reads it from the environment it inherits.
     os.environ["OMP_THREAD_LIMIT"] = "1"

@@ -70,10 +70,12 @@ def grayscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 def upscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     """Resize so text is about ``TARGET_TEXT_HEIGHT`` px tall: low-DPI scans up, huge photos down."""
     height = text_height(image)
-    if height <= 0:
-        factor = 300.0 / ctx.dpi if 0 < ctx.dpi < 200 else 1.0
-    else:
+    if height > 0:
         factor = TARGET_TEXT_HEIGHT / height
+    elif 0 < ctx.dpi < 200:
+        factor = 300.0 / ctx.dpi
+    else:
+        factor = 1.0
     factor = min(factor, MAX_UPSCALE)
     # Small changes cost time and blur glyphs for nothing; shrink only text that is far too big.
     if 0.85 <= factor <= 1.3 or factor < 0.25:
@@ -124,7 +126,8 @@ def background(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     paper = cv2.morphologyEx(image, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
     paper = cv2.medianBlur(paper, 21)
     flat = cv2.divide(image, paper, scale=255)
-    return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)
+    # dst=None allocates the output, as OpenCV documents; its stubs do not allow None there.
+    return cv2.normalize(flat, None, 0, 255, cv2.NORM_MINMAX)  # type: ignore[call-overload]
 
 
 def binarize(image: np.ndarray, ctx: PageContext) -> np.ndarray:

@@ -90,7 +90,7 @@ def render_slip(
 def degrade(image: Image.Image, how: Degradation, *, seed: int = 0, table: int = 70) -> Image.Image:
     """Photograph the slip badly: lay it on a table, tilt, turn, shade, fade, blur and add noise."""
     rng = np.random.default_rng(seed + 7919)
-    rgb = np.asarray(image.convert("RGB")).astype(np.float32)
+    rgb: np.ndarray = np.asarray(image.convert("RGB")).astype(np.float32)
     rgb = _on_table(rgb, table, rng)
     if how.angle:
         rgb = _tilt(rgb, how.angle, table)
@@ -154,7 +154,7 @@ def _draw_jittered(
     jitter: float,
     rng: np.random.Generator,
 ) -> None:
-    x, y = origin
+    x, y = float(origin[0]), origin[1]  # x advances by fractional glyph widths
     sizes = {s: ImageFont.truetype(str(font_path), s) for s in range(font_px - 2, font_px + 3)}
     for char in line:
         size = int(np.clip(round(font_px + rng.normal(0, 1.0) * jitter), font_px - 2, font_px + 2))

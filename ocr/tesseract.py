@@ -8,7 +8,9 @@ install hint, a crash or a timeout becomes ``OcrError``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytesseract
@@ -28,7 +30,6 @@ MIN_WORD_CONFIDENCE = 15.0
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]+[.,;:!?]?|[A-Z]{2,}|\d+|[\u4e00-\u9fff]+")
 #: a word read with at least this confidence counts towards ``Recognition.score``
 CONFIDENT_WORD = 60.0
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +142,6 @@ def detect_orientation(image: np.ndarray, timeout: float) -> Orientation | None:
     )
 
 
-def han_share(text: str) -> float:
-    """The share of non-space characters that are Han ideographs (0-1)."""
-    chars = [c for c in text if not c.isspace()]
-    if not chars:
-        return 0.0
-    return sum(1 for c in chars if _HAN.match(c)) / len(chars)
-
-
 def tidy_cjk(text: str) -> str:
     """Remove the spaces Tesseract inserts between Chinese characters (and between them and digits)."""
     return _CJK_DIGIT_GAP.sub("", _CJK_GAP.sub("", text))
@@ -158,7 +151,7 @@ class _TooLittleText(Exception):
     """OSD could not decide: not enough characters on the page."""
 
 
-def _call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _call(function: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
     # One place turns every pytesseract failure into one of our errors.
     try:
         return function(*args, **kwargs)
@@ -181,7 +174,7 @@ def _call(function, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise OcrError(f"could not run tesseract: {e}") from e
 
 
-def _words(data: dict[str, list]) -> list[Word]:  # type: ignore[type-arg]
+def _words(data: dict[str, list[Any]]) -> list[Word]:
     words = []
     for i, raw in enumerate(data["text"]):
         text = str(raw).strip()

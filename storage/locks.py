@@ -9,14 +9,17 @@ PostgreSQL; commit right after acquiring so that other processes see the lock.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage._dialect import insert_or_ignore
 from storage.models import Lock, utcnow
 
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
+# The declarative base types __table__ as any FromClause; ours is a plain Table, which update() takes.
+_TABLE = cast(Table, Lock.__table__)
 
 
 def acquire_lock(
@@ -32,9 +35,9 @@ def acquire_lock(
     False while another holder's heartbeat is younger than ``stale_after``.
     """
     at = now or utcnow()
-    table = Lock.__table__
+    table = _TABLE
     values = {"holder": holder, "acquired_at": at, "heartbeat_at": at}
-    if insert_or_ignore(session, table, ["name"], name=name, **values):  # type: ignore[arg-type]
+    if insert_or_ignore(session, table, ["name"], name=name, **values):
         return True
     statement = (
         update(table)
@@ -46,20 +49,23 @@ def acquire_lock(
 
 def refresh_lock(session: Session, name: str, holder: str, *, now: datetime | None = None) -> bool:
     """Renew the heartbeat; False if ``holder`` no longer holds the lock (it went stale and was taken)."""
-    table = Lock.__table__
+    table = _TABLE
     statement = (
-        update(table).where(table.c.name == name, table.c.holder == holder).values(heartbeat_at=now or utcnow())
+        update(table)
+        .where(table.c.name == name, table.c.holder == holder)
+        .values(heartbeat_at=now or utcnow())
     )
     return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
 
 
 def release_lock(session: Session, name: str, holder: str) -> bool:
     """Give the lock up; False if ``holder`` did not hold it."""
-    table = Lock.__table__
+    table = _TABLE
     statement = delete(table).where(table.c.name == name, table.c.holder == holder)
     return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
 
 
 def lock_holder(session: Session, name: str) -> Lock | None:
     """The current lock row (holder, heartbeat) or None if nobody holds it."""
-    return session.scalars(select(Lock).where(Lock.name == name).execution_options(populate_existing=True)).one_or_none()
+    statement = select(Lock).where(Lock.name == name).execution_options(populate_existing=True)
+    return session.scalars(statement).one_or_none()

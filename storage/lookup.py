@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-_Row = TypeVar("_Row")
+
+class _HasSha256(Protocol):
+    @property
+    def sha256(self) -> str: ...
+
+
+_Row = TypeVar("_Row", bound=_HasSha256)
 
 # Well under every backend's limit on bound parameters (SQLite's was 999 before 3.32).
 CHUNK = 500
@@ -21,9 +27,10 @@ def chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
 
 
 def rows_by_sha256(session: Session, model: type[_Row], sha256s: Sequence[str]) -> dict[str, _Row]:
-    """The rows of ``model`` (which has a unique ``sha256`` column) for any of these hashes, one query per chunk."""
-    column: Any = getattr(model, "sha256")
+    """The rows of ``model`` (which has a unique ``sha256`` column) for any of these hashes, one query
+    per chunk."""
+    column = inspect(model).columns["sha256"]
     found: dict[str, _Row] = {}
     for chunk in chunks(sorted(set(sha256s))):
-        found.update({getattr(r, "sha256"): r for r in session.scalars(select(model).where(column.in_(chunk)))})
+        found.update({r.sha256: r for r in session.scalars(select(model).where(column.in_(chunk)))})
     return found

@@ -74,12 +74,16 @@ def find_case_by_message_id(session: Session, message_ids: Iterable[str]) -> Cas
     if message is not None:
         return message.case
     return session.scalars(
-        select(Case).where(Case.channel == "email", Case.source_name.in_(ids)).order_by(Case.id.desc()).limit(1)
+        select(Case)
+        .where(Case.channel == "email", Case.source_name.in_(ids))
+        .order_by(Case.id.desc())
+        .limit(1)
     ).first()
 
 
 def cases_by_message_id(session: Session, message_ids: Iterable[str]) -> dict[str, Case]:
-    """For each of ``message_ids`` that is stored, its case: ``find_case_by_message_id`` for many, in two queries."""
+    """For each of ``message_ids`` that is stored, its case: ``find_case_by_message_id`` for many, in
+    two queries."""
     ids = sorted({m.strip() for m in message_ids if m and m.strip()})
     found: dict[str, Case] = {}
     for chunk in chunks(ids):

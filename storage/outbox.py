@@ -47,19 +47,23 @@ def queue_acks(session: Session, requests: Sequence[tuple[int, AckRequest]], *, 
     """Queue the acknowledgments of newly created cases in one INSERT (use ``queue_ack`` for an
     existing case that may have one already)."""
     if requests:
-        session.execute(insert(PendingAck), [{"case_id": case_id, **_row(r, mailbox)} for case_id, r in requests])
+        session.execute(insert(PendingAck),
+                        [{"case_id": case_id, **_row(r, mailbox)} for case_id, r in requests])
 
 
 def pending_acks(session: Session, *, mailbox: str, max_attempts: int, limit: int = 500) -> list[QueuedAck]:
-    """Acknowledgments of ``mailbox`` not sent yet and tried fewer than ``max_attempts`` times, oldest first."""
+    """Acknowledgments of ``mailbox`` not sent yet and tried fewer than ``max_attempts`` times, oldest
+    first."""
     statement = (
         select(PendingAck, Case.reference).join(Case, Case.id == PendingAck.case_id)
-        .where(PendingAck.mailbox == mailbox, PendingAck.sent_at.is_(None), PendingAck.attempts < max_attempts)
+        .where(PendingAck.mailbox == mailbox, PendingAck.sent_at.is_(None),
+               PendingAck.attempts < max_attempts)
         .order_by(PendingAck.id).limit(limit)
     )
     return [
-        QueuedAck(row.id, reference, AckRequest(row.recipient, row.recipient_name, row.subject, row.in_reply_to,
-                                                row.references), row.attempts)
+        QueuedAck(row.id, reference,
+                  AckRequest(row.recipient, row.recipient_name, row.subject, row.in_reply_to, row.references),
+                  row.attempts)
         for row, reference in session.execute(statement)
     ]
 

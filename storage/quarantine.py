@@ -30,7 +30,9 @@ def ignored_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, Ign
     return rows_by_sha256(session, IgnoredMessage, sha256s)
 
 
-def quarantine(session: Session, source: Source, reason: str, error_type: str, *, actor: str) -> QuarantineRecord:
+def quarantine(
+    session: Session, source: Source, reason: str, error_type: str, *, actor: str
+) -> QuarantineRecord:
     """Record that ``source`` could not become a case; returns the existing record for the same bytes."""
     existing = find_quarantine_by_sha256(session, source.sha256)
     if existing is not None:
@@ -59,7 +61,8 @@ def list_quarantine(session: Session, *, include_resolved: bool = False) -> list
     statement = select(QuarantineRecord)
     if not include_resolved:
         statement = statement.where(QuarantineRecord.resolved_at.is_(None))
-    return list(session.scalars(statement.order_by(QuarantineRecord.created_at.desc(), QuarantineRecord.id.desc())))
+    statement = statement.order_by(QuarantineRecord.created_at.desc(), QuarantineRecord.id.desc())
+    return list(session.scalars(statement))
 
 
 def resolve_quarantine(

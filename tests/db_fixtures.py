@@ -55,7 +55,9 @@ def postgres_schema_url() -> Iterator[str]:
     schema = f"cdtest_{worker}_{uuid.uuid4().hex[:12]}"
     with _admin() as admin:
         admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}", "application_name": schema})
+    url = make_url(PG_URL).update_query_dict(
+        {"options": f"-csearch_path={schema}", "application_name": schema}
+    )
     try:
         yield url.render_as_string(hide_password=False)
     finally:

@@ -8,6 +8,7 @@ imapclient).
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import pwd
@@ -141,10 +142,8 @@ class Dovecot:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pgid, signal.SIGKILL)  # imap/log/stats children the master left behind
-        except ProcessLookupError:
-            pass
         if self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None

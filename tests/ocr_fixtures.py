@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from rapidfuzz.distance import Levenshtein
 
-from ocr.read import RECOMMENDED_CHAIN
-from ocr.settings import OcrSettings
+from ocr.settings import RECOMMENDED_CHAIN, OcrSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "slips"
@@ -72,7 +72,8 @@ def encrypted_pdf() -> bytes:
             b"<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 "
             b"/O <" + b"6a" * 32 + b"> /U <" + b"5b" * 32 + b"> >>",
         ],
-        trailer_extra=b"/Encrypt 4 0 R /ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] ",
+        trailer_extra=b"/Encrypt 4 0 R "
+        b"/ID [<0123456789abcdef0123456789abcdef> <0123456789abcdef0123456789abcdef>] ",
     )
 
 
@@ -97,10 +98,4 @@ def png_declaring(width: int, height: int) -> bytes:
 def cer(reference: str, hypothesis: str) -> float:
     """Character error rate, ignoring whitespace (Levenshtein distance / reference length)."""
     ref, hyp = "".join(reference.split()), "".join(hypothesis.split())
-    previous = list(range(len(hyp) + 1))
-    for i, a in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, b in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
-        previous = current
-    return previous[-1] / max(1, len(ref))
+    return Levenshtein.distance(ref, hyp) / max(1, len(ref))

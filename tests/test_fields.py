@@ -73,7 +73,8 @@ def test_chinese_slip() -> None:
 
 
 def test_messy_ocr_english_after_normalisation() -> None:
-    raw = "Narne: MARY O'NEILL\nl waited at c0unter n0. 4 for 2 hrs on 2O26-O3-14 at l0:30 am,\nph0ne 0 7700 9OO123"
+    raw = ("Narne: MARY O'NEILL\nl waited at c0unter n0. 4 for 2 hrs on 2O26-O3-14 at l0:30 am,\n"
+           "ph0ne 0 7700 9OO123")
     text = normalize_text(raw)
     found = _found(text, "en")
     assert ("window", "4") in found

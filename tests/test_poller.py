@@ -17,8 +17,8 @@ from pipeline.core.errors import MailboxError
 from pipeline.mail.imap import ImapMailSource, MailboxLoginError
 from pipeline.mail.parse import parse_message
 from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
-from pipeline.mail.poller import Backoff, MailboxBusyError, Poller, parse_interval
 from pipeline.context import RunContext
+from pipeline.mail.poller import MailboxBusyError, Poller, parse_interval
 from tests.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401  (fixtures)
 from tests.mail_support import SAMPLES, case_count, complaint, make_context, wait_for
 
@@ -269,15 +269,6 @@ def test_connection_refused_backs_off_and_stops_cleanly(ctx: RunContext) -> None
     poller.stop.set()
     thread.join(5)
     assert not thread.is_alive() and poller.stats.cycles == 0
-
-
-def test_backoff_is_exponential_with_jitter_and_capped() -> None:
-    b = Backoff(1.0, 10.0, rng=lambda: 1.0)
-    assert [b.next() for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
-    low = Backoff(1.0, 10.0, rng=lambda: 0.0)
-    assert [low.next() for _ in range(3)] == [0.5, 1.0, 2.0]
-    b.reset()
-    assert b.next() == 1.0
 
 
 def test_parse_interval() -> None:

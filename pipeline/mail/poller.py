@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -37,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
+
+import tenacity
 
 import storage
 from pipeline.mail.ack import AckError, send_ack, should_ack
@@ -75,20 +76,19 @@ class PollStats:
         return sum(self.outcomes.values())
 
 
+@dataclass(frozen=True)
 class Backoff:
     """Exponential back-off with jitter: ``initial * 2**n``, capped at ``maximum``, times 0.5-1.0."""
 
-    def __init__(self, initial: float, maximum: float, rng: Callable[[], float] = random.random) -> None:
-        self.initial, self.maximum, self._rng = initial, maximum, rng
-        self.attempt = 0
+    initial: float
+    maximum: float
 
-    def next(self) -> float:
-        delay = min(self.maximum, self.initial * 2 ** min(self.attempt, 30))
-        self.attempt += 1
-        return delay * (0.5 + self._rng() / 2)
-
-    def reset(self) -> None:
-        self.attempt = 0
+    def wait(self) -> tenacity.wait.wait_base:
+        """The tenacity wait strategy: half the delay fixed, the other half random ("equal jitter"),
+        so pollers that failed together spread out but none retries sooner than half the delay."""
+        half_initial, half_maximum = self.initial / 2, self.maximum / 2
+        fixed = tenacity.wait_exponential(multiplier=half_initial, max=half_maximum)
+        return fixed + tenacity.wait_random_exponential(multiplier=half_initial, max=half_maximum)
 
 
 def holder_id() -> str:
@@ -148,35 +148,19 @@ class Poller:
         backoff = Backoff(self.imap.backoff_initial_seconds, self.imap.backoff_max_seconds)
         if not self._acquire_lock_retrying(backoff, once=once):
             return self.stats
-        backoff.reset()
         # Messages a crashed poller accepted but never stored are finished before new mail is fetched.
         resume(self.ctx, idle_for=RESUME_IDLE, acknowledge=self._wants_ack if self.smtp is not None else None)
         if self.imap.idle and len(self.imap.folders) > 1 and not once:
             log.info("IDLE watches folder %s; the other folders (%s) are polled every %.0fs",
                      self.imap.folders[0], ", ".join(self.imap.folders[1:]), every)
-        failures = 0
         try:
             while not self.stop.is_set():
-                try:
-                    self.poll_all()
-                except MailboxBusyError:
-                    raise
-                except (MailboxError, StorageError) as e:
-                    self._drop_source()
-                    failures += 1
-                    if once and failures >= self.imap.once_attempts:
-                        raise
-                    delay = backoff.next()
-                    hint = " (check COMPLAINTDESK_IMAP_USER and the password)" if isinstance(
-                        e, MailboxLoginError) else ""
-                    log.warning("%s%s; retry %d in %.1fs", e, hint, failures, delay)
-                    self._wait(delay, use_idle=False)
-                    continue
+                failures = self._poll_all_retrying(backoff, once=once)
+                if failures is None:
+                    break  # stopped while backing off
                 if failures:
                     log.warning("mailbox %s reachable again after %d failed attempts", self.imap.mailbox_key,
                                 failures)
-                failures = 0
-                backoff.reset()
                 if once:
                     break
                 self._wait(every, use_idle=True)
@@ -184,6 +168,41 @@ class Poller:
             self._drop_source()
             self._release_lock()
         return self.stats
+
+    def _poll_all_retrying(self, backoff: Backoff, *, once: bool) -> int | None:
+        """``poll_all``, retried with back-off while the server or the database fails (a fresh
+        back-off for every pass); the number of failed tries before it went through, None when
+        stopped while waiting.
+
+        Raises:
+            MailboxBusyError: another poller took the lock (retrying cannot help).
+            MailboxError, StorageError: with ``once``, still failing after ``once_attempts`` tries.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((MailboxError, StorageError))
+            & tenacity.retry_if_not_exception_type(MailboxBusyError),
+            wait=backoff.wait(),
+            stop=tenacity.stop_after_attempt(self.imap.once_attempts) if once else tenacity.stop_never,
+            # the lock is refreshed while waiting, and a stop request ends the wait
+            sleep=lambda seconds: self._wait(seconds, use_idle=False),
+            before_sleep=self._log_poll_failure,
+            reraise=True,
+        )
+        for attempt in retrying:
+            if self.stop.is_set():
+                return None
+            with attempt:  # a failure is kept in the attempt, and the loop retries or re-raises it
+                self.poll_all()
+                return attempt.retry_state.attempt_number - 1
+        return None
+
+    def _log_poll_failure(self, state: tenacity.RetryCallState) -> None:
+        self._drop_source()
+        error = state.outcome.exception() if state.outcome is not None else None
+        login = isinstance(error, MailboxLoginError)
+        hint = " (check COMPLAINTDESK_IMAP_USER and the password)" if login else ""
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("%s%s; retry %d in %.1fs", error, hint, state.attempt_number, delay)
 
     def poll_all(self) -> None:
         """One pass over every folder (connecting first if needed).
@@ -384,29 +403,45 @@ class Poller:
 
 
 def retry_while_database_down(
-    action: Callable[[], _T], doing: str, backoff: Backoff, stop: threading.Event, *, attempts: int | None = None
+    action: Callable[[], _T],
+    doing: str,
+    backoff: Backoff,
+    stop: threading.Event,
+    *,
+    attempts: int | None = None,
 ) -> _T | None:
     """Run ``action``; while it fails with a ``StorageError`` (not a ``SchemaError``: retrying does
-    not fix a schema), log and retry after ``backoff.next()`` seconds.
+    not fix a schema), log and retry after waiting as ``backoff`` says.
 
     Returns None when ``stop`` is set while waiting.
 
     Raises:
         StorageError: still failing after ``attempts`` tries (None: retry until stopped).
     """
-    failures = 0
-    while not stop.is_set():
-        try:
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)  # a stop request ends the wait early
+
+    def log_failure(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning("cannot %s, the database is unavailable (%s); retry %d in %.1fs", doing, error,
+                    state.attempt_number, delay)
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(StorageError)
+        & tenacity.retry_if_not_exception_type(storage.SchemaError),
+        wait=backoff.wait(),
+        stop=tenacity.stop_after_attempt(attempts) if attempts is not None else tenacity.stop_never,
+        sleep=sleep,
+        before_sleep=log_failure,
+        reraise=True,
+    )
+    for attempt in retrying:
+        if stop.is_set():
+            return None
+        with attempt:
             return action()
-        except storage.SchemaError:
-            raise
-        except StorageError as e:
-            failures += 1
-            if attempts is not None and failures >= attempts:
-                raise
-            delay = backoff.next()
-            log.warning("cannot %s, the database is unavailable (%s); retry %d in %.1fs", doing, e, failures, delay)
-            stop.wait(delay)
     return None
 
 

@@ -42,7 +42,9 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status IN ('new', 'triaged', 'in_progress', 'waiting_citizen', 'resolved', 'closed', 'rejected')", name=op.f('ck_cases_status')),
+    sa.CheckConstraint("status IN ('new', 'triaged', 'in_progress', 'waiting_citizen', 'resolved', 'closed', "
+                       "'rejected')",
+                       name=op.f('ck_cases_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cases')),
     sa.UniqueConstraint('reference', name=op.f('uq_cases_reference')),
     sa.UniqueConstraint('sha256', name=op.f('uq_cases_sha256'))
@@ -89,7 +91,8 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('metrics', JSON, nullable=False),
     sa.Column('promoted_at', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status IN ('candidate', 'promoted', 'retired')", name=op.f('ck_model_versions_status')),
+    sa.CheckConstraint("status IN ('candidate', 'promoted', 'retired')",
+                       name=op.f('ck_model_versions_status')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_model_versions')),
     sa.UniqueConstraint('version', name=op.f('uq_model_versions_version'))
     )
@@ -117,7 +120,8 @@ def upgrade() -> None:
     sa.Column('actor', sa.String(length=200), nullable=False),
     sa.Column('action', sa.String(length=50), nullable=False),
     sa.Column('detail', JSON, nullable=False),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_audit_events_case_id_cases'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'],
+                            name=op.f('fk_audit_events_case_id_cases'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
     )
     op.create_index('ix_audit_events_case_id', 'audit_events', ['case_id'])
@@ -131,7 +135,8 @@ def upgrade() -> None:
     sa.Column('model_version', sa.String(length=100), nullable=False),
     sa.Column('confirmed_by', sa.String(length=200), nullable=True),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_labels_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'],
+                            name=op.f('fk_case_labels_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_labels')),
     sa.UniqueConstraint('case_id', 'label_set', name=op.f('uq_case_labels_case_id_label_set'))
     )
@@ -149,7 +154,8 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("direction IN ('in', 'out')", name=op.f('ck_case_messages_direction')),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_messages_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'],
+                            name=op.f('fk_case_messages_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_messages'))
     )
     op.create_index('ix_case_messages_case_id', 'case_messages', ['case_id'])
@@ -164,7 +170,8 @@ def upgrade() -> None:
     sa.Column('reviewer', sa.String(length=200), nullable=False),
     sa.Column('model_version', sa.String(length=100), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_corrections_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'],
+                            name=op.f('fk_corrections_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_corrections'))
     )
     op.create_index('ix_corrections_case_id', 'corrections', ['case_id'])
@@ -179,7 +186,8 @@ def upgrade() -> None:
     sa.Column('role', sa.String(length=20), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("role IN ('original', 'attachment')", name=op.f('ck_documents_role')),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_documents_case_id_cases'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'],
+                            name=op.f('fk_documents_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_documents')),
     sa.UniqueConstraint('case_id', 'sha256', name=op.f('uq_documents_case_id_sha256'))
     )
