@@ -51,7 +51,8 @@ def poll(
 ) -> None:
     """Poll the IMAP mailbox: new mail becomes cases, replies join their case, noise is ignored.
 
-    The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE only.
+    The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE (or the \\[imap]
+    table of HOME/config.toml), never from an option.
     """
     # the module, not ``pipeline.cli.app``: the package re-exports the Typer object under that name
     main_cli = importlib.import_module("pipeline.cli.app")
