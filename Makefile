@@ -13,15 +13,19 @@ APT_PACKAGES := python3 python3-venv tesseract-ocr tesseract-ocr-eng tesseract-o
 	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MODEL := classifiers/model/meta.json
+# The demo's own data directory: its sample cases never land in a real database, and a real
+# COMPLAINTDESK_DATABASE_URL or COMPLAINTDESK_CONFIG in the environment does not redirect it.
+DEMO_HOME := $(CURDIR)/.demo
+DEMO := env -u COMPLAINTDESK_DATABASE_URL -u COMPLAINTDESK_CONFIG $(VENV)/bin/complaintdesk --home $(DEMO_HOME)
 TRAIN_DATA := $(wildcard classifiers/data/*.jsonl)
 
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: demo test system venv model lint clean
-demo: venv model  ## install everything, then scan the bundled sample slips into a SQLite database
-	$(VENV)/bin/complaintdesk init
-	$(VENV)/bin/complaintdesk demo
+demo: venv model  ## install everything, then scan the bundled sample slips into the demo's own SQLite database (.demo/)
+	$(DEMO) init
+	$(DEMO) demo
 
 test: venv model lint  ## install everything, check style and types, then run the whole test suite
 	$(PY) -m pytest -n 2 --dist loadgroup
@@ -58,4 +62,4 @@ $(MODEL): $(TRAIN_DATA) classifiers/*.py classifiers/config.cfg classifiers/labe
 model: $(MODEL)  ## train the bundled classifier from classifiers/data (deterministic)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .complaintdesk classifiers/model
+	rm -rf $(VENV) $(TOOLS) .complaintdesk $(DEMO_HOME) classifiers/model

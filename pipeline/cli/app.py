@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, default_home, load_settings
 from pipeline.core.errors import ComplaintdeskError, ExitCode
 
 app = typer.Typer(
@@ -38,12 +38,14 @@ app.add_typer(cases_app, name="cases")
 # table cell over many lines, so use a wide fixed width unless COLUMNS says otherwise.
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
 err_console = Console(stderr=True)
-_state: dict[str, Any] = {"verbose": False, "overrides": {}}
+_state: dict[str, Any] = {"verbose": False, "overrides": {}, "settings": None}
 
 
 @app.callback()
 def _global_options(
-    home: Annotated[Path | None, typer.Option(help="Data directory \\[env: COMPLAINTDESK_HOME].")] = None,
+    home: Annotated[Path | None, typer.Option(help=(
+        "Data directory: database, originals, models, config.toml \\[env: COMPLAINTDESK_HOME; "
+        f"default: {default_home()}]."))] = None,
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL \\[env: COMPLAINTDESK_DATABASE_URL]; default SQLite in HOME.")
     ] = None,
@@ -54,9 +56,14 @@ def _global_options(
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-def settings() -> Settings:
-    """The settings for this invocation: file, environment, then global command-line options."""
-    return load_settings(**_state["overrides"])
+def settings(**options: Any) -> Settings:
+    """The settings for this invocation: file, environment, then the global and the command's ``options``.
+
+    ``options`` are what ``load_settings`` takes (``imap={"host": ...}``); ``None`` means not given.
+    """
+    built = load_settings(**_state["overrides"], **options)
+    _state["settings"] = built  # for the hint `main` adds to a "no database" error
+    return built
 
 
 @app.command()
@@ -346,6 +353,12 @@ def _register_optional_commands() -> None:
 _register_optional_commands()
 
 
+def _is_schema_error(error: ComplaintdeskError) -> bool:
+    """No database, or one without our tables or at another schema (``storage.SchemaError``)."""
+    storage_errors = sys.modules.get("storage.errors")  # only loaded if a command opened a database
+    return storage_errors is not None and isinstance(error, storage_errors.SchemaError)
+
+
 def main() -> None:
     """Console-script entry point: run the app, mapping our errors to a message and an exit code."""
     try:
@@ -353,7 +366,10 @@ def main() -> None:
     except ComplaintdeskError as e:
         if _state["verbose"]:
             err_console.print_exception()
-        err_console.print(f"[red]error:[/red] {e}")
+        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        if _state["settings"] is not None and _is_schema_error(e):
+            # the usual cause is looking in the wrong place, not a missing `init`: say where we looked
+            err_console.print(f"  {_state['settings'].location_hint()}", highlight=False, soft_wrap=True)
         sys.exit(int(e.exit_code))
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -1,11 +1,13 @@
 """``complaintdesk poll`` and ``complaintdesk mail import``: the e-mail channel's commands.
 
 ``register(app)`` adds them to the main app (``pipeline.cli``). Options override the environment
-(``COMPLAINTDESK_IMAP_*``), which overrides the config file's ``[imap]`` table.
+(``COMPLAINTDESK_IMAP_*``), which overrides the config file's ``[imap]`` table; all of it is the one
+``Settings`` object (``settings.imap``, ``settings.smtp``) built by ``pipeline.cli.app.settings``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import signal
@@ -21,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.core.errors import ConfigError, ExitCode
-from pipeline.mail.settings import Security, load_imap_settings, load_smtp_settings
+from pipeline.mail.settings import Security
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -49,9 +51,11 @@ def poll(
 ) -> None:
     """Poll the IMAP mailbox: new mail becomes cases, replies join their case, noise is ignored.
 
-    The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE only.
+    The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE (or the \\[imap]
+    table of HOME/config.toml), never from an option.
     """
-    from pipeline.cli import app as main_cli
+    # the module, not ``pipeline.cli.app``: the package re-exports the Typer object under that name
+    main_cli = importlib.import_module("pipeline.cli.app")
     from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
     from pipeline.context import open_context
 
@@ -59,13 +63,15 @@ def poll(
         interval = parse_interval(every)
     except (ValueError, KeyError) as e:
         raise ConfigError(f"--every: {e}; use a duration such as 30s, 5m or 1h") from e
-    imap = load_imap_settings(host=host, port=port, user=user, folder=folder, security=security,
-                              wait_for_lock=wait_for_lock)
+    settings = main_cli.settings(
+        imap={"host": host, "port": port, "user": user, "folder": folder, "security": security,
+              "wait_for_lock": wait_for_lock},
+        smtp={"ack": ack},
+    )
+    imap, smtp = settings.imap, settings.smtp
     imap.check()
-    smtp = load_smtp_settings(ack=ack)
     if smtp.ack and not (smtp.host and smtp.from_address):
         raise ConfigError("acknowledgments are on but COMPLAINTDESK_SMTP_HOST or COMPLAINTDESK_SMTP_FROM_ADDRESS is unset")
-    settings = main_cli.settings()
     stop = threading.Event()
     with _stop_on_signals(stop):
         # a database that is down at start is waited for (with back-off), as the IMAP server is
@@ -90,7 +96,7 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message.")] = False,
 ) -> None:
     """Import e-mail from files into cases, exactly like the poller would (same dedupe and threading)."""
-    from pipeline.cli import app as main_cli
+    main_cli = importlib.import_module("pipeline.cli.app")
     from pipeline.mail.ingest import import_paths
     from pipeline.context import open_context
 

@@ -1,25 +1,19 @@
 """Settings for the e-mail channel: the IMAP mailbox the poller watches and the SMTP relay for acks.
 
-Values come, lowest priority first, from defaults, the ``[imap]`` / ``[smtp]`` tables of the config
-file (the same file ``pipeline.config.load_settings`` reads), ``COMPLAINTDESK_IMAP_*`` /
-``COMPLAINTDESK_SMTP_*`` environment variables, and command-line options. The password is a
+Plain models embedded in ``pipeline.config.Settings`` as ``imap`` and ``smtp``; its one loader fills
+them from the ``[imap]`` / ``[smtp]`` tables of the config file, ``COMPLAINTDESK_IMAP_*`` /
+``COMPLAINTDESK_SMTP_*`` environment variables and command-line options. The password is a
 ``SecretStr`` (or a file named by ``PASSWORD_FILE``) and is never logged or printed.
 """
 
 from __future__ import annotations
 
-import os
-import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
 
-from pydantic import SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from pipeline.core.errors import ConfigError
-
-_S = TypeVar("_S", bound=BaseSettings)
 
 
 class Security(StrEnum):
@@ -50,14 +44,12 @@ def _secret(password: SecretStr | None, password_file: Path | None, what: str) -
     return ""
 
 
-class ImapSettings(BaseSettings):
-    """The mailbox the poller watches (``COMPLAINTDESK_IMAP_*``)."""
-
-    model_config = SettingsConfigDict(env_prefix="COMPLAINTDESK_IMAP_", extra="ignore")
+class ImapSettings(BaseModel):
+    """The mailbox the poller watches (``COMPLAINTDESK_IMAP_*``, the ``[imap]`` table)."""
 
     host: str = ""
     #: 0 picks the usual port for ``security`` (993 for ssl, 143 otherwise)
-    port: int = 0
+    port: int = Field(default=0, ge=0, le=65535)
     user: str = ""
     password: SecretStr | None = None
     password_file: Path | None = None
@@ -128,15 +120,14 @@ class ImapSettings(BaseSettings):
             raise ConfigError("no IMAP user: set COMPLAINTDESK_IMAP_USER or pass --user")
 
 
-class SmtpSettings(BaseSettings):
-    """The relay used for acknowledgments (``COMPLAINTDESK_SMTP_*``); acknowledgments are off by default."""
-
-    model_config = SettingsConfigDict(env_prefix="COMPLAINTDESK_SMTP_", extra="ignore")
+class SmtpSettings(BaseModel):
+    """The relay for acknowledgments (``COMPLAINTDESK_SMTP_*``, the ``[smtp]`` table); off by default."""
 
     #: send an acknowledgment with the case reference when a new case is created from an e-mail
     ack: bool = False
     host: str = ""
-    port: int = 0
+    #: 0 picks the usual port for ``security`` (465 for ssl, 587 for starttls, 25 otherwise)
+    port: int = Field(default=0, ge=0, le=65535)
     user: str = ""
     password: SecretStr | None = None
     password_file: Path | None = None
@@ -156,45 +147,3 @@ class SmtpSettings(BaseSettings):
         """
         return _secret(self.password, self.password_file, "SMTP")
 
-
-def _file_table(name: str) -> dict[str, Any]:
-    home = Path(os.environ.get("COMPLAINTDESK_HOME", ".complaintdesk"))
-    path = Path(os.environ.get("COMPLAINTDESK_CONFIG", home / "config.toml"))
-    if not path.is_file():
-        return {}
-    try:
-        table = tomllib.loads(path.read_text(encoding="utf-8")).get(name, {})
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read config file {path}: {e}") from e
-    if not isinstance(table, dict):
-        raise ConfigError(f"[{name}] in {path} must be a table")
-    return table
-
-
-def load_imap_settings(**overrides: Any) -> ImapSettings:
-    """Build the IMAP settings from the config file's ``[imap]`` table, the environment and ``overrides``.
-
-    Raises:
-        ConfigError: the config file cannot be read or a value is invalid.
-    """
-    return _load(ImapSettings, "imap", overrides)
-
-
-def load_smtp_settings(**overrides: Any) -> SmtpSettings:
-    """Build the SMTP settings from the config file's ``[smtp]`` table, the environment and ``overrides``.
-
-    Raises:
-        ConfigError: the config file cannot be read or a value is invalid.
-    """
-    return _load(SmtpSettings, "smtp", overrides)
-
-
-def _load(cls: type[_S], table: str, overrides: dict[str, Any]) -> _S:
-    clean = {k: v for k, v in overrides.items() if v is not None}
-    try:
-        from_env = cls()
-        merged = {**_file_table(table), **from_env.model_dump(exclude_unset=True), **clean}
-        return cls.model_validate(merged)
-    except ValidationError as e:
-        # pydantic never echoes SecretStr values, so the message is safe to show
-        raise ConfigError(f"invalid {table} configuration: {e}") from e
