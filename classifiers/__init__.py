@@ -2,7 +2,8 @@
 
 Public API (see ``docs/architecture.md``)::
 
-    load_model(model_dir) -> Classifier          # .version, .label_sets, .classify(texts)
+    Classifier                                   # Protocol: .version, .label_sets, .classify(texts)
+    load_model(model_dir) -> SpacyClassifier     # the spaCy implementation of Classifier
     train(data, out_dir, *, seed=0) -> ModelInfo
     evaluate(model, rows) -> EvaluationReport    # .to_json(), render_report(report)
     extract_fields(text, language) -> tuple[ExtractedField, ...]
@@ -20,7 +21,8 @@ from classifiers.dataset import read_rows, route_language
 from classifiers.evaluation import EvaluationReport, LabelSetReport, evaluate, render_report, score_predictions
 from classifiers.fields import extract_fields
 from classifiers.labels import LabelSet, load_label_sets
-from classifiers.runtime import Classifier, load_model
+from classifiers.protocol import Classifier
+from classifiers.runtime import SpacyClassifier, load_model
 from classifiers.text import detect_language, normalize_text
 from classifiers.training import ModelInfo, train
 from classifiers.versions import ModelVersion, list_versions, promote, promoted_version, resolve_model_dir, rollback
@@ -32,6 +34,7 @@ __all__ = [
     "LabelSetReport",
     "ModelInfo",
     "ModelVersion",
+    "SpacyClassifier",
     "detect_language",
     "evaluate",
     "extract_fields",
