@@ -11,6 +11,7 @@ Public API (see ``docs/architecture.md``)::
     normalize_text(text) -> str
     resolve_model_dir(settings) -> Path          # Settings.model_dir, promoted version, bundled model
     load_label_sets(path) -> tuple[LabelSet, ...]
+    review_rules(label_sets), check_label(label_sets, label_set, label)
 
 This package is the only importer of spaCy.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 from classifiers.dataset import read_rows, route_language
 from classifiers.evaluation import EvaluationReport, LabelSetReport, evaluate, render_report, score_predictions
 from classifiers.fields import extract_fields
-from classifiers.labels import LabelSet, load_label_sets
+from classifiers.labels import LabelSet, check_label, load_label_sets, review_rules
 from classifiers.protocol import Classifier
 from classifiers.runtime import SpacyClassifier, load_model
 from classifiers.text import detect_language, normalize_text
@@ -35,6 +36,7 @@ __all__ = [
     "ModelInfo",
     "ModelVersion",
     "SpacyClassifier",
+    "check_label",
     "detect_language",
     "evaluate",
     "extract_fields",
@@ -47,6 +49,7 @@ __all__ = [
     "read_rows",
     "render_report",
     "resolve_model_dir",
+    "review_rules",
     "rollback",
     "route_language",
     "score_predictions",

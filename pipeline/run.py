@@ -20,7 +20,7 @@ import storage
 from pipeline.config import Settings
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
 from pipeline.files import sha256_file
-from pipeline.core.model import Channel, IntakeItem, OcrResult, Source
+from pipeline.core.model import Channel, IntakeItem, OcrResult, ReviewRule, Source
 
 
 class OutcomeKind(StrEnum):
@@ -68,8 +68,9 @@ class RunContext:
     actor: str = "system"
 
     @property
-    def thresholds(self) -> dict[str, float]:
-        return {ls.name: ls.threshold for ls in self.classifier.label_sets}
+    def thresholds(self) -> dict[str, ReviewRule]:
+        """The review rule (threshold, margin) of each of the model's label sets, for ``storage.create_case``."""
+        return classifiers.review_rules(self.classifier.label_sets)
 
 
 def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = True) -> RunContext:

@@ -312,7 +312,7 @@ def reclassify_cmd(
 
     settings = _settings()
     model = classifiers.load_model(_model_dir(model_dir))
-    thresholds = {ls.name: ls.threshold for ls in model.label_sets}
+    thresholds = classifiers.review_rules(model.label_sets)
     changed_cases = changed_labels = kept = 0
     with storage.open_database(settings.resolved_database_url) as db:
         with db.session() as session:
