@@ -20,6 +20,7 @@ import storage
 from pipeline.config import Settings
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
 from pipeline.files import sha256_file
+from pipeline.models import current_model_dir
 from pipeline.core.model import Channel, IntakeItem, OcrResult, ReviewRule, Source
 
 
@@ -83,8 +84,12 @@ def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = 
     """
     if need_ocr:
         ocr.check_tesseract(settings.ocr.languages)
-    model = classifiers.load_model(classifiers.resolve_model_dir(settings))
     db = storage.open_database(settings.resolved_database_url)
+    try:
+        model = classifiers.load_model(current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
+    except BaseException:
+        db.dispose()
+        raise
     return RunContext(settings, db, storage.BlobStore(settings.blob_dir), model, actor)
 
 
