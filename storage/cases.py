@@ -212,16 +212,16 @@ def _created_detail(case: Case, item: IntakeItem) -> dict[str, Any]:
             "sha256": item.source.sha256, "needs_review": case.needs_review}
 
 
+#: for a label set the caller gave no rule for: the defaults of ``labels.toml``
+_DEFAULT_RULE = ReviewRule()
+
+
 def review_needed(classification: Classification | None, rules: Mapping[str, ReviewRule]) -> bool:
     """True if the item was not classified or a label breaks its label set's rule (``ReviewRule()`` if unlisted)."""
     if classification is None or not classification.labels:
         return True
     return any(rules.get(label.label_set, _DEFAULT_RULE).needs_review(label)
                for label in classification.labels.values())
-
-
-#: for a label set the caller gave no rule for: the defaults of ``labels.toml``
-_DEFAULT_RULE = ReviewRule()
 
 
 def _labels_of(classification: Classification | None) -> list[CaseLabel]:
