@@ -148,7 +148,7 @@ SPACY_GRID = [{**g, "training.patience": 2} for g in SPACY_GRID]
 def train_spacy(
     rows: Sequence[dict[str, Any]], field: str, labels: Sequence[str], arch: str, out: Path,
     overrides: dict[str, Any] | None = None, dev: Sequence[dict[str, Any]] | None = None,
-) -> tuple[classifiers.Classifier, float]:
+) -> tuple[classifiers.SpacyClassifier, float]:
     """Train on all of ``rows``; temperature and macro-F1 label offsets are fitted on ``dev`` (if given)."""
     cfg = load_training_config(overrides={
         "pipelines.en": arch, "training.dev_every": 0, "training.refit_on_all": False, **(overrides or {}),
@@ -159,10 +159,10 @@ def train_spacy(
     return classifiers.load_model(out), time.process_time() - started
 
 
-def raw_model(model: classifiers.Classifier) -> classifiers.Classifier:
+def raw_model(model: classifiers.SpacyClassifier) -> classifiers.SpacyClassifier:
     """The same pipelines without the dev-fitted temperature and label offsets (for the ablation column)."""
     meta = {k: v for k, v in model.meta.items() if k not in ("temperatures", "biases")}
-    return classifiers.Classifier(model.pipelines, model.label_sets, model.version, meta)
+    return classifiers.SpacyClassifier(model.pipelines, model.label_sets, model.version, meta)
 
 
 def macro_f1_of(

@@ -6,7 +6,7 @@ Starts its own Dovecot on 127.0.0.1 (as the tests do), APPENDs the messages, the
 (``--once``) three times: the ingest (target: 200 messages/s or more, peak memory under 300 MB),
 a repeat run (nothing new past the UID watermark), and a re-read from UID 1 with the watermark
 cleared (as after a UIDVALIDITY change: every message must be recognised, zero new cases).
-Uses the trained model when there is one (``--keyword`` forces the fast keyword classifier).
+Uses the trained model when there is one (``--keyword`` forces the fast fake classifier of ``tests/fakes.py``: fixed labels).
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import classifiers
 import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.mail.poller import Poller  # noqa: E402
+from pipeline.models import current_model_dir
 from pipeline.context import RunContext  # noqa: E402
-from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
-from tests.mail_support import KeywordClassifier  # noqa: E402
+from tests.fakes import FakeClassifier  # noqa: E402
 
 TOPICS = [
     ("window {w}", "I waited {n} minutes at window {w} for my residence permit and the staff were rude."),
@@ -102,16 +103,14 @@ def context(home: Path, database_url: str, keyword: bool) -> RunContext:
     url = database_url or f"sqlite:///{home / 'bench.db'}"
     storage.migrate(url)
     settings = Settings(home=home, database_url=url)
-    classifier = KeywordClassifier()
+    db = storage.open_database(url)
+    classifier: classifiers.Classifier = FakeClassifier()
     if not keyword:
-        import classifiers
-
         try:
-            classifier = classifiers.load_model(classifiers.resolve_model_dir(settings))  # type: ignore[assignment]
+            classifier = classifiers.load_model(current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
         except Exception as e:  # noqa: BLE001 - report and fall back
-            Console(stderr=True).print(f"[yellow]no trained model ({e}); using the keyword classifier[/]")
-    return RunContext(settings, storage.open_database(url), storage.BlobStore(settings.blob_dir), classifier,  # type: ignore[arg-type]
-                      actor="bench")
+            Console(stderr=True).print(f"[yellow]no trained model ({e}); using the fake classifier[/]")
+    return RunContext(settings, db, storage.BlobStore(settings.blob_dir), classifier, actor="bench")
 
 
 def peak_mb() -> float:
@@ -124,7 +123,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--database-url", default="")
-    parser.add_argument("--keyword", action="store_true", help="use the keyword classifier, not the model")
+    parser.add_argument("--keyword", action="store_true",
+                        help="use the fake classifier (fixed labels), not the model")
     parser.add_argument("--append", action="store_true",
                         help="IMAP APPEND the messages instead of Maildir delivery")
     args = parser.parse_args()

@@ -2,14 +2,17 @@
 
 Public API (see ``docs/architecture.md``)::
 
-    load_model(model_dir) -> Classifier          # .version, .label_sets, .classify(texts)
+    Classifier                                   # Protocol: .version, .label_sets, .classify(texts)
+    load_model(model_dir) -> SpacyClassifier     # the spaCy implementation of Classifier
     train(data, out_dir, *, seed=0) -> ModelInfo
     evaluate(model, rows) -> EvaluationReport    # .to_json(), render_report(report)
     extract_fields(text, language) -> tuple[ExtractedField, ...]
     detect_language(text) -> "en" | "zh" | "mixed" | ""
     normalize_text(text) -> str
-    resolve_model_dir(settings) -> Path          # Settings.model_dir, promoted version, bundled model
+    resolve_model_dir(model_dir, promoted) -> Path  # configured dir, else promoted, else the bundled model
+    model_dirs(root), install(root, staging, info)  # model versions on disk (the registry is the database's)
     load_label_sets(path) -> tuple[LabelSet, ...]
+    review_rules(label_sets), check_label(label_sets, label_set, label)
 
 This package is the only importer of spaCy.
 """
@@ -19,33 +22,53 @@ from __future__ import annotations
 from classifiers.dataset import read_rows, route_language
 from classifiers.evaluation import EvaluationReport, LabelSetReport, evaluate, render_report, score_predictions
 from classifiers.fields import extract_fields
-from classifiers.labels import LabelSet, load_label_sets
-from classifiers.runtime import Classifier, load_model
+from classifiers.labels import LabelSet, check_label, load_label_sets, review_rules
+from classifiers.protocol import Classifier
+from classifiers.runtime import SpacyClassifier, load_model, read_label_sets
 from classifiers.text import detect_language, normalize_text
 from classifiers.training import ModelInfo, train
-from classifiers.versions import ModelVersion, list_versions, promote, promoted_version, resolve_model_dir, rollback
+from classifiers.versions import (
+    BUNDLED_MODEL_DIR,
+    LegacyRegistry,
+    ModelDir,
+    install,
+    model_dirs,
+    read_legacy_registry,
+    resolve_model_dir,
+    retire_legacy_registry,
+    staging_dir,
+    version_dir,
+)
 
 __all__ = [
+    "BUNDLED_MODEL_DIR",
     "Classifier",
     "EvaluationReport",
     "LabelSet",
     "LabelSetReport",
+    "LegacyRegistry",
+    "ModelDir",
     "ModelInfo",
-    "ModelVersion",
+    "SpacyClassifier",
+    "check_label",
     "detect_language",
     "evaluate",
     "extract_fields",
-    "list_versions",
+    "install",
     "load_label_sets",
     "load_model",
+    "model_dirs",
     "normalize_text",
-    "promote",
-    "promoted_version",
+    "read_label_sets",
+    "read_legacy_registry",
     "read_rows",
     "render_report",
     "resolve_model_dir",
-    "rollback",
+    "retire_legacy_registry",
+    "review_rules",
     "route_language",
     "score_predictions",
+    "staging_dir",
     "train",
+    "version_dir",
 ]

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from classifiers.runtime import Classifier
+    from classifiers.protocol import Classifier
 
 
 @dataclass(frozen=True)

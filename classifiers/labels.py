@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import ConfigError
-from pipeline.core.model import Label
+from pipeline.core.errors import ConfigError, InvalidLabelError
+from pipeline.core.model import Label, ReviewRule
 
 #: The bundled default label sets, exactly as in the foundation issue.
 DEFAULT_LABELS_FILE = Path(__file__).resolve().parent / "labels.toml"
@@ -45,12 +45,25 @@ class LabelSet:
     def label_ids(self) -> tuple[str, ...]:
         return tuple(self.labels)
 
+    @property
+    def review_rule(self) -> ReviewRule:
+        """This label set's threshold and margin, in the form ``storage`` applies to new cases."""
+        return ReviewRule(threshold=self.threshold, margin=self.margin)
+
     def needs_review(self, label: Label) -> bool:
         """True when the top label is below the threshold or the runner-up is within ``margin``."""
-        if label.confidence < self.threshold:
-            return True
-        others = sorted((s for k, s in label.scores.items() if k != label.label), reverse=True)
-        return bool(others) and label.confidence - others[0] < self.margin
+        return self.review_rule.needs_review(label)
+
+    def check_label(self, label: str) -> None:
+        """Raise unless ``label`` is one of this label set's labels.
+
+        Raises:
+            InvalidLabelError: it is not (the message lists the allowed labels).
+        """
+        if label not in self.labels:
+            raise InvalidLabelError(
+                f"{label!r} is not a label of {self.name!r}; allowed: {', '.join(self.labels) or '(none)'}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "threshold": self.threshold, "margin": self.margin, "labels": dict(self.labels)}
@@ -97,6 +110,25 @@ def load_label_sets(path: Path | None = None) -> tuple[LabelSet, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: a label set name appears twice: {names}")
     return sets
+
+
+def review_rules(label_sets: Iterable[LabelSet]) -> dict[str, ReviewRule]:
+    """``{label set: ReviewRule}``: what ``storage.create_case`` needs to decide ``needs_review``."""
+    return {ls.name: ls.review_rule for ls in label_sets}
+
+
+def check_label(label_sets: Sequence[LabelSet], label_set: str, label: str) -> LabelSet:
+    """The label set ``label_set`` if ``label`` is one of its labels.
+
+    Raises:
+        InvalidLabelError: no such label set, or no such label in it (the message lists the allowed values).
+    """
+    found = next((ls for ls in label_sets if ls.name == label_set), None)
+    if found is None:
+        names = ", ".join(ls.name for ls in label_sets) or "(none)"
+        raise InvalidLabelError(f"{label_set!r} is not a label set; allowed: {names}")
+    found.check_label(label)
+    return found
 
 
 def find_label_sets(data_paths: Iterable[Path]) -> tuple[LabelSet, ...]:

@@ -38,8 +38,8 @@ def cat_name(label_set: str, label: str) -> str:
     return f"{label_set}:{label}"
 
 
-class Classifier:
-    """A loaded model: one spaCy pipeline per language, all label sets in each."""
+class SpacyClassifier:
+    """A loaded model: one spaCy pipeline per language, all label sets in each (a ``Classifier``)."""
 
     def __init__(
         self,
@@ -132,7 +132,18 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
         raise ModelError(f"the model in {model_dir} is corrupt ({e}): {_HINT}") from e
 
 
-def load_model(model_dir: Path) -> Classifier:
+def read_label_sets(model_dir: Path) -> tuple[LabelSet, ...]:
+    """The label sets a model was trained with (from its ``meta.json``; spaCy is not loaded).
+
+    Raises:
+        ModelError: no readable model there.
+        ConfigError: a label set in ``meta.json`` is invalid.
+    """
+    meta = read_meta(Path(model_dir))
+    return tuple(LabelSet.from_dict(d) for d in meta.get("label_sets", []))
+
+
+def load_model(model_dir: Path) -> SpacyClassifier:
     """Load the model in ``model_dir``.
 
     Raises:
@@ -149,4 +160,4 @@ def load_model(model_dir: Path) -> Classifier:
         missing = [ls.name for ls in label_sets if component_name(ls.name) not in nlp.pipe_names]
         if missing:
             raise ModelError(f"the {lang} pipeline in {model_dir} lacks label sets {missing}: {_HINT}")
-    return Classifier(pipelines, label_sets, str(meta["version"]), meta)
+    return SpacyClassifier(pipelines, label_sets, str(meta["version"]), meta)

@@ -8,7 +8,7 @@ with a ``department`` but no ``kind`` still trains the department classifier.
 
 Calibration: bag-of-words softmax scores trained with spaCy's squared-error loss come out
 under-confident, so each label set gets a temperature fitted on the dev split (log-loss, grid search)
-and stored in ``meta.json``; ``Classifier`` applies it. The refit on all rows reuses it.
+and stored in ``meta.json``; ``SpacyClassifier`` applies it. The refit on all rows reuses it.
 Label sets with enough dev rows (``[training] bias_min_rows``) also get per-label offsets of the
 log-scores that maximise dev macro-F1 (``fit_biases``; the temperature is fitted after them).
 
@@ -40,7 +40,7 @@ from thinc.api import Config
 
 from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, row_language
 from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
-from classifiers.runtime import META_FILE, Classifier, apply_temperature, cat_name, component_name
+from classifiers.runtime import META_FILE, SpacyClassifier, apply_temperature, cat_name, component_name
 from classifiers.text import normalize_text
 from pipeline.core.errors import InputError, ModelError
 from pipeline.core.model import Classification
@@ -153,12 +153,12 @@ def train_rows(
     if dev_rows and pipelines:
         from classifiers.evaluation import evaluate  # evaluation imports runtime; keep import local
 
-        raw = Classifier(pipelines, sets, version)
+        raw = SpacyClassifier(pipelines, sets, version)
         dev_results = raw.classify([str(r["text"]) for r in dev_rows])  # once, for both fits
         biases = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]), gains=bias_gains,
                             results=dev_results)
         temperatures = fit_temperatures(raw, dev_rows, biases, results=dev_results)
-        calibrated = Classifier(pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
+        calibrated = SpacyClassifier(pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
         report = evaluate(calibrated, dev_rows)
         metrics = {
             name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "ece": r.ece}
@@ -208,7 +208,7 @@ def train_rows(
 
 
 def fit_temperatures(
-    model: Classifier,
+    model: SpacyClassifier,
     rows: Sequence[Mapping[str, Any]],
     biases: Mapping[str, Mapping[str, float]] | None = None,
     *,
@@ -239,7 +239,7 @@ def fit_temperatures(
 
 
 def fit_biases(
-    model: Classifier,
+    model: SpacyClassifier,
     rows: Sequence[Mapping[str, Any]],
     *,
     min_rows: int = 200,

@@ -8,6 +8,8 @@ import classifiers
 import ocr
 import storage
 from pipeline.config import Settings
+from pipeline.core.model import ReviewRule
+from pipeline.models import current_model_dir
 
 
 @dataclass
@@ -21,8 +23,9 @@ class RunContext:
     actor: str = "system"
 
     @property
-    def thresholds(self) -> dict[str, float]:
-        return {ls.name: ls.threshold for ls in self.classifier.label_sets}
+    def thresholds(self) -> dict[str, ReviewRule]:
+        """The review rule (threshold, margin) of each of the model's label sets, for ``storage.create_case``."""
+        return classifiers.review_rules(self.classifier.label_sets)
 
 
 def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = True) -> RunContext:
@@ -35,6 +38,10 @@ def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = 
     """
     if need_ocr:
         ocr.check_tesseract(settings.ocr.languages)
-    model = classifiers.load_model(classifiers.resolve_model_dir(settings))
     db = storage.open_database(settings.resolved_database_url)
+    try:
+        model = classifiers.load_model(current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
+    except BaseException:
+        db.dispose()
+        raise
     return RunContext(settings, db, storage.BlobStore(settings.blob_dir), model, actor)

@@ -11,8 +11,6 @@ from __future__ import annotations
 from storage.audit import audit_trail, record_event
 from storage.blobs import BlobStore, sha256_bytes
 from storage.cases import (
-    DEFAULT_THRESHOLD,
-    REVIEW_MARGIN,
     TRANSITIONS,
     NewCase,
     OriginalRef,
@@ -113,8 +111,6 @@ from storage.registry import (
 
 __all__ = [
     "CASE_STATUSES",
-    "DEFAULT_THRESHOLD",
-    "REVIEW_MARGIN",
     "TRANSITIONS",
     "AckRequest",
     "AuditEvent",

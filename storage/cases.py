@@ -14,17 +14,13 @@ from sqlalchemy import and_, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.core.model import Classification, IntakeItem
+from pipeline.core.model import Classification, IntakeItem, ReviewRule
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
 from storage.lookup import rows_by_sha256
 from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, Document, utcnow
 from storage.references import next_reference, next_references
 
-#: a label whose confidence is below its label set's threshold sends the case to review
-DEFAULT_THRESHOLD = 0.5
-#: ... and so do top two scores closer than this
-REVIEW_MARGIN = 0.1
 #: the label sets every case shows at the top level of ``case_to_dict``
 STANDARD_LABEL_SETS = ("department", "sentiment", "kind")
 
@@ -81,7 +77,7 @@ def create_case(
     *,
     due_days: int,
     actor: str,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Mapping[str, ReviewRule] | None = None,
     originals: Sequence[OriginalRef] | None = None,
     now: datetime | None = None,
 ) -> Case:
@@ -89,8 +85,8 @@ def create_case(
 
     ``originals`` are the files to list with the case (their bytes go to the ``BlobStore``
     separately); by default one document describing ``item.source``. The case needs review when a
-    label is below its threshold (``thresholds[label_set]``, default 0.5), its top two scores are
-    within 0.1 of each other, or the item was not classified.
+    label breaks its label set's rule (``thresholds[label_set]``: the ``threshold`` and ``margin`` of
+    ``labels.toml``, which the caller takes from the model's label sets), or the item was not classified.
 
     Raises:
         DuplicateCaseError: a case for the same original exists (a concurrent run stored it first);
@@ -127,7 +123,7 @@ def create_cases(
     *,
     due_days: int,
     actor: str,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Mapping[str, ReviewRule] | None = None,
     originals: Sequence[Sequence[OriginalRef] | None] | None = None,
     now: datetime | None = None,
 ) -> list[NewCase]:
@@ -186,7 +182,7 @@ def _values(obj: Any, columns: Sequence[Any]) -> dict[str, Any]:
 
 
 def _case_values(
-    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, float] | None
+    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, ReviewRule] | None
 ) -> dict[str, Any]:
     source = item.source
     return {
@@ -216,22 +212,16 @@ def _created_detail(case: Case, item: IntakeItem) -> dict[str, Any]:
             "sha256": item.source.sha256, "needs_review": case.needs_review}
 
 
-def review_needed(
-    classification: Classification | None,
-    thresholds: Mapping[str, float],
-    *,
-    margin: float = REVIEW_MARGIN,
-) -> bool:
-    """True if a label is below its threshold or its top two scores are within ``margin``."""
+#: for a label set the caller gave no rule for: the defaults of ``labels.toml``
+_DEFAULT_RULE = ReviewRule()
+
+
+def review_needed(classification: Classification | None, rules: Mapping[str, ReviewRule]) -> bool:
+    """True if the item was not classified or a label breaks its label set's rule (``ReviewRule()`` if unlisted)."""
     if classification is None or not classification.labels:
         return True
-    for label in classification.labels.values():
-        if label.confidence < thresholds.get(label.label_set, DEFAULT_THRESHOLD):
-            return True
-        top = sorted(label.scores.values(), reverse=True)[:2]
-        if len(top) == 2 and top[0] - top[1] < margin:
-            return True
-    return False
+    return any(rules.get(label.label_set, _DEFAULT_RULE).needs_review(label)
+               for label in classification.labels.values())
 
 
 def _labels_of(classification: Classification | None) -> list[CaseLabel]:

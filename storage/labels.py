@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.core.model import Classification
+from pipeline.core.errors import InvalidLabelError
+from pipeline.core.model import Classification, ReviewRule
 from storage.audit import record_event
 from storage.cases import review_needed
 from storage.models import Case, CaseLabel, Correction, utcnow
@@ -22,13 +23,22 @@ def correct_label(
     label: str,
     *,
     reviewer: str,
+    allowed: Mapping[str, Collection[str]] | None = None,
     now: datetime | None = None,
 ) -> Correction:
     """Record a reviewer's label for one label set of ``case`` and mark it confirmed.
 
     Confirming the label the model chose is recorded too (old == new): both are training data for
     the next model. The correction keeps the model version that produced the old label.
+
+    ``allowed`` (label set -> its labels, from the model's label sets) rejects a typo before it
+    becomes training data; callers that take labels from people must pass it.
+
+    Raises:
+        InvalidLabelError: ``allowed`` is given and ``label_set``/``label`` is not in it.
     """
+    if allowed is not None:
+        check_allowed(allowed, label_set, label)
     at = now or utcnow()
     current = case.label(label_set)
     old = current.label if current is not None else None
@@ -51,6 +61,20 @@ def correct_label(
         detail={"label_set": label_set, "old": old, "new": label, "model_version": model_version},
     )
     return correction
+
+
+def check_allowed(allowed: Mapping[str, Collection[str]], label_set: str, label: str) -> None:
+    """Raise unless ``label`` is one of ``allowed[label_set]``.
+
+    Raises:
+        InvalidLabelError: the label set or the label is unknown (the message lists the allowed values).
+    """
+    if label_set not in allowed:
+        raise InvalidLabelError(f"{label_set!r} is not a label set; allowed: {', '.join(allowed) or '(none)'}")
+    if label not in allowed[label_set]:
+        raise InvalidLabelError(
+            f"{label!r} is not a label of {label_set!r}; allowed: {', '.join(allowed[label_set]) or '(none)'}"
+        )
 
 
 def mark_reviewed(session: Session, case: Case, *, reviewer: str, now: datetime | None = None) -> Case:
@@ -98,7 +122,7 @@ def relabel_case(
     classification: Classification,
     *,
     actor: str,
-    thresholds: Mapping[str, float] | None = None,
+    thresholds: Mapping[str, ReviewRule] | None = None,
 ) -> list[str]:
     """Apply a new model's labels to ``case``, leaving reviewer-confirmed label sets alone.
 

@@ -1,7 +1,9 @@
 """The registry of trained model versions: candidates, the one promoted, and retired ones.
 
-At most one version is ``promoted`` at a time; promoting another retires it, and
-``rollback_model_version`` promotes the version that was promoted before the current one.
+This table is the one registry of model versions (the model directories stay on disk under the
+models root; ``pipeline.models`` keeps the two in step). At most one version is ``promoted`` at a
+time; promoting another retires it, and ``rollback_model_version`` promotes the version that was
+promoted before the current one.
 """
 
 from __future__ import annotations
@@ -108,17 +110,36 @@ def retire_model_version(session: Session, version: str, *, actor: str) -> Model
     return model
 
 
-def rollback_model_version(session: Session, *, actor: str, now: datetime | None = None) -> ModelVersion:
+def rollback_model_version(
+    session: Session, *, actor: str, now: datetime | None = None, to_none: bool = False
+) -> ModelVersion | None:
     """Promote again the version that was in use before the current one.
 
+    The version rolled back from leaves the promotion history (``promoted_at`` is cleared), so a
+    second rollback goes further back instead of returning to it. With ``to_none``, rolling back the
+    only promotion leaves no version promoted (the deployment falls back to its bundled model) and
+    returns None.
+
     Raises:
-        ModelVersionNotFoundError: no earlier promoted version exists.
+        ModelVersionNotFoundError: nothing is promoted, or no earlier promoted version exists and
+            ``to_none`` is false.
     """
+    at = now or utcnow()
     current = current_model_version(session)
-    statement = select(ModelVersion).where(ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None))
-    if current is not None:
-        statement = statement.where(ModelVersion.id != current.id)
+    if current is None:
+        raise ModelVersionNotFoundError("no promoted model version to roll back from")
+    statement = select(ModelVersion).where(
+        ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None), ModelVersion.id != current.id
+    )
     previous = session.scalars(statement.order_by(ModelVersion.promoted_at.desc(), ModelVersion.id.desc()).limit(1)).first()
-    if previous is None:
+    if previous is None and not to_none:
         raise ModelVersionNotFoundError("no earlier promoted model version to roll back to")
-    return promote_model_version(session, previous.version, actor=actor, now=now)
+    current.status = "retired"
+    current.promoted_at = None
+    record_event(
+        session, "model_rolled_back", actor=actor, at=at,
+        detail={"from": current.version, "to": previous.version if previous else None},
+    )
+    if previous is None:
+        return None
+    return promote_model_version(session, previous.version, actor=actor, now=at)

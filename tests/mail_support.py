@@ -1,68 +1,43 @@
-"""Helpers for the e-mail tests: a keyword classifier (fast, deterministic) and a RunContext on a real DB."""
+"""Helpers for the e-mail tests: a RunContext on a real DB with the real bundled model, sample messages."""
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+import classifiers
 import storage
 from ocr.settings import OcrSettings
 from pipeline.config import Settings
-from pipeline.core.model import Classification, Label
 from pipeline.context import RunContext
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "emails"
 
 
-@dataclass(frozen=True)
-class _LabelSet:
-    name: str
-    labels: tuple[str, ...]
-    threshold: float = 0.5
+@functools.cache
+def bundled_model() -> classifiers.SpacyClassifier:
+    """The trained model shipped in ``classifiers/model`` (``make model``), loaded once per process.
+
+    Loading takes about half a second, training even the small fixture model longer, so the mail
+    integration tests share this one; a forked poller child inherits it already loaded.
+    """
+    return classifiers.load_model(classifiers.BUNDLED_MODEL_DIR)
 
 
-@dataclass
-class KeywordClassifier:
-    """Stands in for the spaCy model at the classifier seam: keyword rules, version ``test-kw``."""
-
-    version: str = "test-kw"
-    label_sets: tuple[_LabelSet, ...] = field(default_factory=lambda: (
-        _LabelSet("department", ("window_services", "facilities", "general")),
-        _LabelSet("sentiment", ("negative", "neutral", "positive")),
-        _LabelSet("kind", ("complaint", "suggestion", "praise", "question")),
-    ))
-    calls: list[int] = field(default_factory=list)
-
-    def classify(self, texts: Sequence[str]) -> list[Classification]:
-        self.calls.append(len(texts))
-        return [self._one(t.lower()) for t in texts]
-
-    def _one(self, text: str) -> Classification:
-        dept = "window_services" if ("window" in text or "窗口" in text) else (
-            "facilities" if any(w in text for w in ("toilet", "elevator", "soap", "lights")) else "general")
-        kind = "suggestion" if ("suggest" in text or "please" in text) else "complaint"
-        labels = {
-            "department": Label("department", dept, 0.9, {dept: 0.9}),
-            "sentiment": Label("sentiment", "negative", 0.8, {"negative": 0.8}),
-            "kind": Label("kind", kind, 0.85, {kind: 0.85}),
-        }
-        return Classification(labels, self.version)
-
-
-def make_context(db_url: str, home: Path, *, classifier: KeywordClassifier | None = None) -> RunContext:
-    """A RunContext on a migrated database with the keyword classifier."""
+def make_context(db_url: str, home: Path, *, classifier: classifiers.Classifier | None = None) -> RunContext:
+    """A RunContext on a migrated database with the real bundled model (or ``classifier``)."""
     storage.migrate(db_url)
     settings = Settings(home=home, database_url=db_url, ocr=OcrSettings(languages="eng", workers=1))
     home.mkdir(parents=True, exist_ok=True)
     return RunContext(settings, storage.open_database(db_url), storage.BlobStore(settings.blob_dir),
-                      classifier or KeywordClassifier(), actor="test")  # type: ignore[arg-type]
+                      classifier or bundled_model(), actor="test")
 
 
 def complaint(n: int, *, subject: str = "", body: str = "", mid: str = "", **headers: str) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import classifiers
-from classifiers.runtime import Classifier
+from classifiers.runtime import SpacyClassifier
 from pipeline.core.errors import InputError, ModelError
 from pipeline.core.model import Classification
 
@@ -24,17 +24,17 @@ PROBES = [
 
 
 @pytest.fixture(scope="module")
-def fixture_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[classifiers.ModelInfo, Classifier]:
+def fixture_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[classifiers.ModelInfo, SpacyClassifier]:
     out = tmp_path_factory.mktemp("model") / "m"
     info = classifiers.train([FIXTURE], out, seed=0)
     return info, classifiers.load_model(out)
 
 
-def _scores(model: Classifier) -> list[dict[str, dict[str, float]]]:
+def _scores(model: SpacyClassifier) -> list[dict[str, dict[str, float]]]:
     return [{k: lab.scores for k, lab in c.labels.items()} for c in model.classify(PROBES)]
 
 
-def test_train_writes_meta_and_language_pipelines(fixture_model: tuple[classifiers.ModelInfo, Classifier]) -> None:
+def test_train_writes_meta_and_language_pipelines(fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier]) -> None:
     info, model = fixture_model
     meta = json.loads((info.path / "meta.json").read_text(encoding="utf-8"))
     assert meta["version"] == info.version == model.version
@@ -49,7 +49,7 @@ def test_train_writes_meta_and_language_pipelines(fixture_model: tuple[classifie
         assert names == ["textcat_department", "textcat_sentiment", "textcat_kind"]
 
 
-def test_training_is_deterministic(fixture_model: tuple[classifiers.ModelInfo, Classifier], tmp_path: Path) -> None:
+def test_training_is_deterministic(fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier], tmp_path: Path) -> None:
     info, model = fixture_model
     again = classifiers.train([FIXTURE], tmp_path / "again", seed=0)
     assert again.version.split("-")[-1] == info.version.split("-")[-1]
@@ -62,7 +62,7 @@ def test_retraining_identical_data_in_place_keeps_the_version(tmp_path: Path) ->
     assert first.version == second.version
 
 
-def test_classify_gives_every_label_set_with_scores(fixture_model: tuple[classifiers.ModelInfo, Classifier]) -> None:
+def test_classify_gives_every_label_set_with_scores(fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier]) -> None:
     _, model = fixture_model
     results = model.classify(PROBES)
     assert len(results) == len(PROBES)
@@ -76,7 +76,7 @@ def test_classify_gives_every_label_set_with_scores(fixture_model: tuple[classif
 
 
 def test_chinese_text_is_tokenized_by_character_and_classified(
-    fixture_model: tuple[classifiers.ModelInfo, Classifier],
+    fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier],
 ) -> None:
     _, model = fixture_model
     doc = model.pipelines["zh"].make_doc("二楼卫生间没有纸")
@@ -131,7 +131,7 @@ def test_training_without_labels_is_an_input_error(tmp_path: Path) -> None:
 
 
 def test_missing_or_corrupt_model_is_a_model_error(
-    fixture_model: tuple[classifiers.ModelInfo, Classifier], tmp_path: Path
+    fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier], tmp_path: Path
 ) -> None:
     with pytest.raises(ModelError, match="complaintdesk train"):
         classifiers.load_model(tmp_path / "nowhere")

@@ -10,7 +10,7 @@ import pytest
 
 import classifiers
 from classifiers.labels import find_label_sets
-from classifiers.runtime import Classifier, apply_temperature
+from classifiers.runtime import SpacyClassifier, apply_temperature
 from classifiers.training import fit_biases, load_training_config, train_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ def test_offsets_are_stored_and_never_lower_macro_f1_on_the_rows_they_were_fitte
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     model = classifiers.load_model(out)
     assert model.biases == meta["biases"] and set(meta["temperatures"]) == {ls.name for ls in model.label_sets}
-    raw = Classifier(model.pipelines, model.label_sets, model.version)
+    raw = SpacyClassifier(model.pipelines, model.label_sets, model.version)
     with_offsets = classifiers.evaluate(model, heldout)
     without = classifiers.evaluate(raw, heldout)
     for name, report in with_offsets.label_sets.items():
@@ -64,7 +64,7 @@ def test_offsets_are_stored_and_never_lower_macro_f1_on_the_rows_they_were_fitte
 def test_offsets_decide_the_label_and_scores_stay_a_distribution(calibrated: tuple[Path, list[dict]]) -> None:
     out, heldout = calibrated
     model = classifiers.load_model(out)
-    raw = Classifier(model.pipelines, model.label_sets, model.version)
+    raw = SpacyClassifier(model.pipelines, model.label_sets, model.version)
     texts = [r["text"] for r in heldout[:40]]
     for adjusted, plain in zip(model.classify(texts), raw.classify(texts), strict=True):
         for name, label in adjusted.labels.items():
@@ -79,7 +79,7 @@ def test_no_offsets_from_few_rows_or_when_they_do_not_generalise(tmp_path: Path)
     meta = json.loads((info.path / "meta.json").read_text(encoding="utf-8"))
     assert meta["biases"] == {}
     model = classifiers.load_model(info.path)
-    raw = Classifier(model.pipelines, model.label_sets, model.version)
+    raw = SpacyClassifier(model.pipelines, model.label_sets, model.version)
     rows = classifiers.read_rows([FIXTURE])
     assert fit_biases(raw, rows, min_rows=len(rows) + 1) == {}
     # labels unrelated to the texts: offsets fitted on one half never help on the other

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import mailbox
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 import storage
 from pipeline.mail.ingest import Envelope, ingest_messages, import_paths, iter_envelopes
+from classifiers import LabelSet
+from pipeline.core.model import Classification
 from pipeline.context import RunContext
-from tests.mail_support import SAMPLES, case_count, complaint, make_context
+from tests.fakes import RecordingClassifier
+from tests.mail_support import SAMPLES, bundled_model, case_count, complaint, make_context
 
 
 @pytest.fixture
 def ctx(db_url: str, tmp_path: Path) -> Iterator[RunContext]:
-    context = make_context(db_url, tmp_path / "home")
+    context = make_context(db_url, tmp_path / "home", classifier=RecordingClassifier(bundled_model()))
     yield context
     context.db.dispose()
 
@@ -36,7 +40,7 @@ def test_new_mail_becomes_cases_once(ctx: RunContext) -> None:
     msgs = [complaint(i) for i in range(5)]
     done = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)
     assert [d.outcome.kind for d in done] == ["created"] * 5
-    assert ctx.classifier.calls == [5]  # type: ignore[attr-defined]  # classified as one batch
+    assert isinstance(ctx.classifier, RecordingClassifier) and ctx.classifier.calls == [5]  # one batch
     case = done[0].outcome.case
     assert case is not None and case["channel"] == "email" and case["subject"].startswith("Complaint 0")
     assert case["sender"] == "citizen0@example.org" and case["department"] == "window_services"
@@ -149,27 +153,39 @@ def test_import_bundled_samples(sqlite_ctx: RunContext) -> None:
     assert (slip.case or {})["ocr_confidence"] is not None
 
 
-def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    real, real_many = storage.create_case, storage.create_cases
+@dataclasses.dataclass
+class PoisonClassifier:
+    """The real model, except that a text containing "poison" gets its department label twice (under a
+    second key): the database's unique (case, label set) constraint then really rejects that case."""
 
-    def choke(session: object, item: object, **kw: object) -> object:
-        if "poison" in item.subject:  # type: ignore[attr-defined]
-            raise ValueError("cannot store this one")
-        return real(session, item, **kw)  # type: ignore[arg-type]
+    inner: RecordingClassifier
 
-    def choke_many(session: object, items: list, **kw: object) -> object:
-        if any("poison" in item.subject for item in items):
-            raise ValueError("cannot store this batch")
-        return real_many(session, items, **kw)  # type: ignore[arg-type]
+    @property
+    def version(self) -> str:
+        return self.inner.version
 
-    # the batch is written in bulk first; when that fails, message by message
-    monkeypatch.setattr(storage, "create_case", choke)
-    monkeypatch.setattr(storage, "create_cases", choke_many)
-    msgs = [complaint(1), complaint(2, subject="poison pill"), complaint(3)]
+    @property
+    def label_sets(self) -> tuple[LabelSet, ...]:
+        return self.inner.label_sets
+
+    def classify(self, texts: Sequence[str]) -> list[Classification]:
+        out = self.inner.classify(texts)
+        return [Classification({**c.labels, "department-again": c.labels["department"]}, c.model_version)
+                if "poison" in text else c for text, c in zip(texts, out, strict=True)]
+
+
+def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext) -> None:
+    assert isinstance(ctx.classifier, RecordingClassifier)
+    ctx.classifier = PoisonClassifier(ctx.classifier)
+    # the batch is written in bulk first; when the database rejects it, message by message
+    msgs = [complaint(1), complaint(2, body="A poison pill of a complaint about window 3."), complaint(3)]
     done = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)
     assert [d.outcome.kind for d in done] == ["created", "quarantined", "created"]
-    assert "internal error while storing" in done[1].outcome.reason
+    reason = done[1].outcome.reason
+    assert "internal error while storing" in reason and "IntegrityError" in reason and "case_labels" in reason
     assert case_count(ctx) == 2
+    with ctx.db.session() as s:
+        assert storage.find_quarantine_by_sha256(s, done[1].outcome.source.sha256) is not None
 
 
 def test_poison_header_does_not_stop_the_batch(tmp_path: Path, sqlite_ctx: RunContext) -> None:

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 import storage
-from pipeline.core.model import Channel, IntakeItem, Source
+from pipeline.core.model import Channel, IntakeItem, ReviewRule, Source
 from tests.test_storage_cases import item
 
 
@@ -17,12 +17,12 @@ def email_item(message_id: str, body: str) -> IntakeItem:
 
 def test_create_cases_matches_create_case(db: storage.Database) -> None:
     with db.session() as s:
-        single = storage.create_case(s, item("one by one"), due_days=15, actor="t", thresholds={"kind": 0.8})
+        single = storage.create_case(s, item("one by one"), due_days=15, actor="t", thresholds={"kind": ReviewRule(0.8)})
         single_row = storage.case_to_dict(single)
         items = [item(f"bulk number {n}") for n in range(5)]
         originals = [None, *[[("a.eml", "message/rfc822", "original", "b" * 64, 10),
                               ("x.png", "image/png", "attachment", "c" * 64, 20)]] * 4]
-        made = storage.create_cases(s, items, due_days=15, actor="t", thresholds={"kind": 0.8},
+        made = storage.create_cases(s, items, due_days=15, actor="t", thresholds={"kind": ReviewRule(0.8)},
                                     originals=originals)
     first = int(single_row["reference"].split("-")[1])
     assert [m.reference.split("-")[1] for m in made] == [f"{first + n:06d}" for n in range(1, 6)]

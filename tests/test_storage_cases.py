@@ -10,7 +10,16 @@ import pytest
 from sqlalchemy import select
 
 import storage
-from pipeline.core.model import Channel, Classification, ExtractedField, IntakeItem, Label, PageText, Source
+from pipeline.core.model import (
+    Channel,
+    Classification,
+    ExtractedField,
+    IntakeItem,
+    Label,
+    PageText,
+    ReviewRule,
+    Source,
+)
 
 CONTRACT_KEYS = {
     "reference", "channel", "source", "sha256", "language", "text", "department", "department_confidence",
@@ -165,7 +174,7 @@ def test_originals_listed_once_per_sha(db: storage.Database) -> None:
     [
         (classification(confidence=0.9, runner_up=0.05), None, False),
         (classification(confidence=0.45, runner_up=0.4), None, True),  # below default 0.5
-        (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.95)}, True),  # below its threshold
+        (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.95)}, True),  # below it
         (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3)}, True),  # top two close
         (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3, margin=0.02)}, False),
         (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.5, margin=0.9)}, True),

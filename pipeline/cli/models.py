@@ -1,41 +1,41 @@
-"""Model commands of the ``complaintdesk`` CLI: train, evaluate, models list|promote|rollback, retrain, reclassify.
+"""Model commands of the ``complaintdesk`` CLI: train, evaluate, models list|promote|rollback, retrain,
+reclassify, correct.
 
-Glue only: parse options, build settings, call ``classifiers``. Errors are ``ComplaintdeskError``
-subclasses; ``pipeline.cli.main`` maps them to exit codes. ``register(app)`` adds the commands.
+Glue only: parse options, build settings, open the database, call ``pipeline.models`` (the service a
+web app would call too) and print. Errors are ``ComplaintdeskError`` subclasses; ``pipeline.cli.main``
+maps them to exit codes. ``register(app)`` adds the commands.
 
 Where models live:
-- ``train --model-dir DIR`` writes exactly there (the Makefile builds the bundled model this way);
-- ``train`` alone writes ``Settings.models_root/<version>`` (a candidate: ``models promote`` it);
-- every other command uses the current model (``classifiers.resolve_model_dir``): ``--model-dir``,
-  else ``Settings.model_dir``, else the promoted version, else the bundled ``classifiers/model``.
+- ``train --model-dir DIR`` writes exactly there, without a database (the Makefile builds the bundled
+  model this way);
+- ``train`` alone writes ``Settings.models_root/<version>`` and registers it in the database (a
+  candidate: ``models promote`` it);
+- every other command uses the current model (``pipeline.models.current_model_dir``): ``--model-dir``,
+  else ``Settings.model_dir``, else the version promoted in the database, else the bundled ``classifiers/model``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import classifiers
+import storage
 from classifiers.dataset import read_rows
-from classifiers.versions import version_dir
+from pipeline import models as service
 from pipeline.config import Settings, load_settings
-from pipeline.core.errors import ComplaintdeskError, InputError
-
-#: The training data shipped with the project.
-BUNDLED_DATA_DIR = Path(classifiers.__file__).resolve().parent / "data"
+from pipeline.core.errors import InputError, InvalidLabelError
 
 console = Console()
-err_console = Console(stderr=True)
 models_app = typer.Typer(help="List, promote and roll back trained model versions.", no_args_is_help=True)
-T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -46,21 +46,20 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _with_database(settings: Settings, action: Callable[[Any], T]) -> T | None:
-    """Run ``action(session)`` against the deployment's database if it exists; None otherwise.
+@contextmanager
+def _database(settings: Settings) -> Iterator[storage.Database]:
+    """The deployment's database (the model registry lives there); run ``complaintdesk init`` first."""
+    with storage.open_database(settings.resolved_database_url) as db:
+        yield db
 
-    The database keeps an audited copy of the model registry; the files under ``models_root``
-    stay the source of truth, so a deployment without a database can still train and promote.
-    """
-    try:
-        import storage
 
-        db = storage.open_database(settings.resolved_database_url)
-    except ComplaintdeskError as e:
-        err_console.print(f"[yellow]note:[/yellow] model registry not recorded in the database ({e})")
-        return None
-    with db, db.session() as session:
-        return action(session)
+def _current_dir(settings: Settings, model_dir: Path | None) -> Path:
+    """``--model-dir``, else ``Settings.model_dir`` (no database needed for either), else the promoted model."""
+    explicit = model_dir if model_dir is not None else settings.model_dir
+    if explicit is not None:
+        return Path(explicit)
+    with _database(settings) as db:
+        return service.current_model_dir(db, settings.models_root)
 
 
 def train_cmd(
@@ -78,13 +77,15 @@ def train_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the model info as JSON.")] = False,
 ) -> None:
     """Train the classifiers from labelled JSONL rows (text + department/sentiment/kind...)."""
-    paths = data or [BUNDLED_DATA_DIR]
+    paths = data or [service.BUNDLED_DATA_DIR]
     label_sets = classifiers.load_label_sets(labels) if labels else None
     if model_dir is not None:
         info = classifiers.train(paths, model_dir, seed=seed, label_sets=label_sets)
     else:
         settings = _settings()
-        info = train_version(paths, settings, seed=seed, label_sets=label_sets)
+        with _database(settings) as db:
+            info = service.train_and_install(paths, db, settings.models_root, actor="cli", seed=seed,
+                                             label_sets=label_sets)
     if as_json:
         console.print_json(json.dumps(info.to_json(), ensure_ascii=False))
         return
@@ -102,59 +103,13 @@ def train_cmd(
         console.print(f"promote it with: complaintdesk models promote {info.version}")
 
 
-def train_version(
-    paths: list[Path], settings: Settings, *, seed: int = 0, label_sets: Any = None, extra_rows: Any = ()
-) -> classifiers.ModelInfo:
-    """Train into ``models_root/<version>``; identical data and settings reuse the existing version."""
-    staging = _staging_dir(settings)
-    info = classifiers.train(paths, staging, seed=seed, label_sets=label_sets, extra_rows=extra_rows)
-    return _install_version(settings, staging, info)
-
-
-def _staging_dir(settings: Settings) -> Path:
-    root = settings.models_root
-    root.mkdir(parents=True, exist_ok=True)
-    staging = root / ".training"
-    shutil.rmtree(staging, ignore_errors=True)
-    return staging
-
-
-def _install_version(settings: Settings, staging: Path, info: classifiers.ModelInfo) -> classifiers.ModelInfo:
-    """Move a model trained in ``staging`` to ``models_root/<version>`` and register it."""
-    root = settings.models_root
-    fingerprint = info.version.rsplit("-", 1)[-1]
-    same = [v for v in classifiers.list_versions(root) if v.version.endswith(f"-{fingerprint}")]
-    target = same[0].path if same else version_dir(root, info.version)
-    if same:
-        shutil.rmtree(staging)
-        meta = json.loads((target / "meta.json").read_text(encoding="utf-8"))
-        info = classifiers.ModelInfo(same[0].version, target, info.label_sets, info.languages, info.counts,
-                                     meta.get("metrics", {}), info.seconds)
-    else:
-        staging.rename(target)
-        info = classifiers.ModelInfo(info.version, target, info.label_sets, info.languages, info.counts,
-                                     info.metrics, info.seconds)
-
-    def record(session: Any) -> None:
-        import storage
-
-        storage.register_model_version(session, info.version, str(target), metrics=info.metrics)
-
-    _with_database(settings, record)
-    return info
-
-
-def _model_dir(model_dir: Path | None) -> Path:
-    return model_dir if model_dir is not None else classifiers.resolve_model_dir(_settings())
-
-
 def evaluate_cmd(
     data: Annotated[Path, typer.Option("--data", help="Labelled JSONL file (or directory of *.jsonl).")],
     model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Model to evaluate [default: the current one].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by label set.")] = False,
 ) -> None:
     """Score a model on labelled rows: precision/recall/F1 per label, macro-F1, confusion, calibration."""
-    model = classifiers.load_model(_model_dir(model_dir))
+    model = classifiers.load_model(_current_dir(_settings(), model_dir))
     rows = read_rows([data])
     report = classifiers.evaluate(model, rows)
     if not report.label_sets:
@@ -168,54 +123,43 @@ def evaluate_cmd(
 
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Trained model versions of this deployment, oldest first; * marks the promoted one."""
+    """Registered model versions of this deployment, oldest first; * marks the promoted one."""
     settings = _settings()
-    versions = classifiers.list_versions(settings.models_root)
+    with _database(settings) as db:
+        versions = service.list_versions(db, settings.models_root)
+        current = service.current_model_dir(db, settings.models_root, model_dir=settings.model_dir)
     if as_json:
-        out = [{"version": v.version, "path": str(v.path), "created_at": v.created_at, "promoted": v.promoted,
-                "metrics": v.metrics} for v in versions]
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps([v.to_json() for v in versions], ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"model versions in {settings.models_root} (current: {classifiers.resolve_model_dir(settings)})")
-    for col in ("", "version", "created", "dev macro-F1"):
+    table = Table(title=f"model versions in {settings.models_root} (current: {current})")
+    for col in ("", "version", "status", "created", "dev macro-F1"):
         table.add_column(col)
     for v in versions:
         f1 = ", ".join(f"{k} {m.get('macro_f1', '-')}" for k, m in v.metrics.items())
-        table.add_row("*" if v.promoted else "", v.version, v.created_at, f1)
+        table.add_row("*" if v.promoted else "", v.version, v.status, v.created_at.isoformat(timespec="seconds"), f1)
     console.print(table)
 
 
 @models_app.command("promote")
 def models_promote(version: Annotated[str, typer.Argument(help="A version from `complaintdesk models list`.")]) -> None:
-    """Make VERSION the model used by scan, submit, reclassify and evaluate."""
+    """Make VERSION the model used by scan, submit, mail, reclassify and evaluate."""
     settings = _settings()
-    promote_version(settings, version, actor="cli")
+    with _database(settings) as db:
+        service.promote(db, settings.models_root, version, actor="cli")
     console.print(f"promoted {version}")
-
-
-def promote_version(settings: Settings, version: str, *, actor: str) -> None:
-    """Promote on disk, then record it in the database registry when there is one."""
-    classifiers.promote(settings.models_root, version)
-
-    def record(session: Any) -> None:
-        import storage
-
-        storage.register_model_version(session, version, str(version_dir(settings.models_root, version)))
-        storage.promote_model_version(session, version, actor=actor)
-
-    _with_database(settings, record)
 
 
 @models_app.command("rollback")
 def models_rollback() -> None:
     """Go back to the version promoted before the current one (or to the bundled model)."""
     settings = _settings()
-    version = classifiers.rollback(settings.models_root)
-    if version is None:
-        console.print(f"rolled back to {classifiers.resolve_model_dir(settings)} (no promoted version left)")
+    with _database(settings) as db:
+        back = service.rollback(db, settings.models_root, actor="cli")
+        current = service.current_model_dir(db, settings.models_root, model_dir=settings.model_dir)
+    if back is None:
+        console.print(f"rolled back to {current} (no promoted version left)")
         return
-    promote_version(settings, version, actor="cli")
-    console.print(f"rolled back to {version}")
+    console.print(f"rolled back to {back.version}")
 
 
 def register(app: typer.Typer) -> None:
@@ -225,9 +169,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(models_app, name="models")
     app.command("retrain")(retrain_cmd)
     app.command("reclassify")(reclassify_cmd)
-
-
-OPEN_STATUSES = ("new", "triaged", "in_progress", "waiting_citizen")
+    app.command("correct")(correct_cmd)
 
 
 def retrain_cmd(
@@ -250,56 +192,31 @@ def retrain_cmd(
     Does nothing (exit 0) when there are no corrections, or no new ones since the last retrain: safe to
     run nightly from cron or a systemd timer.
     """
-    import storage
-    from classifiers.retrain import already_trained_on, retrain
-
     settings = _settings()
-    current_dir = classifiers.resolve_model_dir(settings)
-    current = classifiers.load_model(current_dir)
-    with storage.open_database(settings.resolved_database_url) as db, db.session() as session:
-        corrections = storage.confirmed_training_rows(session)
-    if not force:
-        if not corrections:
-            reason = "no reviewer corrections yet"
-        elif seen := already_trained_on(corrections, [current_dir, *(v.path for v in classifiers.list_versions(settings.models_root))]):
-            reason = f"no new corrections: {seen} was already trained on these {len(corrections)} corrected cases"
-        else:
-            reason = ""
-        if reason:
-            if as_json:
-                sys.stdout.write(json.dumps({"retrained": False, "reason": reason, "current": current.version}) + "\n")
-            else:
-                console.print(f"{reason}; nothing to retrain, keeping {current.version} (--force retrains anyway)")
-            return
-    staging = _staging_dir(settings)
-    result = retrain(
-        data=data or [BUNDLED_DATA_DIR],
-        corrections=corrections,
-        heldout=heldout or [BUNDLED_DATA_DIR / "heldout"],
-        current=current,
-        out_dir=staging,
-        seed=seed,
-    )
-    info = _install_version(settings, staging, result.candidate)
-    promoted = result.decision.promote and not dry_run and info.version != current.version
-    if promoted:
-        promote_version(settings, info.version, actor="retrain")
+    with _database(settings) as db:
+        outcome = service.retrain(db, settings.models_root, actor="retrain", model_dir=settings.model_dir,
+                                  data=data or (), heldout=heldout or (), seed=seed, dry_run=dry_run, force=force)
     if as_json:
-        out = result.to_json() | {"retrained": True, "candidate": info.version, "promoted": promoted, "dry_run": dry_run}
-        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
+        return
+    result = outcome.result
+    if result is None:
+        console.print(f"{outcome.reason}; nothing to retrain, keeping {outcome.current} (--force retrains anyway)")
         return
     table = Table(title=f"held-out macro-F1 ({result.eval_rows} rows, incl. a share of corrections)")
-    for col in ("label set", f"current {current.version}", f"candidate {info.version}", "n"):
+    for col in ("label set", f"current {outcome.current}", f"candidate {outcome.candidate}", "n"):
         table.add_column(col)
     for name, cur in result.current_report.label_sets.items():
         cand = result.candidate_report.label_sets.get(name)
         table.add_row(name, f"{cur.macro_f1:.4f}", f"{cand.macro_f1:.4f}" if cand else "-", str(cur.n))
     console.print(table)
-    console.print(f"{len(corrections)} corrected cases, {result.train_corrections} trained on; gate: {result.decision.reason}")
-    if promoted:
-        console.print(f"[green]promoted {info.version}[/green] (previous versions kept; `complaintdesk models rollback`)")
+    console.print(f"{outcome.corrections} corrected cases, {result.train_corrections} trained on; "
+                  f"gate: {result.decision.reason}")
+    if outcome.promoted:
+        console.print(f"[green]promoted {outcome.candidate}[/green] (previous versions kept; "
+                      "`complaintdesk models rollback`)")
     else:
-        console.print(f"kept {current.version}; candidate {info.version} stays registered, not promoted")
+        console.print(f"kept {outcome.current}; candidate {outcome.candidate} stays registered, not promoted")
 
 
 def reclassify_cmd(
@@ -308,30 +225,36 @@ def reclassify_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Re-run the current model over open cases; labels a reviewer confirmed are never overwritten."""
-    import storage
-
     settings = _settings()
-    model = classifiers.load_model(_model_dir(model_dir))
-    thresholds = {ls.name: ls.threshold for ls in model.label_sets}
-    changed_cases = changed_labels = kept = 0
-    with storage.open_database(settings.resolved_database_url) as db:
-        with db.session() as session:
-            todo = [(c.reference, c.text) for status in OPEN_STATUSES for c in storage.list_cases(session, status=status)]
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
-            results = model.classify([text for _, text in batch])
-            with db.session() as session:
-                for (reference, _), classification in zip(batch, results, strict=True):
-                    case = storage.get_case(session, reference)
-                    kept += len(storage.confirmed_labels(case))
-                    changed = storage.relabel_case(session, case, classification, actor="reclassify",
-                                                   thresholds=thresholds)
-                    changed_cases += bool(changed)
-                    changed_labels += len(changed)
-    summary = {"model_version": model.version, "cases": len(todo), "changed_cases": changed_cases,
-               "changed_labels": changed_labels, "confirmed_labels_kept": kept}
+    with _database(settings) as db:
+        current = service.current_model_dir(db, settings.models_root, model_dir=model_dir or settings.model_dir)
+        summary = service.reclassify(db, classifiers.load_model(current), actor="reclassify", batch_size=batch_size)
     if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
+        sys.stdout.write(json.dumps(summary.to_json()) + "\n")
         return
-    console.print(f"reclassified {len(todo)} open cases with {model.version}: {changed_cases} changed "
-                  f"({changed_labels} labels), {kept} reviewer-confirmed labels kept")
+    console.print(f"reclassified {summary.cases} open cases with {summary.model_version}: {summary.changed_cases} "
+                  f"changed ({summary.changed_labels} labels), {summary.confirmed_labels_kept} reviewer-confirmed "
+                  "labels kept")
+
+
+def correct_cmd(
+    reference: Annotated[str, typer.Argument(help="The case, e.g. 2026-000123.")],
+    label_set: Annotated[str, typer.Option("--label-set", help="Which label set: department, sentiment, kind...")],
+    label: Annotated[str, typer.Option("--label", help="The right label; one of the label set's labels.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who decided (recorded with the correction).")],
+    model_dir: Annotated[
+        Path | None, typer.Option("--model-dir", help="Model whose label sets apply [default: the current one].")
+    ] = None,
+) -> None:
+    """Set (or confirm) a case's label as a reviewer; it becomes training data for `complaintdesk retrain`."""
+    settings = _settings()
+    with _database(settings) as db:
+        current = service.current_model_dir(db, settings.models_root, model_dir=model_dir or settings.model_dir)
+        label_sets = classifiers.read_label_sets(current)
+        try:
+            case = service.correct_label(db, reference, label_set, label, reviewer=reviewer, label_sets=label_sets)
+        except InvalidLabelError as e:
+            # a bad option value is a usage error (exit 2), shown with the option it came from
+            hint = "--label-set" if label_set not in {ls.name for ls in label_sets} else "--label"
+            raise typer.BadParameter(str(e), param_hint=hint) from e
+    console.print(f"case {case['reference']}: {label_set} = {label} (confirmed by {reviewer})")

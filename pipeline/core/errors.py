@@ -2,6 +2,7 @@
 
     ComplaintdeskError                 base; carries ``exit_code`` and a message for people
     ├── ConfigError                    settings are missing or inconsistent
+    ├── InvalidLabelError              a label or label set that the label sets do not have (exit 2)
     ├── MissingDependencyError         a program or language pack is not installed
     ├── InputError                     one input cannot be turned into a case (quarantined)
     │   ├── UnsupportedFormatError     not an image, PDF or e-mail we can read
@@ -57,6 +58,12 @@ class ConfigError(ComplaintdeskError):
     """The configuration is missing a value or has an invalid one."""
 
     exit_code = ExitCode.config_error
+
+
+class InvalidLabelError(ComplaintdeskError):
+    """A label or label set that is not in the model's label sets; the message lists the allowed ones."""
+
+    exit_code = ExitCode.bad_args
 
 
 class MissingDependencyError(ComplaintdeskError):

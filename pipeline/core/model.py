@@ -96,6 +96,24 @@ class Label:
 
 
 @dataclass(frozen=True, slots=True)
+class ReviewRule:
+    """When a label set's label sends a case to review (``threshold`` and ``margin`` of ``labels.toml``).
+
+    Lives here, not in ``classifiers``, so that ``storage`` can apply it without importing the model code.
+    """
+
+    threshold: float = 0.5  # the top label scores below this
+    margin: float = 0.1  # or the runner-up is closer than this
+
+    def needs_review(self, label: Label) -> bool:
+        """True when the top label is below the threshold or the runner-up is within ``margin``."""
+        if label.confidence < self.threshold:
+            return True
+        others = sorted((s for k, s in label.scores.items() if k != label.label), reverse=True)
+        return bool(others) and label.confidence - others[0] < self.margin
+
+
+@dataclass(frozen=True, slots=True)
 class Classification:
     """Labels for every label set, from one model version."""
 
