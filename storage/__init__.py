@@ -12,6 +12,8 @@ from storage.audit import audit_trail, record_event
 from storage.blobs import BlobStore, sha256_bytes
 from storage.cases import (
     DEFAULT_THRESHOLD,
+    EXPORT_COLUMNS,
+    EXPORT_FIELDS,
     REVIEW_MARGIN,
     TRANSITIONS,
     NewCase,
@@ -20,6 +22,8 @@ from storage.cases import (
     cases_by_sha256,
     create_case,
     create_cases,
+    export_columns,
+    export_row,
     find_case,
     find_case_by_sha256,
     get_case,
@@ -103,6 +107,8 @@ from storage.registry import (
 __all__ = [
     "CASE_STATUSES",
     "DEFAULT_THRESHOLD",
+    "EXPORT_COLUMNS",
+    "EXPORT_FIELDS",
     "REVIEW_MARGIN",
     "TRANSITIONS",
     "AckRequest",
@@ -143,6 +149,8 @@ __all__ = [
     "create_cases",
     "create_database_engine",
     "current_model_version",
+    "export_columns",
+    "export_row",
     "find_ack",
     "find_case",
     "find_case_by_message_id",

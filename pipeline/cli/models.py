@@ -20,20 +20,17 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-import classifiers
+import classifiers  # lazy: spaCy is imported when a command first uses a name that needs it
 from classifiers.dataset import read_rows
-from classifiers.versions import version_dir
+from pipeline.cli.output import console, err_console, safe
 from pipeline.config import Settings, load_settings
 from pipeline.core.errors import ComplaintdeskError, InputError
 
 #: The training data shipped with the project.
 BUNDLED_DATA_DIR = Path(classifiers.__file__).resolve().parent / "data"
 
-console = Console()
-err_console = Console(stderr=True)
 models_app = typer.Typer(help="List, promote and roll back trained model versions.", no_args_is_help=True)
 T = TypeVar("T")
 
@@ -57,7 +54,7 @@ def _with_database(settings: Settings, action: Callable[[Any], T]) -> T | None:
 
         db = storage.open_database(settings.resolved_database_url)
     except ComplaintdeskError as e:
-        err_console.print(f"[yellow]note:[/yellow] model registry not recorded in the database ({e})")
+        err_console.print(f"[yellow]note:[/yellow] model registry not recorded in the database ({safe(e)})")
         return None
     with db, db.session() as session:
         return action(session)
@@ -88,18 +85,18 @@ def train_cmd(
     if as_json:
         console.print_json(json.dumps(info.to_json(), ensure_ascii=False))
         return
-    console.print(f"trained [bold]{info.version}[/bold] in {info.seconds:.1f}s -> {info.path}")
+    console.print(f"trained [bold]{safe(info.version)}[/bold] in {info.seconds:.1f}s -> {safe(info.path)}")
     table = Table(title="dev split (about 10% of the rows, held out from the scored run)")
     for col in ("label set", "labels", "rows per language", "accuracy", "macro-F1", "n"):
         table.add_column(col)
     for ls in info.label_sets:
         per_lang = ", ".join(f"{lang} {sum(info.counts[lang].get(ls.name, {}).values())}" for lang in info.languages)
         m = info.metrics.get(ls.name, {})
-        table.add_row(ls.name, str(len(ls.labels)), per_lang, str(m.get("accuracy", "-")),
-                      str(m.get("macro_f1", "-")), str(m.get("n", "-")))
+        table.add_row(safe(ls.name), str(len(ls.labels)), safe(per_lang), safe(m.get("accuracy", "-")),
+                      safe(m.get("macro_f1", "-")), safe(m.get("n", "-")))
     console.print(table)
     if model_dir is None:
-        console.print(f"promote it with: complaintdesk models promote {info.version}")
+        console.print(f"promote it with: complaintdesk models promote {safe(info.version)}")
 
 
 def train_version(
@@ -121,6 +118,8 @@ def _staging_dir(settings: Settings) -> Path:
 
 def _install_version(settings: Settings, staging: Path, info: classifiers.ModelInfo) -> classifiers.ModelInfo:
     """Move a model trained in ``staging`` to ``models_root/<version>`` and register it."""
+    from classifiers.versions import version_dir
+
     root = settings.models_root
     fingerprint = info.version.rsplit("-", 1)[-1]
     same = [v for v in classifiers.list_versions(root) if v.version.endswith(f"-{fingerprint}")]
@@ -176,12 +175,12 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
                 "metrics": v.metrics} for v in versions]
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"model versions in {settings.models_root} (current: {classifiers.resolve_model_dir(settings)})")
+    table = Table(title=safe(f"model versions in {settings.models_root} (current: {classifiers.resolve_model_dir(settings)})"))
     for col in ("", "version", "created", "dev macro-F1"):
         table.add_column(col)
     for v in versions:
         f1 = ", ".join(f"{k} {m.get('macro_f1', '-')}" for k, m in v.metrics.items())
-        table.add_row("*" if v.promoted else "", v.version, v.created_at, f1)
+        table.add_row("*" if v.promoted else "", safe(v.version), safe(v.created_at), safe(f1))
     console.print(table)
 
 
@@ -190,11 +189,13 @@ def models_promote(version: Annotated[str, typer.Argument(help="A version from `
     """Make VERSION the model used by scan, submit, reclassify and evaluate."""
     settings = _settings()
     promote_version(settings, version, actor="cli")
-    console.print(f"promoted {version}")
+    console.print(f"promoted {safe(version)}")
 
 
 def promote_version(settings: Settings, version: str, *, actor: str) -> None:
     """Promote on disk, then record it in the database registry when there is one."""
+    from classifiers.versions import version_dir
+
     classifiers.promote(settings.models_root, version)
 
     def record(session: Any) -> None:
@@ -212,10 +213,10 @@ def models_rollback() -> None:
     settings = _settings()
     version = classifiers.rollback(settings.models_root)
     if version is None:
-        console.print(f"rolled back to {classifiers.resolve_model_dir(settings)} (no promoted version left)")
+        console.print(f"rolled back to {safe(classifiers.resolve_model_dir(settings))} (no promoted version left)")
         return
     promote_version(settings, version, actor="cli")
-    console.print(f"rolled back to {version}")
+    console.print(f"rolled back to {safe(version)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -269,7 +270,7 @@ def retrain_cmd(
             if as_json:
                 sys.stdout.write(json.dumps({"retrained": False, "reason": reason, "current": current.version}) + "\n")
             else:
-                console.print(f"{reason}; nothing to retrain, keeping {current.version} (--force retrains anyway)")
+                console.print(safe(f"{reason}; nothing to retrain, keeping {current.version} (--force retrains anyway)"))
             return
     staging = _staging_dir(settings)
     result = retrain(
@@ -290,16 +291,17 @@ def retrain_cmd(
         return
     table = Table(title=f"held-out macro-F1 ({result.eval_rows} rows, incl. a share of corrections)")
     for col in ("label set", f"current {current.version}", f"candidate {info.version}", "n"):
-        table.add_column(col)
+        table.add_column(safe(col))
     for name, cur in result.current_report.label_sets.items():
         cand = result.candidate_report.label_sets.get(name)
-        table.add_row(name, f"{cur.macro_f1:.4f}", f"{cand.macro_f1:.4f}" if cand else "-", str(cur.n))
+        table.add_row(safe(name), f"{cur.macro_f1:.4f}", f"{cand.macro_f1:.4f}" if cand else "-", str(cur.n))
     console.print(table)
-    console.print(f"{len(corrections)} corrected cases, {result.train_corrections} trained on; gate: {result.decision.reason}")
+    console.print(f"{len(corrections)} corrected cases, {result.train_corrections} trained on; "
+                  f"gate: {safe(result.decision.reason)}")
     if promoted:
-        console.print(f"[green]promoted {info.version}[/green] (previous versions kept; `complaintdesk models rollback`)")
+        console.print(f"[green]promoted {safe(info.version)}[/green] (previous versions kept; `complaintdesk models rollback`)")
     else:
-        console.print(f"kept {current.version}; candidate {info.version} stays registered, not promoted")
+        console.print(safe(f"kept {current.version}; candidate {info.version} stays registered, not promoted"))
 
 
 def reclassify_cmd(
@@ -333,5 +335,5 @@ def reclassify_cmd(
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
         return
-    console.print(f"reclassified {len(todo)} open cases with {model.version}: {changed_cases} changed "
+    console.print(f"reclassified {len(todo)} open cases with {safe(model.version)}: {changed_cases} changed "
                   f"({changed_labels} labels), {kept} reviewer-confirmed labels kept")
