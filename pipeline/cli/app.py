@@ -174,11 +174,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="complaintdesk")
     except ComplaintdeskError as e:
-        if _state["verbose"]:
-            err_console.print_exception()
-        # soft_wrap: one line per message however narrow the terminal, so scripts can grep it
-        err_console.print(f"[red]error:[/red] {safe(e, keep_newlines=True)}", soft_wrap=True)
-        sys.exit(int(e.exit_code))
+        sys.exit(report_error(e, verbose=_state["verbose"]))
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(int(ExitCode.interrupted))
+
+
+def report_error(error: ComplaintdeskError, *, verbose: bool = False) -> int:
+    """Print ``error`` for people on standard error (with its traceback if ``verbose``); its exit code."""
+    if verbose:
+        err_console.print_exception()
+    # soft_wrap: one line per message however narrow the terminal, so scripts can grep it
+    err_console.print(f"[red]error:[/red] {safe(error, keep_newlines=True)}", soft_wrap=True)
+    return int(error.exit_code)
