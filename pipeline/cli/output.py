@@ -13,6 +13,7 @@ import os
 import re
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def configure_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
 
 
-def compact_table(headers: tuple[str, ...], rows: list[tuple[str, ...]], *, keep: int = 1) -> Table:
+def compact_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, keep: int = 1) -> Table:
     """One line per row: the first ``keep`` columns (the reference) are never cut; the last (free text)
     takes what is left. On a narrow terminal the columns in between are cut with an ellipsis, widest
     first, down to 4 cells, and then left out from the right.

@@ -44,7 +44,7 @@ class ExitCode(IntEnum):
     cannot be read, and also **a path named on the command line that does not exist, for every
     command** (``PathNotFoundError``); 5 a program is missing; 6 no usable model; 7 the database or
     original-file store failed (also an unknown case reference); 8 the mailbox failed; 9 the
-    configuration is invalid (also a database URL that cannot be parsed); 10 Tesseract failed;
+    configuration is invalid (also a database URL whose port is not a number); 10 Tesseract failed;
     15 any other complaintdesk error; 130 interrupted (Ctrl-C). An unexpected bug exits 1 with a
     traceback.
     """
