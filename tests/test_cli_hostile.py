@@ -108,3 +108,9 @@ def test_message_id_and_subject_with_markup_and_escapes(home: Path, tmp_path: Pa
     shown = cli(capsys, "cases", "show", reference)
     assert shown.code == 0, shown
     assert "[link=http://evil.example]click[/link]" in shown.out and "\x1b" not in shown.out
+
+
+def test_model_version_names_are_printed_literally(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = cli(capsys, "models", "promote", "[/]m-\x1b[2J")
+    assert run.code != 0 and "Traceback" not in run.err
+    assert "[/]m-\\x1b[2J" in run.err and "\x1b" not in run.err
