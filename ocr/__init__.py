@@ -6,9 +6,28 @@ and benchmarks lives in ``ocr.synth`` and is not part of it.
 
 from __future__ import annotations
 
-from ocr.formats import sniff_media_type
-from ocr.parallel import ocr_many
-from ocr.read import read_document
-from ocr.tesseract import check_tesseract
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# OpenCV and NumPy take a second to import; `complaintdesk --help` and `cases list` reach this
+# package only for ``ocr.settings``, so the public names are imported on first use (PEP 562).
+_WHERE = {"sniff_media_type": "formats", "ocr_many": "parallel", "read_document": "read",
+          "check_tesseract": "tesseract"}
+
+if TYPE_CHECKING:
+    from ocr.formats import sniff_media_type
+    from ocr.parallel import ocr_many
+    from ocr.read import read_document
+    from ocr.tesseract import check_tesseract
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ocr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"ocr.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["check_tesseract", "ocr_many", "read_document", "sniff_media_type"]

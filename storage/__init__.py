@@ -11,6 +11,8 @@ from __future__ import annotations
 from storage.audit import audit_trail, record_event
 from storage.blobs import BlobStore, sha256_bytes
 from storage.cases import (
+    EXPORT_COLUMNS,
+    EXPORT_FIELDS,
     TRANSITIONS,
     NewCase,
     OriginalRef,
@@ -18,6 +20,8 @@ from storage.cases import (
     cases_by_sha256,
     create_case,
     create_cases,
+    export_columns,
+    export_row,
     find_case,
     find_case_by_sha256,
     get_case,
@@ -111,6 +115,8 @@ from storage.registry import (
 
 __all__ = [
     "CASE_STATUSES",
+    "EXPORT_COLUMNS",
+    "EXPORT_FIELDS",
     "TRANSITIONS",
     "AckRequest",
     "AuditEvent",
@@ -159,6 +165,8 @@ __all__ = [
     "create_cases",
     "create_database_engine",
     "current_model_version",
+    "export_columns",
+    "export_row",
     "find_ack",
     "find_case",
     "find_case_by_message_id",

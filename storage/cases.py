@@ -260,8 +260,14 @@ def list_cases(
     department: str | None = None,
     limit: int | None = None,
     needs_review: bool | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
 ) -> list[Case]:
-    """Cases, newest first, optionally only those with a status, a department or the review flag.
+    """Cases, newest first, optionally only those with a status, a department, a channel, the review
+    flag, or created at or after ``since`` (a timezone-aware datetime).
+
+    An unknown department or channel matches no case: the caller checks them against its label sets
+    and ``Channel``.
 
     Raises:
         InvalidTransitionError: ``status`` is not a case status (the message lists them).
@@ -276,10 +282,44 @@ def list_cases(
         ).where(CaseLabel.label == department)
     if needs_review is not None:
         statement = statement.where(Case.needs_review == needs_review)
+    if channel is not None:
+        statement = statement.where(Case.channel == channel)
+    if since is not None:
+        statement = statement.where(Case.created_at >= since)
     statement = statement.order_by(Case.created_at.desc(), Case.id.desc())
     if limit is not None:
         statement = statement.limit(limit)
     return list(session.scalars(statement))
+
+
+#: the columns of ``export_row``, in order; each extracted field name adds a ``field_<name>`` column
+EXPORT_COLUMNS = (
+    "reference", "status", "needs_review", "channel", "source", "sha256", "language", "department",
+    "department_confidence", "sentiment", "sentiment_confidence", "kind", "kind_confidence", "model_version",
+    "ocr_confidence", "created_at", "due_at", "closed_at", "subject", "sender", "text",
+)
+#: the field names ``classifiers.extract_fields`` finds: always exported, so the columns stay the same
+EXPORT_FIELDS = ("name", "phone", "email", "date", "time", "place", "window", "badge")
+
+
+def export_row(case: Case) -> dict[str, Any]:
+    """One case as a flat row for a spreadsheet: ``EXPORT_COLUMNS`` plus ``field_<name>`` for each
+    extracted field name (several values of one name joined with ``; ``). Text is as stored."""
+    data = case_to_dict(case)
+    row = {column: data.get(column) for column in EXPORT_COLUMNS}
+    for name in EXPORT_FIELDS:
+        row[f"field_{name}"] = ""
+    for f in data["fields"]:
+        key = f"field_{f['name']}"
+        row[key] = f"{row[key]}; {f['value']}" if row.get(key) else f["value"]
+    return row
+
+
+def export_columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The header for ``rows`` of ``export_row``: the fixed columns, then field names not known in advance."""
+    columns = [*EXPORT_COLUMNS, *(f"field_{name}" for name in EXPORT_FIELDS)]
+    extra = sorted({key for row in rows for key in row} - set(columns))
+    return columns + extra
 
 
 def set_status(

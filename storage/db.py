@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, SQLA
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from pipeline.core.errors import ConfigError
 from storage.errors import DuplicateCaseError, SchemaError, StorageError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -167,9 +168,15 @@ def create_database_engine(url: str) -> Engine:
 
     Raises:
         StorageError: the URL cannot be parsed or names a driver that is not installed.
+        ConfigError: the port is not a number.
     """
     try:
         parsed = make_url(url)
+    except ArgumentError as e:
+        raise StorageError(f"invalid database URL {redact(url)}: {e}") from e
+    except ValueError as e:  # SQLAlchemy's int() of the port; the message would not say which value
+        raise ConfigError("invalid database URL: its port is not a number") from e
+    try:
         if parsed.drivername in ("postgresql", "postgres"):
             parsed = parsed.set(drivername="postgresql+psycopg")
         if parsed.get_backend_name() == "sqlite":
@@ -239,7 +246,7 @@ def redact(url: URL | str) -> str:
     """The URL with its password hidden."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<invalid URL>"
     return parsed.render_as_string(hide_password=True)
 

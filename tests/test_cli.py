@@ -157,7 +157,7 @@ def test_bad_files_are_quarantined_and_the_batch_goes_on(cli_env: dict[str, str]
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     env = dict(os.environ, COMPLAINTDESK_HOME=str(tmp_path))
     proc = run(env, "scan", str(tmp_path / "nope"), check=False)
-    assert proc.returncode == 9
+    assert proc.returncode == 4  # ExitCode.input_error, for every command
     assert "no such file or folder" in proc.stderr
 
 
@@ -171,7 +171,7 @@ def test_submit_show_and_export(cli_env: dict[str, str], tmp_path: Path) -> None
     shown = json.loads(run(cli_env, "cases", "show", case["reference"], "--json").stdout)
     assert shown["text"] == case["text"] and shown["reference"] == case["reference"]
     run(cli_env, "cases", "export", "--format", "csv", "-o", str(tmp_path / "out.csv"))
-    rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8-sig"))))
     assert [r["reference"] for r in rows] == [case["reference"]]
     exported = json_lines(run(cli_env, "cases", "export", "--format", "jsonl").stdout)
     assert exported[0]["sha256"] == case["sha256"]

@@ -6,22 +6,25 @@ message and its exit code (the traceback only with ``--verbose``).
 
 from __future__ import annotations
 
-import csv
 import json
-import logging
-import os
 import sys
-from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from pipeline.cli.output import (
+    configure_logging,
+    console,
+    err_console,
+    outcome_json,
+    print_outcomes,
+    redact,
+    safe,
+)
+from pipeline.cli.params import SUBMIT_CHANNELS, choice, require_paths
 from pipeline.config import Settings, default_home, load_settings
 from pipeline.core.errors import ComplaintdeskError, ExitCode
 
@@ -31,13 +34,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-cases_app = typer.Typer(help="List, show and export cases.", no_args_is_help=True)
-app.add_typer(cases_app, name="cases")
-
-# Piped output (CI logs, `| less`) has no terminal width; rich would assume 80 columns and wrap every
-# table cell over many lines, so use a wide fixed width unless COLUMNS says otherwise.
-console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160)
-err_console = Console(stderr=True)
 _state: dict[str, Any] = {"verbose": False, "overrides": {}, "settings": None}
 
 
@@ -53,7 +49,7 @@ def _global_options(
 ) -> None:
     _state["verbose"] = verbose
     _state["overrides"] = {"home": home, "database_url": database_url}
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(verbose)
 
 
 def settings(**options: Any) -> Settings:
@@ -74,7 +70,7 @@ def init() -> None:
     s = settings()
     s.home.mkdir(parents=True, exist_ok=True)
     storage.migrate(s.resolved_database_url)
-    console.print(f"database ready: {_redact(s.resolved_database_url)}")
+    console.print(f"database ready: {safe(redact(s.resolved_database_url))}")
 
 
 @app.command()
@@ -90,6 +86,7 @@ def scan(
     from pipeline.context import open_context
     from pipeline.intake import scan_files
 
+    require_paths(paths)
     files = list(iter_files(paths))
     ctx = open_context(settings(), actor="scan")
     outcomes = []
@@ -106,9 +103,9 @@ def scan(
             progress.advance(task)
             outcomes.append(outcome)
             if as_json:
-                print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+                print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
     if not as_json:
-        _print_outcomes(outcomes)
+        print_outcomes(outcomes)
     if any(o.kind == "quarantined" for o in outcomes):
         raise typer.Exit(ExitCode.quarantined)
 
@@ -128,9 +125,9 @@ def resume(
     outcomes = resume_items(ctx)
     if as_json:
         for outcome in outcomes:
-            print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+            print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
     elif outcomes:
-        _print_outcomes(outcomes)
+        print_outcomes(outcomes)
     else:
         console.print("nothing to resume: every accepted input is finished")
     if any(o.kind == "quarantined" for o in outcomes):
@@ -148,13 +145,14 @@ def submit(
     from pipeline.context import open_context
     from pipeline.intake import submit_text
 
+    choice("--channel", channel, SUBMIT_CHANNELS)
     body = sys.stdin.read() if text == "-" else text
     ctx = open_context(settings(), actor="submit", need_ocr=False)
     outcome = submit_text(body, ctx, channel=Channel(channel))
     if as_json:
-        print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str))
+        print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str))
     else:
-        _print_outcomes([outcome])
+        print_outcomes([outcome])
     if outcome.kind == "quarantined":
         raise typer.Exit(ExitCode.quarantined)
 
@@ -170,10 +168,10 @@ def demo() -> None:
     slips = sorted(Path(str(samples / "slips")).glob("*.*"))
     slips = [p for p in slips if p.suffix.lower() not in {".md", ".txt", ".json"}]
     ctx = open_context(s, actor="demo")
-    console.print(f"scanning {len(slips)} bundled sample slips into {_redact(s.resolved_database_url)}")
+    console.print(f"scanning {len(slips)} bundled sample slips into {safe(redact(s.resolved_database_url))}")
     outcomes = list(scan_files(slips, ctx))
     outcomes += _demo_emails(ctx, Path(str(samples / "emails")))
-    _print_outcomes(outcomes, show_text=True)
+    print_outcomes(outcomes, show_text=True)
 
 
 def _demo_emails(ctx: Any, folder: Path) -> list[Any]:
@@ -187,160 +185,9 @@ def _demo_emails(ctx: Any, folder: Path) -> list[Any]:
     return list(import_paths([folder], ctx))
 
 
-@cases_app.command("list")
-def cases_list(
-    status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
-    department: Annotated[str | None, typer.Option(help="Only cases of this department.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
-) -> None:
-    """List cases, newest first."""
-    import storage
-
-    db = storage.open_database(settings().resolved_database_url)
-    with db.session() as session:
-        rows = [storage.case_to_dict(c) for c in storage.list_cases(session, status=status, department=department, limit=limit)]
-    if as_json:
-        for row in rows:
-            print(json.dumps(row, ensure_ascii=False, default=str))
-        return
-    console.print(_compact_table(
-        ("reference", "status", "channel", "department", "sentiment", "kind", "due", "text"),
-        [(row["reference"], row["status"], row["channel"], _label(row, "department"), _label(row, "sentiment"),
-          _label(row, "kind"), str(row.get("due_at") or "")[:10], _snippet(row["text"], 80)) for row in rows],
-    ))
-    console.print(f"{len(rows)} case(s)")
-
-
-@cases_app.command("show")
-def cases_show(
-    reference: Annotated[str, typer.Argument(help="Case reference, e.g. 2026-000123.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
-) -> None:
-    """Show one case with its labels, fields and text."""
-    import storage
-
-    db = storage.open_database(settings().resolved_database_url)
-    with db.session() as session:
-        row = storage.case_to_dict(storage.get_case(session, reference))
-    if as_json:
-        print(json.dumps(row, ensure_ascii=False, default=str, indent=2))
-        return
-    table = Table(show_header=False, box=None)
-    for key in ("reference", "status", "channel", "source", "sha256", "language", "created_at", "due_at",
-                "model_version", "ocr_confidence", "needs_review"):
-        table.add_row(f"[bold]{key}", str(row.get(key, "")))
-    for name in ("department", "sentiment", "kind"):
-        table.add_row(f"[bold]{name}", _label(row, name))
-    for f in row.get("fields", []):
-        table.add_row(f"[bold]field {f['name']}", str(f["value"]))
-    console.print(table)
-    console.print(row["text"])
-
-
-EXPORT_COLUMNS = [
-    "reference", "status", "channel", "source", "sha256", "language", "department", "department_confidence",
-    "sentiment", "sentiment_confidence", "kind", "kind_confidence", "model_version", "ocr_confidence",
-    "created_at", "due_at", "text",
-]
-
-
-@cases_app.command("export")
-def cases_export(
-    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write; default standard output.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only cases with this status.")] = None,
-) -> None:
-    """Export every case as JSON lines or CSV."""
-    import storage
-
-    if format not in ("jsonl", "csv"):
-        raise typer.BadParameter("use jsonl or csv", param_hint="--format")
-    db = storage.open_database(settings().resolved_database_url)
-    with db.session() as session:
-        rows = [storage.case_to_dict(c) for c in storage.list_cases(session, status=status)]
-    out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
-        if format == "jsonl":
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        else:
-            writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    finally:
-        if output:
-            out.close()
-    if output:
-        err_console.print(f"wrote {len(rows)} case(s) to {output}")
-
-
-def _outcome_json(outcome: Any) -> dict[str, Any]:
-    if outcome.case is not None:
-        return {"outcome": str(outcome.kind), **outcome.case}
-    return {
-        "outcome": str(outcome.kind), "reference": outcome.reference, "channel": str(outcome.source.channel),
-        "source": outcome.source.name, "sha256": outcome.source.sha256, "reason": outcome.reason,
-    }
-
-
-def _print_outcomes(outcomes: list[Any], *, show_text: bool = False) -> None:
-    rows = []
-    for o in outcomes:
-        row = o.case or {}
-        conf = row.get("ocr_confidence")
-        source = Path(o.source.name).name if o.source.channel == "slip" else o.source.name
-        rows.append((
-            _snippet(source, 28), str(o.kind), o.reference or "", _label(row, "department"), _label(row, "sentiment"),
-            _label(row, "kind"), f"{conf:.0f}" if isinstance(conf, (int, float)) and conf >= 0 else "",
-            _snippet(row.get("text", ""), 80 if show_text else 40) if row else (o.reason or ""),
-        ))
-    console.print(_compact_table(
-        ("source", "outcome", "reference", "department", "sentiment", "kind", "OCR conf", "text / reason"), rows
-    ))
-    counts = Counter(str(o.kind) for o in outcomes)
-    console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do")
-
-
-def _compact_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
-    """One line per row: every column keeps its full width except the last (free text), which is cut."""
-    table = Table()
-    # cell_len, not len: a Chinese file name is two terminal cells per character
-    widths = [max([cell_len(header), *(cell_len(r[i]) for r in rows)]) for i, header in enumerate(headers[:-1])]
-    for header, width in zip(headers, widths):
-        table.add_column(header, no_wrap=True, width=width)
-    free = console.width - sum(widths) - 3 * len(headers) - 1  # each column costs its width plus 3 for borders
-    table.add_column(headers[-1], no_wrap=True, overflow="ellipsis", width=max(free, 12))
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _label(row: dict[str, Any], name: str) -> str:
-    label = row.get(name)
-    if not label:
-        return ""
-    conf = row.get(f"{name}_confidence")
-    return f"{label} ({conf:.2f})" if isinstance(conf, float) else str(label)
-
-
-def _snippet(text: str, width: int = 40) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before printing it."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
-    return url
-
-
 def _register_optional_commands() -> None:
-    """Add the command groups other modules own (models, mail) when they are present."""
-    for module in ("pipeline.cli.models", "pipeline.cli.mail"):
+    """Add the command groups other modules own (cases, models, mail) when they are present."""
+    for module in ("pipeline.cli.cases", "pipeline.cli.models", "pipeline.cli.mail"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:
@@ -359,18 +206,28 @@ def _is_schema_error(error: ComplaintdeskError) -> bool:
     return storage_errors is not None and isinstance(error, storage_errors.SchemaError)
 
 
-def main() -> None:
-    """Console-script entry point: run the app, mapping our errors to a message and an exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, mapping our errors to a message and an exit code.
+
+    ``argv`` defaults to ``sys.argv[1:]``; tests pass their own. Always ends in ``SystemExit``.
+    """
     try:
-        app()
+        app(args=argv, prog_name="complaintdesk")
     except ComplaintdeskError as e:
-        if _state["verbose"]:
-            err_console.print_exception()
-        err_console.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        code = report_error(e, verbose=_state["verbose"])
         if _state["settings"] is not None and _is_schema_error(e):
             # the usual cause is looking in the wrong place, not a missing `init`: say where we looked
-            err_console.print(f"  {_state['settings'].location_hint()}", highlight=False, soft_wrap=True)
-        sys.exit(int(e.exit_code))
+            err_console.print(f"  {safe(_state['settings'].location_hint())}", highlight=False, soft_wrap=True)
+        sys.exit(code)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(int(ExitCode.interrupted))
+
+
+def report_error(error: ComplaintdeskError, *, verbose: bool = False) -> int:
+    """Print ``error`` for people on standard error (with its traceback if ``verbose``); its exit code."""
+    if verbose:
+        err_console.print_exception()
+    # soft_wrap: one line per message however narrow the terminal, so scripts can grep it
+    err_console.print(f"[red]error:[/red] {safe(error, keep_newlines=True)}", soft_wrap=True)
+    return int(error.exit_code)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import signal
@@ -19,14 +18,14 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.core.errors import ConfigError, ExitCode
+from pipeline.cli.output import console, err_console, outcome_json, print_outcomes, safe
+from pipeline.cli.params import require_paths
+from pipeline.core.errors import ConfigError, ExitCode, UsageError
 from pipeline.mail.settings import Security
 
 log = logging.getLogger(__name__)
-console = Console()
 mail_app = typer.Typer(help="Import e-mail from files (.eml, mbox, Maildir).", no_args_is_help=True)
 
 
@@ -54,16 +53,15 @@ def poll(
     The password comes from COMPLAINTDESK_IMAP_PASSWORD or COMPLAINTDESK_IMAP_PASSWORD_FILE (or the \\[imap]
     table of HOME/config.toml), never from an option.
     """
-    # the module, not ``pipeline.cli.app``: the package re-exports the Typer object under that name
-    main_cli = importlib.import_module("pipeline.cli.app")
+    from pipeline.cli.app import settings as cli_settings
     from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
     from pipeline.context import open_context
 
     try:
         interval = parse_interval(every)
     except (ValueError, KeyError) as e:
-        raise ConfigError(f"--every: {e}; use a duration such as 30s, 5m or 1h") from e
-    settings = main_cli.settings(
+        raise UsageError(f"--every: {e}; use a duration such as 30s, 5m or 1h") from e
+    settings = cli_settings(
         imap={"host": host, "port": port, "user": user, "folder": folder, "security": security,
               "wait_for_lock": wait_for_lock},
         smtp={"ack": ack},
@@ -83,7 +81,7 @@ def poll(
             return
         poller = Poller(ctx, imap, smtp=smtp if smtp.ack else None, stop=stop)
         mode = "once" if once else f"every {every}"
-        main_cli.err_console.print(f"polling {imap.user}@{imap.host}:{imap.resolved_port} {imap.folders} ({mode})")
+        err_console.print(safe(f"polling {imap.user}@{imap.host}:{imap.resolved_port} {imap.folders} ({mode})"))
         stats = poller.run(once=once, every=interval)
     _print_stats(stats.outcomes, stats.acks_sent, stopped=stop.is_set() and not once)
     if once and stats.outcomes.get("quarantined"):
@@ -96,18 +94,19 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message.")] = False,
 ) -> None:
     """Import e-mail from files into cases, exactly like the poller would (same dedupe and threading)."""
-    main_cli = importlib.import_module("pipeline.cli.app")
+    from pipeline.cli.app import settings as cli_settings
     from pipeline.mail.ingest import import_paths
     from pipeline.context import open_context
 
-    ctx = open_context(main_cli.settings(), actor="mail-import")
+    require_paths(paths)
+    ctx = open_context(cli_settings(), actor="mail-import")
     outcomes = []
     for outcome in import_paths(paths, ctx):
         outcomes.append(outcome)
         if as_json:
-            print(json.dumps(main_cli._outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+            print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
     if not as_json:
-        main_cli._print_outcomes(outcomes)
+        print_outcomes(outcomes)
     if any(o.kind == "quarantined" for o in outcomes):
         raise typer.Exit(ExitCode.quarantined)
 

@@ -24,17 +24,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 import classifiers
 import storage
 from classifiers.dataset import read_rows
 from pipeline import models as service
+from pipeline.cli.output import console, safe
 from pipeline.config import Settings, load_settings
 from pipeline.core.errors import InputError, InvalidLabelError
 
-console = Console()
 models_app = typer.Typer(help="List, promote and roll back trained model versions.", no_args_is_help=True)
 
 
@@ -89,7 +88,7 @@ def train_cmd(
     if as_json:
         console.print_json(json.dumps(info.to_json(), ensure_ascii=False))
         return
-    console.print(f"trained [bold]{info.version}[/bold] in {info.seconds:.1f}s -> {info.path}")
+    console.print(f"trained [bold]{safe(info.version)}[/bold] in {info.seconds:.1f}s -> {safe(info.path)}")
     table = Table(title="dev split (about 10% of the rows, held out from the scored run)")
     for col in ("label set", "labels", "rows per language", "accuracy", "macro-F1", "n"):
         table.add_column(col)
@@ -100,7 +99,7 @@ def train_cmd(
                       str(m.get("macro_f1", "-")), str(m.get("n", "-")))
     console.print(table)
     if model_dir is None:
-        console.print(f"promote it with: complaintdesk models promote {info.version}")
+        console.print(f"promote it with: complaintdesk models promote {safe(info.version)}")
 
 
 def evaluate_cmd(
@@ -131,12 +130,13 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if as_json:
         sys.stdout.write(json.dumps([v.to_json() for v in versions], ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"model versions in {settings.models_root} (current: {current})")
+    table = Table(title=safe(f"model versions in {settings.models_root} (current: {current})"))
     for col in ("", "version", "status", "created", "dev macro-F1"):
         table.add_column(col)
     for v in versions:
         f1 = ", ".join(f"{k} {m.get('macro_f1', '-')}" for k, m in v.metrics.items())
-        table.add_row("*" if v.promoted else "", v.version, v.status, v.created_at.isoformat(timespec="seconds"), f1)
+        table.add_row("*" if v.promoted else "", safe(v.version), v.status,
+                      v.created_at.isoformat(timespec="seconds"), safe(f1))
     console.print(table)
 
 
@@ -146,7 +146,7 @@ def models_promote(version: Annotated[str, typer.Argument(help="A version from `
     settings = _settings()
     with _database(settings) as db:
         service.promote(db, settings.models_root, version, actor="cli")
-    console.print(f"promoted {version}")
+    console.print(f"promoted {safe(version)}")
 
 
 @models_app.command("rollback")
@@ -157,9 +157,9 @@ def models_rollback() -> None:
         back = service.rollback(db, settings.models_root, actor="cli")
         current = service.current_model_dir(db, settings.models_root, model_dir=settings.model_dir)
     if back is None:
-        console.print(f"rolled back to {current} (no promoted version left)")
+        console.print(f"rolled back to {safe(current)} (no promoted version left)")
         return
-    console.print(f"rolled back to {back.version}")
+    console.print(f"rolled back to {safe(back.version)}")
 
 
 def register(app: typer.Typer) -> None:
@@ -201,7 +201,7 @@ def retrain_cmd(
         return
     result = outcome.result
     if result is None:
-        console.print(f"{outcome.reason}; nothing to retrain, keeping {outcome.current} (--force retrains anyway)")
+        console.print(f"{safe(outcome.reason)}; nothing to retrain, keeping {safe(outcome.current)} (--force retrains anyway)")
         return
     table = Table(title=f"held-out macro-F1 ({result.eval_rows} rows, incl. a share of corrections)")
     for col in ("label set", f"current {outcome.current}", f"candidate {outcome.candidate}", "n"):
@@ -213,10 +213,10 @@ def retrain_cmd(
     console.print(f"{outcome.corrections} corrected cases, {result.train_corrections} trained on; "
                   f"gate: {result.decision.reason}")
     if outcome.promoted:
-        console.print(f"[green]promoted {outcome.candidate}[/green] (previous versions kept; "
+        console.print(f"[green]promoted {safe(outcome.candidate)}[/green] (previous versions kept; "
                       "`complaintdesk models rollback`)")
     else:
-        console.print(f"kept {outcome.current}; candidate {outcome.candidate} stays registered, not promoted")
+        console.print(f"kept {safe(outcome.current)}; candidate {safe(outcome.candidate)} stays registered, not promoted")
 
 
 def reclassify_cmd(
@@ -232,7 +232,7 @@ def reclassify_cmd(
     if as_json:
         sys.stdout.write(json.dumps(summary.to_json()) + "\n")
         return
-    console.print(f"reclassified {summary.cases} open cases with {summary.model_version}: {summary.changed_cases} "
+    console.print(f"reclassified {summary.cases} open cases with {safe(summary.model_version)}: {summary.changed_cases} "
                   f"changed ({summary.changed_labels} labels), {summary.confirmed_labels_kept} reviewer-confirmed "
                   "labels kept")
 
@@ -257,4 +257,4 @@ def correct_cmd(
             # a bad option value is a usage error (exit 2), shown with the option it came from
             hint = "--label-set" if label_set not in {ls.name for ls in label_sets} else "--label"
             raise typer.BadParameter(str(e), param_hint=hint) from e
-    console.print(f"case {case['reference']}: {label_set} = {label} (confirmed by {reviewer})")
+    console.print(f"case {safe(case['reference'])}: {safe(label_set)} = {safe(label)} (confirmed by {safe(reviewer)})")
