@@ -30,7 +30,8 @@ from classifiers.dataset import fingerprint, is_dev_row, read_rows
 from classifiers.evaluation import EvaluationReport, evaluate
 from classifiers.labels import LabelSet
 from classifiers.protocol import Classifier
-from classifiers.runtime import load_model, read_meta
+from classifiers.meta import read_meta
+from classifiers.runtime import load_model
 from classifiers.training import ModelInfo, train
 from pipeline.core.errors import ModelError
 

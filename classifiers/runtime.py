@@ -8,7 +8,6 @@ two label sets may use the same label id.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,12 +19,10 @@ from spacy.language import Language
 import classifiers.architectures  # noqa: F401  (registers complaintdesk.TextCatBOW.v1 before spacy.load)
 from classifiers.dataset import route_language
 from classifiers.labels import LabelSet
+from classifiers.meta import _HINT, read_meta
 from classifiers.text import normalize_text
 from pipeline.core.errors import ModelError
 from pipeline.core.model import Classification, Label
-
-META_FILE = "meta.json"
-_HINT = "run `make model` or `complaintdesk train --data classifiers/data --model-dir DIR` to build one"
 
 
 def component_name(label_set: str) -> str:
@@ -112,24 +109,6 @@ def apply_temperature(
     powered = {k: math.exp(v - top) for k, v in logits.items()}
     total = sum(powered.values())
     return {k: v / total for k, v in powered.items()}
-
-
-def read_meta(model_dir: Path) -> dict[str, Any]:
-    """The parsed ``meta.json`` of a model directory.
-
-    Raises:
-        ModelError: the directory or its ``meta.json`` is missing or unreadable.
-    """
-    meta_path = model_dir / META_FILE
-    if not meta_path.is_file():
-        raise ModelError(f"no trained model in {model_dir}: {_HINT}")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if not isinstance(meta, dict) or not meta.get("version"):
-            raise ValueError("meta.json has no version")
-        return meta
-    except (OSError, ValueError) as e:
-        raise ModelError(f"the model in {model_dir} is corrupt ({e}): {_HINT}") from e
 
 
 def read_label_sets(model_dir: Path) -> tuple[LabelSet, ...]:

@@ -40,7 +40,8 @@ from thinc.api import Config
 
 from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, row_language
 from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
-from classifiers.runtime import META_FILE, SpacyClassifier, apply_temperature, cat_name, component_name
+from classifiers.meta import META_FILE
+from classifiers.runtime import SpacyClassifier, apply_temperature, cat_name, component_name
 from classifiers.text import normalize_text
 from pipeline.core.errors import InputError, ModelError
 from pipeline.core.model import Classification

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from classifiers.runtime import META_FILE, read_meta
+from classifiers.meta import META_FILE, read_meta
 from classifiers.training import ModelInfo
 from pipeline.core.errors import ConfigError, ModelError
 

@@ -15,14 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import classifiers
 import storage
-from classifiers.retrain import RetrainResult, already_trained_on
-from classifiers.retrain import retrain as train_candidate
-from classifiers.runtime import read_meta
+from classifiers.meta import read_meta
 from pipeline.core.errors import ModelError
+
+if TYPE_CHECKING:  # spaCy loads with these; commands that only list or promote must start fast
+    from classifiers.retrain import RetrainResult
 
 #: Case statuses ``reclassify`` works on: a closed or rejected case keeps the labels it was handled with.
 OPEN_STATUSES = ("new", "triaged", "in_progress", "waiting_citizen")
@@ -238,13 +239,15 @@ def retrain(
         known = [current_dir, *(v.path for v in list_versions(db, models_root))]
         if not corrections:
             reason = "no reviewer corrections yet"
-        elif seen := already_trained_on(corrections, known):
+        elif seen := _already_trained_on(corrections, known):
             reason = f"no new corrections: {seen} was already trained on these {len(corrections)} corrected cases"
         else:
             reason = ""
         if reason:
             return RetrainOutcome(current.version, False, reason, len(corrections))
     staging = classifiers.staging_dir(models_root)
+    from classifiers.retrain import retrain as train_candidate
+
     result = train_candidate(
         data=list(data) or [BUNDLED_DATA_DIR], corrections=corrections, heldout=list(heldout) or [BUNDLED_HELDOUT_DIR],
         current=current, out_dir=staging, seed=seed,
@@ -319,3 +322,9 @@ def correct_label(
         case = storage.get_case(session, reference)
         storage.correct_label(session, case, label_set, label, reviewer=reviewer, allowed=allowed)
         return storage.case_to_dict(case)
+
+
+def _already_trained_on(corrections: Any, known: Any) -> Any:
+    from classifiers.retrain import already_trained_on
+
+    return already_trained_on(corrections, known)

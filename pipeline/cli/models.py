@@ -31,6 +31,7 @@ import storage
 from classifiers.dataset import read_rows
 from pipeline import models as service
 from pipeline.cli.output import console, safe
+from pipeline.cli.params import require_paths
 from pipeline.config import Settings, load_settings
 from pipeline.core.errors import InputError, InvalidLabelError
 
@@ -108,6 +109,7 @@ def evaluate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by label set.")] = False,
 ) -> None:
     """Score a model on labelled rows: precision/recall/F1 per label, macro-F1, confusion, calibration."""
+    require_paths([data])
     model = classifiers.load_model(_current_dir(_settings(), model_dir))
     rows = read_rows([data])
     report = classifiers.evaluate(model, rows)
