@@ -27,9 +27,12 @@ IN_FLIGHT_PER_WORKER = 2
 
 
 def ocr_many(
-    jobs: Iterable[tuple[K, Path]], settings: OcrSettings
+    jobs: Iterable[tuple[K, Path] | tuple[K, Path, str]], settings: OcrSettings
 ) -> Iterator[tuple[K, OcrResult | ComplaintdeskError]]:
     """OCR each ``(key, path)`` in a process pool; yield ``(key, result or error)`` as each finishes.
+
+    A job may name the file as people know it (``(key, path, name)``): originals are read from the
+    blob store, whose file names are hashes, and error messages should name the scan.
 
     The pool has ``settings.workers`` processes (0 = one per core), each with ``OMP_THREAD_LIMIT=1``
     so Tesseract's own threads don't fight the pool. A worker that dies (killed, out of memory)
@@ -50,8 +53,8 @@ def ocr_many(
                 if job is None:
                     exhausted = True
                     break
-                key, path = job
-                in_flight[pool.submit(_ocr_file, str(path), settings)] = key
+                key, path, *name = job
+                in_flight[pool.submit(_ocr_file, str(path), settings, *name)] = key
             if not in_flight:
                 return
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -74,8 +77,8 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _ocr_file(path: str, settings: OcrSettings) -> OcrResult | ComplaintdeskError:
-    name = Path(path).name
+def _ocr_file(path: str, settings: OcrSettings, name: str = "") -> OcrResult | ComplaintdeskError:
+    name = name or Path(path).name
     try:
         data = Path(path).read_bytes()
     except OSError as e:

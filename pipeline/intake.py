@@ -235,12 +235,12 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
             yield store_quarantine(ctx, item.intake_id, item.source, UnreadableScanError(
                 f"file is {item.source.size:,} bytes, over the limit of {limit:,}; its original is kept; "
                 "raise ocr.max_file_bytes if this is a genuine scan"))
-    def jobs() -> Iterator[tuple[int, Path]]:
+    def jobs() -> Iterator[tuple[int, Path, str]]:
         # An attempt counts when the job enters the bounded pool: only items in flight at a crash
         # are suspects, not the whole batch.
         for intake_id, item in list(by_id.items()):
             start(ctx, [intake_id])
-            yield intake_id, ctx.blobs.path(item.source.sha256)
+            yield intake_id, ctx.blobs.path(item.source.sha256), Path(item.source.name).name
 
 
     for intake_id, result in ocr.ocr_many(jobs(), ctx.settings.ocr):

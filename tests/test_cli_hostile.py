@@ -96,7 +96,7 @@ def test_message_id_and_subject_with_markup_and_escapes(home: Path, tmp_path: Pa
     eml = tmp_path / "hostile.eml"
     eml.write_bytes(
         b"From: Citizen <citizen@example.org>\r\nTo: complaints@center.example\r\n"
-        b"Subject: [red]urgent[/red] \x1b[2J\r\nMessage-ID: <[/]evil\x1b[2J@example.org>\r\n"
+        b"Subject: [red]urgent[/red] \x1b[2J\r\nMessage-ID: <[/]evil@example.org>\r\n"
         b"Date: Tue, 01 Dec 2026 08:00:00 +0800\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
         b"The lift on floor 2 has been broken for a week. [link=http://evil.example]click[/link]\r\n"
     )

@@ -136,6 +136,7 @@ def test_5_missing_dependency(home: Path, capsys: pytest.CaptureFixture[str]) ->
 
 def test_6_model_error(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMPLAINTDESK_MODEL_DIR", str(home / "no-model"))
+    assert cli(capsys, "init").code == ExitCode.ok  # the database is opened first (the model registry is in it)
     run = cli(capsys, "submit", "the lift is broken")
     assert run.code == ExitCode.model_error, run
     assert "no trained model" in run.err
