@@ -65,7 +65,7 @@ def init() -> None:
     import storage
 
     s = settings()
-    s.home.mkdir(parents=True, exist_ok=True)
+    s.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: cases name citizens
     storage.migrate(s.resolved_database_url)
     console.print(f"database ready: {_redact(s.resolved_database_url)}")
 
@@ -164,7 +164,7 @@ def cases_list(
     import storage
 
     db = storage.open_database(settings().resolved_database_url)
-    with db.session() as session:
+    with db.reader() as session:
         rows = [storage.case_to_dict(c) for c in storage.list_cases(session, status=status, department=department, limit=limit)]
     if as_json:
         for row in rows:
@@ -187,7 +187,7 @@ def cases_show(
     import storage
 
     db = storage.open_database(settings().resolved_database_url)
-    with db.session() as session:
+    with db.reader() as session:
         row = storage.case_to_dict(storage.get_case(session, reference))
     if as_json:
         print(json.dumps(row, ensure_ascii=False, default=str, indent=2))
@@ -223,7 +223,7 @@ def cases_export(
     if format not in ("jsonl", "csv"):
         raise typer.BadParameter("use jsonl or csv", param_hint="--format")
     db = storage.open_database(settings().resolved_database_url)
-    with db.session() as session:
+    with db.reader() as session:
         rows = [storage.case_to_dict(c) for c in storage.list_cases(session, status=status)]
     out = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
