@@ -3,6 +3,7 @@
 Layout: ``root/ab/cd/abcd...`` (the first two pairs of hex digits as folders). A blob is written once,
 through a temporary file in the same folder that is fsynced, checked and then ``os.replace``d into
 place, so a reader never sees a partial file and a crash leaves at most a stray ``.tmp`` file.
+Originals name citizens: folders are 0700 and blobs 0400 (read-only, private), whatever the umask.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.errors import StorageError
+from storage.private import READ_ONLY_FILE_MODE, make_private_dir
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
@@ -55,10 +57,12 @@ class BlobStore:
         if sha256 is not None and sha256 != sha:
             raise StorageError(f"data does not match its expected SHA-256 {sha256} (it hashes to {sha})")
         target = self.path(sha)
-        if target.is_file() and target.stat().st_size == len(data):
-            return sha
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_file() and target.stat().st_size == len(data):
+                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:  # kept by a version that made it 0444
+                    os.chmod(target, READ_ONLY_FILE_MODE)
+                return sha
+            make_private_dir(target.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{sha[:12]}.", suffix=".tmp", dir=target.parent)
             tmp = Path(tmp_name)
             try:
@@ -69,7 +73,7 @@ class BlobStore:
                 written = _hash_file(tmp)
                 if written != sha:
                     raise StorageError(f"the copy of {sha} written to {tmp} hashes to {written}; disk problem?")
-                os.chmod(tmp, 0o444)
+                os.chmod(tmp, READ_ONLY_FILE_MODE)
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
