@@ -107,6 +107,16 @@ class BlobStore:
         with self.open(sha) as f:
             return f.read()
 
+    def digest(self, sha: str) -> tuple[int, str]:
+        """The size and SHA-256 of the bytes stored as ``sha`` (to find damage).
+
+        Raises:
+            FileNotFoundError: there is no such blob.
+            OSError: it cannot be read.
+        """
+        path = self.path(sha)
+        return path.stat().st_size, _hash_file(path)
+
     def verify(self, sha: str) -> bool:
         """True if the blob exists and its bytes still hash to ``sha``."""
         path = self.path(sha)

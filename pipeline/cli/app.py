@@ -305,8 +305,8 @@ def _redact(url: str) -> str:
 
 
 def _register_optional_commands() -> None:
-    """Add the command groups other modules own (models, mail) when they are present."""
-    for module in ("pipeline.cli.models", "pipeline.cli.mail"):
+    """Add the command groups other modules own (models, mail, check) when they are present."""
+    for module in ("pipeline.cli.models", "pipeline.cli.mail", "pipeline.cli.check"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:
