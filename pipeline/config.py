@@ -58,11 +58,11 @@ def load_settings(**overrides: Any) -> Settings:
     home = Path(clean.get("home") or os.environ.get("COMPLAINTDESK_HOME", ".complaintdesk"))
     config_path = Path(os.environ.get("COMPLAINTDESK_CONFIG", home / "config.toml"))
     file_values: dict[str, Any] = {}
-    if config_path.is_file():
-        try:
+    try:
+        if config_path.is_file():  # raises too, when the home folder may not be entered
             file_values = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"cannot read config file {config_path}: {e}") from e
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"cannot read config file {config_path}: {e}") from e
     try:
         # Environment beats the file: read env first, then fill in what it left unset from the file.
         from_env = Settings()

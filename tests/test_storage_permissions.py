@@ -6,7 +6,10 @@ Each test runs under umask 0o000 (as some service managers leave it), restored a
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from typer.testing import CliRunner
 
 import storage
 from pipeline.cli.app import app
+from pipeline.core.errors import ExitCode
 from storage.db import create_database_engine, translate_error
 
 
@@ -96,28 +100,57 @@ def test_permission_errors_say_so_and_do_not_suggest_init(detail: str) -> None:
     assert "this user" in str(error)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes whatever the file modes say")
-def test_read_only_data_directory_still_lists_cases(tmp_path: Path) -> None:
+EXE = str(Path(sys.executable).parent / "complaintdesk")
+#: root reads and writes whatever the modes say; without these capabilities it obeys them like anyone
+DROP_OVERRIDES = ["--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def as_plain_user(home: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI on ``home`` as a user that file modes apply to."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: file modes cannot be made to apply")
+        prefix = [setpriv, *DROP_OVERRIDES]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
+    env.update(COMPLAINTDESK_HOME=str(home), COLUMNS="200", **env_extra)
+    return subprocess.run([*prefix, EXE, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """Standard error with rich's line wrapping undone."""
+    return " ".join(result.stderr.split())
+
+
+def test_read_only_data_directory_still_lists_cases_and_refuses_writes_with_the_reason(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    url = f"sqlite:///{home / 'complaintdesk.db'}"
-    storage.migrate(url)
+    storage.migrate(f"sqlite:///{home / 'complaintdesk.db'}")
     home.chmod(0o500)
     try:
-        with storage.open_database(url) as db, db.reader() as session:
-            assert storage.list_cases(session) == []
+        listed = as_plain_user(home, "cases", "list", "--json")
+        submitted = as_plain_user(home, "submit", "The lift is broken")
     finally:
         home.chmod(0o700)
+    assert listed.returncode == 0, listed.stderr
+    assert submitted.returncode == ExitCode.storage_error, submitted.stderr
+    # the original is written first, so its folder is what is refused
+    assert "Permission denied" in said(submitted) and "init" not in said(submitted)
+    assert not (home / "complaintdesk.db-wal").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes whatever the file modes say")
-def test_unreadable_database_is_a_permission_error_not_run_init(tmp_path: Path) -> None:
+def test_unreadable_data_directory_is_a_permission_error_not_run_init(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    url = f"sqlite:///{home / 'complaintdesk.db'}"
-    storage.migrate(url)
+    storage.migrate(f"sqlite:///{home / 'complaintdesk.db'}")
+    config = tmp_path / "config.toml"
+    config.write_text("")
     home.chmod(0o000)
     try:
-        with pytest.raises(storage.StorageError, match="permission denied") as raised:
-            storage.open_database(url)
-        assert "init" not in str(raised.value)
+        default_config = as_plain_user(home, "cases", "list")  # the config file in the home is read first
+        own_config = as_plain_user(home, "cases", "list", COMPLAINTDESK_CONFIG=str(config))
     finally:
         home.chmod(0o700)
+    assert default_config.returncode == ExitCode.config_error, default_config.stderr
+    assert own_config.returncode == ExitCode.storage_error, own_config.stderr
+    for result in (default_config, own_config):
+        assert "ermission denied" in said(result) and "init" not in said(result)
