@@ -38,6 +38,14 @@ from storage.errors import (
     SchemaError,
     StorageError,
 )
+from storage.integrity import (
+    KeptOriginal,
+    OriginalProblem,
+    OriginalStatus,
+    check_originals,
+    kept_originals,
+    verify_originals,
+)
 from storage.labels import (
     confirmed_labels,
     confirmed_training_rows,
@@ -140,12 +148,15 @@ __all__ = [
     "record_failure",
     "start_attempt",
     "InvalidTransitionError",
+    "KeptOriginal",
     "Lock",
     "MailboxState",
     "ModelVersion",
     "ModelVersionNotFoundError",
     "NewCase",
+    "OriginalProblem",
     "OriginalRef",
+    "OriginalStatus",
     "PendingAck",
     "QuarantineRecord",
     "QueuedAck",
@@ -158,6 +169,7 @@ __all__ = [
     "cases_by_message_id",
     "cases_by_message_sha256",
     "cases_by_sha256",
+    "check_originals",
     "confirmed_labels",
     "confirmed_training_rows",
     "correct_label",
@@ -181,6 +193,7 @@ __all__ = [
     "get_model_version",
     "head_revision",
     "ignored_by_sha256",
+    "kept_originals",
     "list_cases",
     "list_corrections",
     "list_model_versions",
@@ -212,4 +225,5 @@ __all__ = [
     "set_mailbox_state",
     "set_status",
     "sha256_bytes",
+    "verify_originals",
 ]

@@ -3,6 +3,7 @@
 Layout: ``root/ab/cd/abcd...`` (the first two pairs of hex digits as folders). A blob is written once,
 through a temporary file in the same folder that is fsynced, checked and then ``os.replace``d into
 place, so a reader never sees a partial file and a crash leaves at most a stray ``.tmp`` file.
+Originals name citizens: folders are 0700 and blobs 0400 (read-only, private), whatever the umask.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from storage.errors import StorageError
+from storage.private import READ_ONLY_FILE_MODE, make_private_dir
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
@@ -55,10 +57,12 @@ class BlobStore:
         if sha256 is not None and sha256 != sha:
             raise StorageError(f"data does not match its expected SHA-256 {sha256} (it hashes to {sha})")
         target = self.path(sha)
-        if target.is_file() and target.stat().st_size == len(data):
-            return sha
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_file() and target.stat().st_size == len(data):
+                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:  # kept by a version that made it 0444
+                    os.chmod(target, READ_ONLY_FILE_MODE)
+                return sha
+            make_private_dir(target.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{sha[:12]}.", suffix=".tmp", dir=target.parent)
             tmp = Path(tmp_name)
             try:
@@ -69,7 +73,7 @@ class BlobStore:
                 written = _hash_file(tmp)
                 if written != sha:
                     raise StorageError(f"the copy of {sha} written to {tmp} hashes to {written}; disk problem?")
-                os.chmod(tmp, 0o444)
+                os.chmod(tmp, READ_ONLY_FILE_MODE)
                 os.replace(tmp, target)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -84,11 +88,11 @@ class BlobStore:
             OSError: ``source`` cannot be read (the caller decides what an unreadable input means).
             StorageError: the store refused the write.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         size = 0
         with Path(source).open("rb") as f:
             try:
+                make_private_dir(self.root)
                 fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", suffix=".tmp", dir=self.root)
             except OSError as e:
                 raise StorageError(f"cannot write an original under {self.root}: {e}") from e
@@ -109,11 +113,13 @@ class BlobStore:
 
     def _install(self, tmp: Path, sha: str, size: int) -> None:
         target = self.path(sha)
-        if target.is_file() and target.stat().st_size == size:
-            return
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(tmp, 0o444)
+            if target.is_file() and target.stat().st_size == size:
+                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:  # kept by a version that made it 0444
+                    os.chmod(target, READ_ONLY_FILE_MODE)
+                return
+            make_private_dir(target.parent)
+            os.chmod(tmp, READ_ONLY_FILE_MODE)
             os.replace(tmp, target)
         except OSError as e:
             raise StorageError(f"cannot write original {sha} under {self.root}: {e}") from e
@@ -135,6 +141,16 @@ class BlobStore:
     def read(self, sha: str) -> bytes:
         with self.open(sha) as f:
             return f.read()
+
+    def digest(self, sha: str) -> tuple[int, str]:
+        """The size and SHA-256 of the bytes stored as ``sha`` (to find damage).
+
+        Raises:
+            FileNotFoundError: there is no such blob.
+            OSError: it cannot be read.
+        """
+        path = self.path(sha)
+        return path.stat().st_size, _hash_file(path)
 
     def verify(self, sha: str) -> bool:
         """True if the blob exists and its bytes still hash to ``sha``."""

@@ -94,12 +94,13 @@ def create_case(
     """
     created = now or utcnow()
     source = item.source
-    case = Case(reference=next_reference(session, created.year),
-                **_case_values(item, created, due_days=due_days, thresholds=thresholds))
+    case = Case(**_case_values(item, created, due_days=due_days, thresholds=thresholds))
     case.labels = _labels_of(item.classification)
     case.documents = _documents(originals, item, created)
     try:
         with session.begin_nested():
+            # numbered inside the savepoint: a duplicate rolls the counter back too and burns no number
+            case.reference = next_reference(session, created.year)
             session.add(case)
     except IntegrityError as e:
         if find_case_by_sha256(session, source.sha256) is None:
@@ -144,14 +145,16 @@ def create_cases(
     if len(set(shas)) != len(shas):
         raise DuplicateCaseError("two items of the batch have the same original; store them one by one")
     created = now or utcnow()
-    references = next_references(session, created.year, len(items))
-    cases = [
-        Case(id=None, reference=reference, **_case_values(item, created, due_days=due_days, thresholds=thresholds))
-        for item, reference in zip(items, references, strict=True)
-    ]
-    rows = [_values(case, _CASE_COLUMNS) for case in cases]
     try:
         with session.begin_nested():
+            # numbered inside the savepoint: a refused batch rolls the counter back too and burns no numbers
+            references = next_references(session, created.year, len(items))
+            cases = [
+                Case(id=None, reference=reference,
+                     **_case_values(item, created, due_days=due_days, thresholds=thresholds))
+                for item, reference in zip(items, references, strict=True)
+            ]
+            rows = [_values(case, _CASE_COLUMNS) for case in cases]
             ids = session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows).all()
     except IntegrityError as e:
         known = session.scalars(select(Case.sha256).where(Case.sha256.in_(shas))).first()

@@ -4,13 +4,22 @@
 as s:`` commits on success and rolls back on error. SQLAlchemy errors are translated to
 ``StorageError`` subclasses here, where they leave the session.
 
-SQLite connections get ``foreign_keys=ON``, WAL and a busy timeout, and every transaction starts
-with ``BEGIN IMMEDIATE``: writers queue up on the busy timeout instead of failing half-way through
-a read-then-write transaction, and SAVEPOINTs work (pysqlite's own transaction handling breaks them).
+Two kinds of transaction: ``db.session()`` for writes and ``db.reader()`` for reads. On SQLite
+(WAL, ``foreign_keys=ON``, a busy timeout) a write transaction starts with ``BEGIN IMMEDIATE``:
+writers queue up on the busy timeout instead of failing half-way through a read-then-write
+transaction, and SAVEPOINTs work (pysqlite's own transaction handling breaks them). A read
+transaction starts with a plain (deferred) ``BEGIN`` under ``PRAGMA query_only``: in WAL mode it reads
+a snapshot and never waits for a writer, and it cannot turn into a write (which would wait, or fail
+with a stale snapshot). On PostgreSQL a read transaction is ``READ ONLY``.
+
+A SQLite database is private to the service's user: its folder is created 0700 and the file 0600
+(SQLite gives the -wal and -shm files the database file's mode), whatever the umask.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +38,15 @@ from sqlalchemy.pool import StaticPool
 
 from pipeline.core.errors import ConfigError
 from storage.errors import DuplicateCaseError, SchemaError, StorageError
+from storage.private import PRIVATE_FILE_MODE, make_private_dir, make_private_file, tighten
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 INIT_HINT = "run `complaintdesk init`"
 #: PostgreSQL advisory lock key held while migrating (SQLite's BEGIN IMMEDIATE serialises already)
 MIGRATION_LOCK_KEY = 0x636F6D706C61
+#: execution option that marks the connections of ``Database.reader()``
+READ_ONLY_OPTION = "complaintdesk_read_only"
 
 
 class Database:
@@ -43,6 +55,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # same pool; the option tells the "begin" listener which kind of transaction to start
+        self._readers = sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
 
     @property
     def url(self) -> str:
@@ -56,7 +70,9 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back if it raises.
+        """One write transaction: committed when the block ends, rolled back if it raises.
+
+        Keep it short: on SQLite it holds the database's only write lock from its first statement.
 
         Raises:
             StorageError: the database failed (translated from SQLAlchemy, with the original as cause).
@@ -76,15 +92,20 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        """A read-only unit of work (for lookups and listings); nothing it does is committed."""
-        session = self._sessions()
+        """One read-only transaction (a consistent snapshot), rolled back when the block ends.
+
+        On SQLite it never waits for a writer; objects read stay usable after the block (detached).
+
+        Raises:
+            StorageError: the database failed, or the block tried to write (translated from SQLAlchemy).
+        """
+        session = self._readers()
         try:
             yield session
         except SQLAlchemyError as e:
             raise translate_error(e, self.url) from e
         finally:
-            session.rollback()
-            session.close()
+            session.close()  # rolls back: there is nothing to commit
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -107,12 +128,12 @@ def open_database(url: str, *, check_schema: bool = True) -> Database:
         SchemaError: there is no database yet, or it needs migrating (the message says to run
             ``complaintdesk init``).
     """
-    engine = create_database_engine(url)
+    parsed = _parse_url(url)
+    database = _sqlite_path(parsed)
+    if database is not None:
+        _check_sqlite_file(database)
+    engine = create_database_engine(url, immutable=database is not None and _frozen(database))
     shown = redact(engine.url)
-    database = _sqlite_path(engine.url)
-    if database is not None and not database.exists():
-        engine.dispose()
-        raise SchemaError(f"no database at {database}; {INIT_HINT} to create it")
     if check_schema:
         try:
             with engine.connect() as conn:
@@ -136,7 +157,11 @@ def migrate(url: str) -> None:
     database = _sqlite_path(engine.url)
     try:
         if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(database.parent)
+            # created (or tightened) before SQLite opens it: SQLite copies its mode to -wal and -shm
+            make_private_file(database)
+            for sidecar in ("-wal", "-shm", "-journal"):
+                tighten(database.with_name(database.name + sidecar), PRIVATE_FILE_MODE)
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":  # two `init`s at once: the second waits, then finds head
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
@@ -146,7 +171,7 @@ def migrate(url: str) -> None:
     except SQLAlchemyError as e:
         raise translate_error(e, redact(engine.url)) from e
     except OSError as e:
-        raise StorageError(f"cannot create the database directory for {redact(engine.url)}: {e}") from e
+        raise StorageError(f"cannot create the database file for {redact(engine.url)}: {e}") from e
     finally:
         engine.dispose()
 
@@ -163,33 +188,50 @@ def head_revision() -> str:
     return heads[0]
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, immutable: bool = False) -> Engine:
     """An engine for ``url`` (``postgresql://`` means psycopg 3), with SQLite pragmas set.
+
+    ``immutable`` opens a SQLite file read-only without the -wal and -shm files (see ``_frozen``).
 
     Raises:
         StorageError: the URL cannot be parsed or names a driver that is not installed.
         ConfigError: the port is not a number.
     """
+    parsed = _parse_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed, immutable=immutable)
+        engine = create_engine(parsed, pool_pre_ping=True)
+    except (ArgumentError, ImportError) as e:
+        raise StorageError(f"invalid database URL {redact(url)}: {e}") from e
+    event.listen(engine, "begin", _on_postgres_begin)
+    return engine
+
+
+def _parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as e:
         raise StorageError(f"invalid database URL {redact(url)}: {e}") from e
     except ValueError as e:  # SQLAlchemy's int() of the port; the message would not say which value
         raise ConfigError("invalid database URL: its port is not a number") from e
-    try:
-        if parsed.drivername in ("postgresql", "postgres"):
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(parsed)
-        return create_engine(parsed, pool_pre_ping=True)
-    except (ArgumentError, ImportError) as e:
-        raise StorageError(f"invalid database URL {redact(url)}: {e}") from e
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _on_postgres_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY_OPTION):
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")  # the first statement of the transaction
+
+
+def _sqlite_engine(url: URL, *, immutable: bool) -> Engine:
     memory = url.database in (None, "", ":memory:")
     if memory:
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif immutable:
+        uri = f"file:{Path(url.database or '').resolve()}?immutable=1"
+        engine = create_engine(url, creator=lambda: _connect_uri(uri))
     else:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
@@ -197,17 +239,53 @@ def _sqlite_engine(url: URL) -> Engine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        if not memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.close()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            if not memory and not immutable:
+                _use_wal(cursor)
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(conn.get_execution_options().get(READ_ONLY_OPTION))
+        # the flag lives on the pooled connection: set it either way at every BEGIN
+        conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _connect_uri(uri: str) -> Any:
+    import sqlite3
+
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a persistent setting) unless it is in WAL already.
+
+    The switch needs an exclusive lock, and SQLite does not wait on the busy timeout for it when
+    another connection of a blank file is inside ``BEGIN IMMEDIATE`` in the old rollback-journal mode:
+    the two would deadlock, so SQLite fails at once with "database is locked". Two ``init`` at once
+    hit that. Retry until the other transaction is done, up to the busy timeout.
+    """
+    import sqlite3
+
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        return
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def _check_revision(conn: Connection, shown: str) -> None:
@@ -237,6 +315,21 @@ def translate_error(e: SQLAlchemyError, shown_url: str) -> StorageError:
         return StorageError(f"a database constraint was violated in {shown_url}: {detail}")
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return SchemaError(f"the database at {shown_url} is missing tables ({detail}); {INIT_HINT}")
+    if "readonly database" in lowered or "read-only transaction" in lowered:
+        return StorageError(
+            f"cannot write to the database at {shown_url}: {detail}; this user may only read it "
+            "(check the owner and mode of the database file and its folder)"
+        )
+    if "unable to open database file" in lowered or "permission denied" in lowered:
+        return StorageError(
+            f"cannot open the database at {shown_url}: {detail}; check that this user may read and write the "
+            "database file and its folder (SQLite keeps -wal and -shm files next to it)"
+        )
+    if "database is locked" in lowered:
+        return StorageError(
+            f"the database at {shown_url} stayed locked by another process for {SQLITE_BUSY_TIMEOUT_MS // 1000} s "
+            f"({detail}); is a long batch running?"
+        )
     if isinstance(e, OperationalError):
         return StorageError(f"cannot use the database at {shown_url}: {detail}; check the URL, or {INIT_HINT}")
     return StorageError(f"database error at {shown_url}: {detail}")
@@ -249,6 +342,28 @@ def redact(url: URL | str) -> str:
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return "<invalid URL>"
     return parsed.render_as_string(hide_password=True)
+
+
+def _check_sqlite_file(database: Path) -> None:
+    """Fail with what is wrong: no database (run init), or one this user may not read."""
+    folder = database.parent
+    if not os.access(folder, os.X_OK) and folder.exists():
+        raise StorageError(f"cannot reach {database}: this user may not enter the folder {folder} (permission denied)")
+    if not database.exists():
+        raise SchemaError(f"no database at {database}; {INIT_HINT} to create it")
+    if not os.access(database, os.R_OK):
+        raise StorageError(f"cannot read the database {database}: permission denied for this user")
+
+
+def _frozen(database: Path) -> bool:
+    """True if nobody can be writing ``database``, so it can be read as an immutable file.
+
+    A WAL database is read through its -wal and -shm files, which SQLite must create if missing; in
+    a folder this user may not write it cannot. But then no writer can be at work either (a writer
+    keeps the -wal file while connected), so reading the file as immutable is safe.
+    """
+    wal = database.with_name(database.name + "-wal")
+    return not os.access(database.parent, os.W_OK) and not wal.exists()
 
 
 def _sqlite_path(url: URL) -> Path | None:

@@ -3,7 +3,11 @@
 The counter row is created if missing (``INSERT ... ON CONFLICT DO NOTHING``), then incremented
 with ``UPDATE ... RETURNING``. The UPDATE takes the row lock on PostgreSQL (a concurrent
 transaction waits, then increments the committed value) and the write lock on SQLite, so two
-transactions can never get the same number; a rolled-back transaction leaves no gap.
+transactions can never get the same number. The counter is an ordinary row, not a sequence, so its
+update is undone with whatever rolls back around it: allocate in the same transaction *and savepoint*
+as the rows that use the numbers (``create_case`` does it inside the savepoint of its INSERT), and
+neither a rolled-back transaction nor a refused duplicate leaves a gap. Allocating before the
+savepoint was how duplicates burned numbers while the transaction around them committed.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def format_reference(year: int, number: int) -> str:
 
 
 def next_reference(session: Session, year: int) -> str:
-    """Allocate the next reference of ``year`` inside the caller's transaction."""
+    """Allocate the next reference of ``year`` inside the caller's transaction (and savepoint, if any)."""
     (reference,) = next_references(session, year, 1)
     return reference
 

@@ -109,3 +109,33 @@ def test_downgrade_to_base_and_back(db_url: str) -> None:
     storage.migrate(db_url)
     with storage.open_database(db_url) as db:
         assert set(Base.metadata.tables) <= set(inspect(db.engine).get_table_names())
+
+
+def test_switch_to_wal_waits_for_a_transaction_in_the_old_journal_mode(tmp_path: Path) -> None:
+    """What made two concurrent `init`s flaky: the first one's ``BEGIN IMMEDIATE`` on the blank file
+    (still in rollback-journal mode) made the second one's switch to WAL fail at once with "database
+    is locked" instead of waiting on the busy timeout."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "complaintdesk.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE early (x INTEGER)")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            storage.migrate(f"sqlite:///{path}")
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(0.5)
+    other.execute("COMMIT")
+    other.close()
+    thread.join()
+    assert errors == []
+    with storage.open_database(f"sqlite:///{path}") as db, db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

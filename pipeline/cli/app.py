@@ -68,7 +68,7 @@ def init() -> None:
     import storage
 
     s = settings()
-    s.home.mkdir(parents=True, exist_ok=True)
+    s.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: cases name citizens
     storage.migrate(s.resolved_database_url)
     console.print(f"database ready: {safe(redact(s.resolved_database_url))}")
 
@@ -186,8 +186,8 @@ def _demo_emails(ctx: Any, folder: Path) -> list[Any]:
 
 
 def _register_optional_commands() -> None:
-    """Add the command groups other modules own (cases, models, mail) when they are present."""
-    for module in ("pipeline.cli.cases", "pipeline.cli.models", "pipeline.cli.mail"):
+    """Add the command groups other modules own (cases, models, mail, check) when they are present."""
+    for module in ("pipeline.cli.cases", "pipeline.cli.models", "pipeline.cli.mail", "pipeline.cli.check"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:

@@ -71,7 +71,7 @@ def _find_cases(
     import storage  # SQLAlchemy: only once the options are known to be good
 
     db = storage.open_database(_settings().resolved_database_url)
-    with db, db.session() as session:
+    with db, db.reader() as session:
         found = storage.list_cases(session, status=status, department=department, channel=channel,
                                    needs_review=needs_review, limit=limit,
                                    since=since.replace(tzinfo=UTC) if since else None)
@@ -113,7 +113,7 @@ def cases_show(
     import storage
 
     db = storage.open_database(_settings().resolved_database_url)
-    with db, db.session() as session:
+    with db, db.reader() as session:
         row = storage.case_to_dict(storage.get_case(session, reference))
     if as_json:
         print(json.dumps(row, ensure_ascii=False, default=str, indent=2))
