@@ -199,7 +199,9 @@ def _case_values(
         "status": "new",
         "model_version": item.classification.model_version if item.classification else "",
         "ocr_confidence": item.ocr_confidence if item.ocr_confidence >= 0 else None,
-        "needs_review": review_needed(item.classification, thresholds or {}),
+        # an input whose attachment or part could not be read needs a person, however sure the model is
+        "needs_review": bool(item.problems) or review_needed(item.classification, thresholds or {}),
+        "problems": list(item.problems),
         "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
         "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language, "method": pg.method,
                    "chars": len(pg.text.strip())} for pg in item.pages],
@@ -405,6 +407,7 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         "sender": case.sender,
         "status": case.status,
         "needs_review": case.needs_review,
+        "problems": list(case.problems or []),
         "model_version": case.model_version,
         "ocr_confidence": case.ocr_confidence,
         "created_at": _iso(case.created_at),

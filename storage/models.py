@@ -100,6 +100,8 @@ class Case(Base):
     ocr_confidence: Mapped[float | None] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(default=False, index=True)
     fields: Mapped[list[Any]] = mapped_column(default=list)  # [{name, value, start, end}]
+    #: what could not be read of the input (an attachment skipped or corrupt, a truncated part), for reviewers
+    problems: Mapped[list[Any]] = mapped_column(default=list)
     # one entry per page of the original: {number, confidence, language, method, chars}, so a reviewer
     # sees which page of a multi-page scan was hard to read
     pages: Mapped[list[Any]] = mapped_column(default=list)

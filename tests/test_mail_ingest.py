@@ -201,3 +201,48 @@ def test_poison_header_does_not_stop_the_batch(tmp_path: Path, sqlite_ctx: RunCo
     assert "no text" in outcomes[2].reason
     assert sqlite_ctx.blobs.exists(outcomes[2].source.sha256)
     assert case_count(sqlite_ctx) == 3
+
+
+def _with_attachments(n: int, body: str, attachments: list[tuple[str, bytes]], subject: str = "Photos") -> bytes:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = f"Citizen {n} <citizen{n}@example.org>"
+    m["To"] = "desk@center.example"
+    if subject:
+        m["Subject"] = f"{subject} {n}"
+    m["Message-ID"] = f"<att{n}@example.org>"
+    m.set_content(body)
+    for name, data in attachments:
+        m.add_attachment(data, maintype="image", subtype="png", filename=name)
+    return m.as_bytes()
+
+
+def test_an_unreadable_attachment_is_recorded_on_the_case_which_needs_review(ctx: RunContext) -> None:
+    msg = _with_attachments(1, "The ramp at the east entrance is blocked by bicycles every morning.",
+                            [("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)])
+    (d,) = ingest_messages([env(msg, 1)], ctx)
+    assert d.outcome.kind == "created", d.outcome.reason
+    case = d.outcome.case or {}
+    assert case["needs_review"] is True
+    assert any(p.startswith("attachment broken.png: not read") for p in case["problems"]), case["problems"]
+
+
+def test_attachments_over_the_cap_are_listed_not_read(ctx: RunContext) -> None:
+    from pipeline.mail.ingest import MAX_ATTACHMENTS_READ
+    from tests.ocr_fixtures import png_bytes
+
+    extra = 2
+    files = [(f"p{i}.png", png_bytes(32 + i, 32)) for i in range(MAX_ATTACHMENTS_READ + extra)]
+    (d,) = ingest_messages([env(_with_attachments(2, "The lift on floor 3 is broken again.", files), 2)], ctx)
+    case = d.outcome.case or {}
+    skipped = [p for p in case["problems"] if "over the limit of" in p]
+    assert len(skipped) == extra and case["needs_review"] is True
+    assert case_count(ctx) == 1
+
+
+def test_nothing_readable_at_all_is_quarantined_with_its_reason(ctx: RunContext) -> None:
+    msg = _with_attachments(3, "", [("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)], subject="")
+    (d,) = ingest_messages([env(msg, 3)], ctx)
+    assert d.outcome.kind == "quarantined"
+    assert "attachment could not be read" in d.outcome.reason or "no text" in d.outcome.reason

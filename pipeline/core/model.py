@@ -136,6 +136,7 @@ class IntakeItem:
     classification: Classification | None = None
     subject: str = ""  # e-mail subject, empty for slips
     sender: str = ""  # e-mail From address, empty for slips
+    problems: tuple[str, ...] = ()  # what could not be read: a corrupt or skipped attachment, a truncated part
 
     @property
     def ocr_confidence(self) -> float:

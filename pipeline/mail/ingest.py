@@ -28,10 +28,8 @@ import storage
 from pipeline.context import RunContext
 from pipeline.core.errors import (
     ComplaintdeskError,
-    DecompressionBombError,
     InputError,
     MissingDependencyError,
-    OcrError,
     StorageError,
 )
 from pipeline.core.model import Channel, IntakeItem, Original, Outcome, OutcomeKind, PageText, Source
@@ -39,7 +37,7 @@ from pipeline.enrich import enrich
 from pipeline.intake import Pending, start
 from pipeline.mail.ack import ack_request
 from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
-from pipeline.store import recorded_outcome, source_of
+from pipeline.store import recorded_outcome
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +45,9 @@ log = logging.getLogger(__name__)
 BLOB_WRITERS = 8
 #: default size limit of one message for ``mail import`` (the poller uses ``ImapSettings``)
 DEFAULT_MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+#: attachments OCR'd per message; a message with more (300 tiny images once held the poller for minutes)
+#: gets the rest listed on its case as not read
+MAX_ATTACHMENTS_READ = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,10 @@ class _Prepared:
     originals: list[Original] = dataclasses.field(default_factory=list)
     text: str = ""
     ack: bool = False  # queue an acknowledgment if this becomes a new case
+    pages: list[PageText] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)  # what could not be read, for the case
+    to_ocr: list[Attachment] = dataclasses.field(default_factory=list)
+    failure: ComplaintdeskError | None = None  # the last attachment that could not be read
 
 
 # -- accept ---------------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ def process_messages(ctx: RunContext, items: Sequence[Pending], *,
     if acknowledge is not None:
         for p in prepared:
             p.ack = p.parsed is not None and p.action in ("new", "reply") and acknowledge(p.parsed)
-    _put_all(ctx, [o.data for p in prepared for o in p.originals if o.role == "attachment"])
+    _put_all(ctx, [o.data for p in prepared for o in p.originals if o.role == "attachment"])  # not OCR'd ones
     outbox = str(items[0].options.get("outbox", ""))
     try:
         with ctx.db.session() as session:
@@ -317,9 +322,13 @@ def _read(ctx: RunContext, items: Sequence[Pending]) -> list[_Prepared]:
             seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
             for p in parsed_ok:
                 _guard(p, lambda p=p: _decide(session, p, seen))
-    for p in parsed_ok:  # OCR with no transaction open
+    wanted = [p for p in parsed_ok if p.action in ("new", "reply")]
+    for p in wanted:
+        _guard(p, lambda p=p: _collect(p, ctx))
+    _ocr_attachments([p for p in wanted if p.action in ("new", "reply")], ctx)  # no transaction open
+    for p in wanted:
         if p.action in ("new", "reply"):
-            _guard(p, lambda p=p: _extract(p, ctx))
+            _guard(p, lambda p=p: _finish_text(p))
     return prepared
 
 
@@ -351,18 +360,64 @@ def _decide(session: Any, p: _Prepared, seen: _Seen) -> None:
         p.action = "reply" if _thread_case(session, parsed) is not None else "new"
 
 
-def _extract(p: _Prepared, ctx: RunContext) -> None:
+def _collect(p: _Prepared, ctx: RunContext) -> None:
+    """The body as the first page, the originals to keep, and the attachments to OCR (capped per message)."""
     parsed = p.parsed
     assert parsed is not None
-    text, pages = _text_with_attachments(parsed, ctx)
-    p.text = text
+    body = parsed.text.strip() or parsed.subject.strip()
+    p.pages = [PageText(1, body, -1.0, "", "plain")] if body else []
+    p.problems = list(parsed.problems)
     p.originals = [Original("message.eml", p.envelope.data, "message/rfc822")]
     p.originals += [Original(a.name, a.data, a.media_type, "attachment") for a in parsed.attachments]
-    if not text.strip() and p.action == "new":
-        raise InputError("the e-mail has no text: an empty body and no readable attachment")
-    if text.strip():
-        p.item = IntakeItem(source=_source(p), text=text, pages=pages, subject=parsed.subject,
-                            sender=parsed.sender)
+    limit, cap = ctx.settings.ocr.max_file_bytes, MAX_ATTACHMENTS_READ
+    wanted = [a for a in parsed.attachments if a.wants_ocr]
+    for a in wanted[cap:]:
+        p.problems.append(f"attachment {a.name}: not read, over the limit of {cap} attachments read per message")
+    for a in wanted[:cap]:
+        if a.size > limit:
+            p.problems.append(f"attachment {a.name}: not read, {a.size:,} bytes is over the OCR limit of {limit:,}")
+        else:
+            p.to_ocr.append(a)
+
+
+def _ocr_attachments(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
+    """OCR the batch's attachments in the bounded process pool (workers read them from the blob store).
+
+    An attachment that cannot be read (corrupt, a decompression bomb, a Tesseract failure) is noted
+    on its case, which then needs review; the message is only quarantined if nothing of it is readable.
+    """
+    jobs = [((i, j), ctx.blobs.path(ctx.blobs.put(a.data)), a.name)
+            for i, p in enumerate(prepared) for j, a in enumerate(p.to_ocr)]
+    if not jobs:
+        return
+    results = dict(ocr.ocr_many(jobs, ctx.settings.ocr))
+    for i, p in enumerate(prepared):
+        for j, attachment in enumerate(p.to_ocr):
+            result = results[(i, j)]
+            if isinstance(result, MissingDependencyError):
+                raise result
+            if isinstance(result, ComplaintdeskError):
+                log.warning("attachment %s of %s not read: %s", attachment.name, p.envelope.origin, result)
+                p.problems.append(f"attachment {attachment.name}: not read: {result}")
+                p.failure = result
+                continue
+            for page in result.pages:
+                p.pages.append(dataclasses.replace(page, number=len(p.pages) + 1))
+
+
+def _finish_text(p: _Prepared) -> None:
+    parsed = p.parsed
+    assert parsed is not None
+    text = "\n\n".join(page.text.strip() for page in p.pages if page.text.strip())
+    p.text = text
+    if not text:
+        if p.failure is not None:
+            raise InputError(f"the e-mail has no text and its attachment could not be read: {p.failure}")
+        if p.action == "new":
+            raise InputError("the e-mail has no text: an empty body and no readable attachment")
+        return
+    p.item = IntakeItem(source=_source(p), text=text, pages=tuple(p.pages), subject=parsed.subject,
+                        sender=parsed.sender, problems=tuple(p.problems))
 
 
 @dataclass
@@ -536,44 +591,6 @@ def _source(p: _Prepared) -> Source:
 
 
 # -- new complaints -----------------------------------------------------------------------------
-
-
-def _text_with_attachments(parsed: ParsedMessage, ctx: RunContext) -> tuple[str, tuple[PageText, ...]]:
-    """The case text and its pages: the body, then the OCR'd text of image and PDF attachments.
-
-    Raises:
-        DecompressionBombError: an attachment is a decompression bomb (the message is quarantined).
-        InputError: nothing readable at all and an attachment failed to read.
-    """
-    pages: list[PageText] = []
-    body = parsed.text.strip() or parsed.subject.strip()
-    if body:
-        pages.append(PageText(1, body, -1.0, "", "plain"))
-    failure: ComplaintdeskError | None = None
-    for attachment in parsed.attachments:
-        if not attachment.wants_ocr:
-            continue
-        try:
-            result = _ocr(attachment, ctx)
-        except DecompressionBombError:
-            raise
-        except (InputError, OcrError) as e:
-            log.warning("attachment %s of %s not read: %s", attachment.name, parsed.dedupe_key, e)
-            failure = e
-            continue
-        for page in result:
-            pages.append(dataclasses.replace(page, number=len(pages) + 1))
-    text = "\n\n".join(p.text.strip() for p in pages if p.text.strip())
-    if not text and failure is not None:
-        raise InputError(f"the e-mail has no text and its attachment could not be read: {failure}")
-    return text, tuple(pages)
-
-
-def _ocr(attachment: Attachment, ctx: RunContext) -> tuple[PageText, ...]:
-    limit = ctx.settings.ocr.max_file_bytes
-    if attachment.size > limit:
-        raise InputError(f"attachment {attachment.name} is {attachment.size:,} bytes, over the OCR limit of {limit:,}")
-    return ocr.read_document(attachment.data, attachment.name, ctx.settings.ocr).pages
 
 
 # -- files: .eml, mbox, Maildir -----------------------------------------------------------------

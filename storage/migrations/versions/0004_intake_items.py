@@ -1,4 +1,5 @@
-"""Intake items (``intake_items``): every accepted input with its state, attempts, last error and outcome.
+"""Intake items (``intake_items``): every accepted input with its state, attempts, last error and outcome;
+and ``cases.problems``: what could not be read of a case's input.
 
 Existing cases, quarantine records, ignored messages and replies get a finished intake row each, so
 that inputs stored before this revision are still recognised when they arrive again.
@@ -36,6 +37,11 @@ _BACKFILL = (
 
 
 def upgrade() -> None:
+    # what could not be read of a case's input (a skipped or corrupt attachment), shown to reviewers
+    with op.batch_alter_table("cases") as batch:
+        batch.add_column(sa.Column("problems", JSON, nullable=False, server_default="[]"))
+    with op.batch_alter_table("cases") as batch:
+        batch.alter_column("problems", server_default=None)
     op.create_table(
         "intake_items",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -85,3 +91,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("intake_items")
+    with op.batch_alter_table("cases") as batch:
+        batch.drop_column("problems")
