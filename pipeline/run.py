@@ -19,7 +19,7 @@ import ocr
 import storage
 from pipeline.config import Settings
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
-from pipeline.files import sha256_file
+from pipeline.files import Skipped, read_file, sha256_file, source_name
 from pipeline.core.model import Channel, IntakeItem, OcrResult, Source
 
 
@@ -30,6 +30,7 @@ class OutcomeKind(StrEnum):
     matched = "matched"  # the same original was already a case (or a reply joined its case)
     quarantined = "quarantined"  # unreadable or malformed: kept with its reason
     ignored = "ignored"  # e-mail noise: auto-replies, bounces, bulk mail
+    skipped = "skipped"  # not taken and not recorded (unsupported, link out, unreadable): seen again next time
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,30 +155,44 @@ def media_type_for(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
+def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:
+    """An entry that was not taken: it has no bytes we could hash, so nothing is stored for it."""
+    return Outcome(OutcomeKind.skipped, Source(channel, source_name(path), "", 0, media_type_for(path)), reason=reason)
+
+
 def scan_files(
-    paths: Iterable[Path],
+    paths: Iterable[Path | Skipped],
     ctx: RunContext,
     *,
     channel: Channel = Channel.slip,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Iterator[Outcome]:
-    """OCR, classify and store each file; yields one outcome per file, in completion order.
+    """OCR, classify and store each file; yields one outcome per file or ``Skipped`` entry, in completion order.
 
     Files already stored (same sha256) are matched without OCR; a file named twice in one batch
     is OCR'd once. OCR runs in a process pool (``ocr.ocr_many``) that streams, so a folder of
-    10,000 files does not load them all.
+    10,000 files does not load them all. A file that cannot be read (permission, vanished, I/O
+    error) is a ``skipped`` outcome, like the ``Skipped`` entries of ``pipeline.files.iter_files``.
 
     Raises:
         MissingDependencyError: Tesseract disappeared mid-batch (nothing else aborts a batch).
     """
-    pending: dict[str, list[Source]] = {}  # sha256 -> sources waiting on that OCR job
+    # sha256 -> sources waiting on that OCR job, with the path to read (a source's name is for people)
+    pending: dict[str, list[tuple[Source, Path]]] = {}
 
     def jobs() -> Iterator[tuple[str, Path]]:
         for path in paths:
-            sha, size = sha256_file(path)
-            source = Source(channel, str(path), sha, size, media_type_for(path))
+            if isinstance(path, Skipped):
+                _report(skipped_outcome(path.path, path.reason, channel), on_outcome, finished)
+                continue
+            try:
+                sha, size = sha256_file(path)
+            except InputError as e:
+                _report(skipped_outcome(path, str(e), channel), on_outcome, finished)
+                continue
+            source = Source(channel, source_name(path), sha, size, media_type_for(path))
             if sha in pending:
-                pending[sha].append(source)
+                pending[sha].append((source, path))
                 continue
             if size > ctx.settings.ocr.max_file_bytes:
                 done = quarantine_input(source, None, UnreadableScanError(
@@ -189,18 +204,22 @@ def scan_files(
             if earlier is not None:
                 _report(earlier, on_outcome, finished)
                 continue
-            pending[sha] = [source]
+            pending[sha] = [(source, path)]
             yield sha, path
 
     finished: list[Outcome] = []
     for sha, result in ocr.ocr_many(jobs(), ctx.settings.ocr):
         yield from _drain(finished)
         sources = pending.pop(sha)
-        first = sources[0]
-        data = Path(first.name).read_bytes()
-        outcome = _finish_one(first, data, result, ctx)
+        first, path = sources[0]
+        try:
+            data = read_file(path, ctx.settings.ocr.max_file_bytes)
+        except InputError as e:  # gone or locked since it was hashed
+            outcome = dataclasses.replace(skipped_outcome(path, str(e), channel), source=first)
+        else:
+            outcome = _finish_one(first, data, result, ctx)
         _report(outcome, on_outcome, finished)
-        for dup in sources[1:]:
+        for dup, _ in sources[1:]:
             _report(dataclasses.replace(outcome, source=dup, kind=_dup_kind(outcome)), on_outcome, finished)
         yield from _drain(finished)
     yield from _drain(finished)

@@ -19,11 +19,14 @@ from typing import Annotated, Any
 import typer
 from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from pipeline.config import Settings, load_settings
 from pipeline.core.errors import ComplaintdeskError, ExitCode
+from pipeline.files import printable
 
 app = typer.Typer(
     name="complaintdesk",
@@ -73,16 +76,23 @@ def init() -> None:
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per case or quarantined file.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per case, quarantined or skipped entry.")
+    ] = False,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow symbolic links that leave the scanned folders.")
+    ] = False,
 ) -> None:
     """OCR, classify and store scanned slips (PNG, JPEG, TIFF, PDF); one case per distinct file.
 
-    Exits 3 if any file was quarantined (unreadable, empty, corrupt or unsupported).
+    Every entry of a folder is reported: other files (.docx, .txt), FIFOs, devices, unreadable files
+    and folders, link loops and links leaving the folder are "skipped" with a reason. Exits 3 if any
+    file was quarantined (empty, corrupt or unsupported) or any entry was skipped.
     """
     from pipeline.files import iter_files
     from pipeline.run import open_context, scan_files
 
-    files = list(iter_files(paths))
+    files = list(iter_files(paths, follow_symlinks=follow_symlinks))
     ctx = open_context(settings(), actor="scan")
     outcomes = []
     with Progress(
@@ -98,10 +108,10 @@ def scan(
             progress.advance(task)
             outcomes.append(outcome)
             if as_json:
-                print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+                print(_json_line(_outcome_json(outcome)), flush=True)
     if not as_json:
         _print_outcomes(outcomes)
-    if any(o.kind == "quarantined" for o in outcomes):
+    if any(o.kind in ("quarantined", "skipped") for o in outcomes):
         raise typer.Exit(ExitCode.quarantined)
 
 
@@ -246,8 +256,23 @@ def _outcome_json(outcome: Any) -> dict[str, Any]:
         return {"outcome": str(outcome.kind), **outcome.case}
     return {
         "outcome": str(outcome.kind), "reference": outcome.reference, "channel": str(outcome.source.channel),
-        "source": outcome.source.name, "sha256": outcome.source.sha256, "reason": outcome.reason,
+        "source": outcome.source.name, "sha256": outcome.source.sha256 or None, "reason": outcome.reason,
     }
+
+
+def _json_line(obj: Any) -> str:
+    """One JSON line that is safe on a terminal: json escapes C0 controls; C1, DEL and format
+    characters (bidi overrides) are escaped here too, so a hostile file name cannot drive the terminal."""
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    return text if text.isprintable() else "".join(_json_escape(ch) if printable(ch) != ch else ch for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code > 0xFFFF:  # JSON spells characters beyond the BMP as a surrogate pair
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def _print_outcomes(outcomes: list[Any], *, show_text: bool = False) -> None:
@@ -269,7 +294,12 @@ def _print_outcomes(outcomes: list[Any], *, show_text: bool = False) -> None:
 
 
 def _compact_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Table:
-    """One line per row: every column keeps its full width except the last (free text), which is cut."""
+    """One line per row: every column keeps its full width except the last (free text), which is cut.
+
+    Cells are shown as text, never as markup, with control characters escaped: a file name or OCR
+    text holding "[/]", "[red]" or an escape sequence is shown as it is and cannot drive the terminal.
+    """
+    rows = [tuple(printable(cell) for cell in row) for row in rows]
     table = Table()
     # cell_len, not len: a Chinese file name is two terminal cells per character
     widths = [max([cell_len(header), *(cell_len(r[i]) for r in rows)]) for i, header in enumerate(headers[:-1])]
@@ -278,7 +308,7 @@ def _compact_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> Tab
     free = console.width - sum(widths) - 3 * len(headers) - 1  # each column costs its width plus 3 for borders
     table.add_column(headers[-1], no_wrap=True, overflow="ellipsis", width=max(free, 12))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     return table
 
 
@@ -326,7 +356,7 @@ def main() -> None:
     except ComplaintdeskError as e:
         if _state["verbose"]:
             err_console.print_exception()
-        err_console.print(f"[red]error:[/red] {e}")
+        err_console.print(f"[red]error:[/red] {escape(str(e))}")
         sys.exit(int(e.exit_code))
     except KeyboardInterrupt:
         err_console.print("interrupted")
