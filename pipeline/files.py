@@ -238,7 +238,20 @@ def source_name(path: Path) -> str:
 
     The name is for records and people; the file itself is always opened through its ``Path``.
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return storable(os.fspath(path))
+
+
+def storable(text: str) -> str:
+    """``text`` without lone surrogates, which no database driver or UTF-8 output accepts.
+
+    Python carries the bytes of a file name that are not UTF-8 as surrogates (``surrogateescape``);
+    they reach messages through the name, and become ``\\xNN`` here (any other lone surrogate ``\\udNNN``).
+    """
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that does not stand for a byte
+        data = text.encode("utf-8", "backslashreplace")
+    return data.decode("utf-8", "backslashreplace")
 
 
 def printable(text: str) -> str:

@@ -19,7 +19,7 @@ import ocr
 import storage
 from pipeline.config import Settings
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
-from pipeline.files import Skipped, read_file, sha256_file, source_name
+from pipeline.files import Skipped, read_file, sha256_file, source_name, storable
 from pipeline.core.model import Channel, IntakeItem, OcrResult, Source
 
 
@@ -134,7 +134,8 @@ def quarantine_input(source: Source, data: bytes | None, error: ComplaintdeskErr
     if data is not None:
         ctx.blobs.put(data)
     with ctx.db.session() as session:
-        record = storage.quarantine(session, source, str(error), type(error).__name__, actor=ctx.actor)
+        # storable: a reason may quote a file name holding bytes that are not UTF-8
+        record = storage.quarantine(session, source, storable(str(error)), type(error).__name__, actor=ctx.actor)
         reason = record.reason
     return Outcome(OutcomeKind.quarantined, source, None, reason=reason)
 

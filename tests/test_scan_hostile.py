@@ -9,9 +9,11 @@ then gives a real permission error. (Switching to ``nobody`` does not work every
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +143,56 @@ def test_a_link_out_of_the_folder_is_followed_only_when_asked(workdir: Path) -> 
     # the same bytes reached twice (the file link, and the folder link): one case, one match
     assert sorted(r["outcome"] for r in results) == ["created", "matched"]
     assert len({r["reference"] for r in results}) == 1
+
+
+HOSTILE_NAMES = [  # copies of one good slip, so OCR runs once
+    b"--help.png",
+    b"new\nline.png",
+    b"\x1b[31mred\x1b[0m \x1b]0;pwned\x07.png",
+    b"\xff\xfe not utf-8.png",
+    "\u202egnp.exe 投诉.png".encode(),
+    b"[red]marked[bold]" + b"x" * 220 + b".png",
+]
+
+
+def test_hostile_file_names_give_valid_json_and_printable_output(
+    cli_env: dict[str, str], tmp_path: Path  # noqa: F811 - the fixture imported from test_cli
+) -> None:
+    slip = next(p for p in sorted(SAMPLES.iterdir()) if p.suffix == ".png")
+    box = os.fsencode(tmp_path / "box")
+    os.makedirs(box + b"/x[")
+    for name in HOSTILE_NAMES:
+        with open(box + b"/" + name, "wb") as f:
+            f.write(slip.read_bytes())
+    with open(box + b"/x[/]\x9b[bold]empty.png", "wb"):  # the folder and file names make "[/]"
+        pass
+    with open(box + b"/\x1b[2Jnotes\r.docx", "wb") as f:
+        f.write(b"PK")
+    env = {**cli_env, "COLUMNS": "160"}
+    subprocess.run([EXE, "init"], env=env, check=True, capture_output=True)
+
+    proc = subprocess.run([EXE, "scan", os.fsdecode(box), "--json"], env=env, capture_output=True, check=False)
+    assert proc.returncode == 3, proc.stderr.decode(errors="replace")
+    out = proc.stdout.decode("utf-8")  # valid UTF-8, whatever bytes the names held
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == len(HOSTILE_NAMES) + 2
+    assert sorted(r["outcome"] for r in rows) == ["created"] + ["matched"] * 5 + ["quarantined", "skipped"]
+    assert printable_only(out)
+
+    again = subprocess.run([EXE, "scan", os.fsdecode(box)], env=env, capture_output=True, check=False)
+    assert again.returncode == 3, again.stderr.decode(errors="replace")
+    table = again.stdout.decode("utf-8")
+    assert printable_only(table), table
+    assert "6 matched, 1 quarantined, 1 skipped" in table
+    assert "--help.png" in table and "new line.png" in table and "\\xff\\xfe not utf-8.png" in table
+    assert "[red]marked[bold]" in table  # shown as it is, not taken as markup
+
+    missing = subprocess.run([EXE, "scan", os.fsdecode(box + b"/x[/]nope[/red]")], env=env, capture_output=True,
+                             check=False)
+    assert missing.returncode == 9, missing.stderr
+    assert b"no such file or folder" in missing.stderr and b"x[/]nope[/red]" in missing.stderr
+
+
+def printable_only(text: str) -> bool:
+    """No character a terminal would act on, other than the line breaks between lines."""
+    return not [ch for ch in text if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
