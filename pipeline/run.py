@@ -30,7 +30,7 @@ class OutcomeKind(StrEnum):
     matched = "matched"  # the same original was already a case (or a reply joined its case)
     quarantined = "quarantined"  # unreadable or malformed: kept with its reason
     ignored = "ignored"  # e-mail noise: auto-replies, bounces, bulk mail
-    skipped = "skipped"  # not taken and not recorded (unsupported, link out, unreadable): seen again next time
+    skipped = "skipped"  # not taken, not recorded (not a scan, link out, unreadable): looked at again next time
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,8 @@ def quarantine_input(source: Source, data: bytes | None, error: ComplaintdeskErr
         ctx.blobs.put(data)
     with ctx.db.session() as session:
         # storable: a reason may quote a file name holding bytes that are not UTF-8
-        record = storage.quarantine(session, source, storable(str(error)), type(error).__name__, actor=ctx.actor)
+        text = storable(str(error))
+        record = storage.quarantine(session, source, text, type(error).__name__, actor=ctx.actor)
         reason = record.reason
     return Outcome(OutcomeKind.quarantined, source, None, reason=reason)
 
@@ -158,7 +159,8 @@ def media_type_for(path: Path) -> str:
 
 def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:
     """An entry that was not taken: it has no bytes we could hash, so nothing is stored for it."""
-    return Outcome(OutcomeKind.skipped, Source(channel, source_name(path), "", 0, media_type_for(path)), reason=reason)
+    source = Source(channel, source_name(path), "", 0, media_type_for(path))
+    return Outcome(OutcomeKind.skipped, source, reason=reason)
 
 
 def scan_files(
@@ -168,7 +170,7 @@ def scan_files(
     channel: Channel = Channel.slip,
     on_outcome: Callable[[Outcome], None] | None = None,
 ) -> Iterator[Outcome]:
-    """OCR, classify and store each file; yields one outcome per file or ``Skipped`` entry, in completion order.
+    """OCR, classify and store each file; yields one outcome per file or ``Skipped`` entry, as each is done.
 
     Files already stored (same sha256) are matched without OCR; a file named twice in one batch
     is OCR'd once. OCR runs in a process pool (``ocr.ocr_many``) that streams, so a folder of

@@ -100,8 +100,9 @@ def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(cli_env: 
     assert "7号窗口" in by_name["zh_window_complaint.jpg"]["text"]
 
     # the same folder again, plus a copy of one file under another name: nothing new
-    shutil.copy(files[0], slips / "copy-of-first.bin")
-    again = json_lines(run(cli_env, "scan", str(slips), str(slips / "copy-of-first.bin"), "--json").stdout)
+    # (named explicitly and kept outside the folder: inside, a .bin file is reported as skipped)
+    shutil.copy(files[0], tmp_path / "copy-of-first.bin")
+    again = json_lines(run(cli_env, "scan", str(slips), str(tmp_path / "copy-of-first.bin"), "--json").stdout)
     assert {c["outcome"] for c in again} == {"matched"}
     assert {c["reference"] for c in again} == {c["reference"] for c in first}
     listed = json_lines(run(cli_env, "cases", "list", "--json").stdout)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 
 from rich.console import Console
 
-from pipeline.cli import app as cli
+# the module, not the Typer object that pipeline.cli re-exports under the same name
+cli = importlib.import_module("pipeline.cli.app")
 
 
 def render(table: object, width: int = 160) -> list[str]:
@@ -24,3 +26,12 @@ def test_compact_table_keeps_wide_file_names_whole() -> None:
     assert len(body) == 1, lines  # one line per row
     assert name in body[0]
     assert "…" in body[0]  # the free text column is the one that is cut
+
+
+def test_cells_are_text_not_markup_and_control_characters_are_escaped() -> None:
+    # "[/]" made rich raise MarkupError; "[red]" was taken as a style; ESC reached the terminal
+    rows = [("x[/]y.png", "skipped", "a .docx file"), ("[red]a\x1b[2J.png", "created", "line\nbreak [bold]")]
+    lines = render(cli._compact_table(("source", "outcome", "text / reason"), rows))
+    text = "\n".join(lines)
+    assert "x[/]y.png" in text and "[red]a\\x1b[2J.png" in text and "line\\nbreak [bold]" in text
+    assert "\x1b" not in text

@@ -20,8 +20,8 @@ from pipeline.files import SCAN_SUFFIXES, Skipped, iter_files, printable, source
 
 PIECES = [
     b" ", b"\n", b"\t", b"\r", b"[", b"]", b"[red]", b"[bold", b"\x1b[31m", b"\x1b]0;title\x07",
-    b"\x7f", b"\xc2\x9b", b"\xff", b"\xc3", b"\xed\xa0\x80", "窗口投诉".encode(), "\u202e".encode(), b"-", b"--help",
-    b"a", b"Z", b"0", b"\\", b"'", b'"', b"%s", b"{}", b"*", b"~", b".",
+    b"\x7f", b"\xc2\x9b", b"\xff", b"\xc3", b"\xed\xa0\x80", "窗口投诉".encode(), "\u202e".encode(), b"-",
+    b"--help", b"a", b"Z", b"0", b"\\", b"'", b'"', b"%s", b"{}", b"*", b"~", b".",
 ]
 SUFFIXES = [b".png", b".PNG", b".jpeg", b".pdf", b".docx", b".txt", b"", b".png\n", b".[x]"]
 NAME_MAX = 255

@@ -171,7 +171,8 @@ def test_hostile_file_names_give_valid_json_and_printable_output(
     env = {**cli_env, "COLUMNS": "160"}
     subprocess.run([EXE, "init"], env=env, check=True, capture_output=True)
 
-    proc = subprocess.run([EXE, "scan", os.fsdecode(box), "--json"], env=env, capture_output=True, check=False)
+    proc = subprocess.run([EXE, "scan", os.fsdecode(box), "--json"], env=env, capture_output=True,
+                          check=False)
     assert proc.returncode == 3, proc.stderr.decode(errors="replace")
     out = proc.stdout.decode("utf-8")  # valid UTF-8, whatever bytes the names held
     rows = [json.loads(line) for line in out.splitlines()]
@@ -187,12 +188,13 @@ def test_hostile_file_names_give_valid_json_and_printable_output(
     assert "--help.png" in table and "new line.png" in table and "\\xff\\xfe not utf-8.png" in table
     assert "[red]marked[bold]" in table  # shown as it is, not taken as markup
 
-    missing = subprocess.run([EXE, "scan", os.fsdecode(box + b"/x[/]nope[/red]")], env=env, capture_output=True,
-                             check=False)
+    missing_path = os.fsdecode(box + b"/x[/]nope[/red]")
+    missing = subprocess.run([EXE, "scan", missing_path], env=env, capture_output=True, check=False)
     assert missing.returncode == 9, missing.stderr
     assert b"no such file or folder" in missing.stderr and b"x[/]nope[/red]" in missing.stderr
 
 
 def printable_only(text: str) -> bool:
     """No character a terminal would act on, other than the line breaks between lines."""
-    return not [ch for ch in text if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+    bad = ("Cc", "Cf", "Cs", "Zl", "Zp")
+    return not [ch for ch in text if ch != "\n" and unicodedata.category(ch) in bad]

@@ -264,7 +264,9 @@ def _json_line(obj: Any) -> str:
     """One JSON line that is safe on a terminal: json escapes C0 controls; C1, DEL and format
     characters (bidi overrides) are escaped here too, so a hostile file name cannot drive the terminal."""
     text = json.dumps(obj, ensure_ascii=False, default=str)
-    return text if text.isprintable() else "".join(_json_escape(ch) if printable(ch) != ch else ch for ch in text)
+    if text.isprintable():
+        return text
+    return "".join(_json_escape(ch) if printable(ch) != ch else ch for ch in text)
 
 
 def _json_escape(ch: str) -> str:
