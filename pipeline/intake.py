@@ -29,9 +29,9 @@ import ocr
 import storage
 from pipeline.context import RunContext
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
-from pipeline.core.model import Channel, IntakeItem, Outcome, Source
+from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
 from pipeline.enrich import enrich
-from pipeline.files import media_type_for
+from pipeline.files import Skipped, media_type_for, open_regular, printable, source_name
 from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,16 @@ class Pending:
 def accept_file(ctx: RunContext, path: Path, *, channel: Channel = Channel.slip) -> Accepted:
     """Accept one scanned file: its bytes are streamed into the blob store once and hashed on the way.
 
-    An unreadable file (permission, vanished, I/O error) is accepted too, and quarantined at once
-    with its reason: it never vanishes and never stops a batch.
+    Raises:
+        UnreadableScanError, UnsupportedFormatError: the file cannot be read (permission, vanished, an
+            I/O error) or is not a regular file; nothing is recorded, so the next scan tries it again.
     """
-    try:
-        sha, size = ctx.blobs.put_file(path)
-    except OSError as e:
-        return _accept_unreadable(ctx, channel, str(path), f"cannot read {path.name}: {e.strerror or e}")
-    source = Source(channel, str(path), sha, size, media_type_for(path))
+    with open_regular(path) as f:
+        try:
+            sha, size = ctx.blobs.put_stream(f)
+        except OSError as e:  # a read failed half-way: bad disk, network share gone
+            raise UnreadableScanError(f"cannot read {printable(path.name)}: {e.strerror or e}") from e
+    source = Source(channel, source_name(path), sha, size, media_type_for(path))
     return accept_source(ctx, source, keys=[f"sha256:{sha}"])
 
 
@@ -100,15 +102,6 @@ def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], messa
             options=options or {},
         )
         return Accepted(record.id, new, source if new else source_of(record))
-
-
-def _accept_unreadable(ctx: RunContext, channel: Channel, name: str, reason: str) -> Accepted:
-    # No bytes to hash: the row is keyed by the name, so the same unreadable file is one record.
-    source = Source.from_bytes(channel, name, f"unreadable: {name}".encode(), "application/octet-stream")
-    accepted = accept_source(ctx, source, keys=[f"unreadable:{source.sha256}"])
-    if accepted.new:
-        store_quarantine(ctx, accepted.intake_id, source, UnreadableScanError(reason))
-    return accepted
 
 
 # -- process --------------------------------------------------------------------------------------
@@ -262,14 +255,25 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
 # -- channels -------------------------------------------------------------------------------------
 
 
-def scan_files(paths: Iterable[Path], ctx: RunContext, *, channel: Channel = Channel.slip) -> Iterator[Outcome]:
-    """The scan channel: accept every file, then process the new ones; one outcome per file.
+def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
+               channel: Channel = Channel.slip) -> Iterator[Outcome]:
+    """The scan channel: accept every file, then process the new ones; one outcome per entry.
 
-    A file named twice, or stored by an earlier run, is reported as a match without OCR. Items an
-    earlier run left unfinished are finished first (``resume``; their outcomes are logged).
+    A file named twice, or stored by an earlier run, is reported as a match without OCR. An entry
+    that is not taken (``Skipped`` by ``pipeline.files.iter_files``, or unreadable) is reported as
+    ``skipped`` with its reason. Items an earlier run left unfinished are finished first (``resume``;
+    their outcomes are logged).
     """
     resume(ctx, idle_for=RESUME_IDLE)
-    accepted = [accept_file(ctx, path, channel=channel) for path in paths]
+    accepted: list[Accepted] = []
+    for entry in paths:
+        if isinstance(entry, Skipped):
+            yield skipped_outcome(entry.path, entry.reason, channel)
+            continue
+        try:
+            accepted.append(accept_file(ctx, entry, channel=channel))
+        except InputError as e:
+            yield skipped_outcome(entry, str(e), channel)
     seen: set[int] = set()
     todo: list[int] = []
     for a in accepted:
@@ -278,11 +282,16 @@ def scan_files(paths: Iterable[Path], ctx: RunContext, *, channel: Channel = Cha
         seen.add(a.intake_id)
         if a.new:
             todo.append(a.intake_id)
-    earlier = _earlier_outcomes(ctx, [a for a in accepted if not a.new], todo)
-    yield from earlier
+    yield from _earlier_outcomes(ctx, [a for a in accepted if not a.new], todo)
     yield from process_many(ctx, todo)
     for dup in _duplicates_in_batch(accepted):
         yield _recorded(ctx, dup.intake_id, again=True)
+
+
+def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:
+    """An entry that was not taken: it has no bytes we could hash, so nothing is stored for it."""
+    source = Source(channel, source_name(path), "", 0, media_type_for(path))
+    return Outcome(OutcomeKind.skipped, source, reason=reason)
 
 
 def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual, name: str = "typed") -> Outcome:

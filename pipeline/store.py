@@ -15,6 +15,7 @@ import storage
 from pipeline.context import RunContext
 from pipeline.core.errors import ComplaintdeskError
 from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
+from pipeline.files import storable
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: Com
         record = _row(session, intake_id)
         if record.state == "done":
             return recorded_outcome(session, record, again=True)
-        kept = storage.quarantine(session, source, str(error), type(error).__name__, actor=ctx.actor)
+        # storable: a reason may quote a file name holding bytes that are not UTF-8
+        kept = storage.quarantine(session, source, storable(str(error)), type(error).__name__, actor=ctx.actor)
         storage.finish_intake(session, intake_id, OutcomeKind.quarantined, reason=kept.reason)
     log.warning("quarantined %s: %s", source.name, kept.reason)
     return Outcome(OutcomeKind.quarantined, source, None, kept.reason, None, intake_id)

@@ -88,27 +88,36 @@ class BlobStore:
             OSError: ``source`` cannot be read (the caller decides what an unreadable input means).
             StorageError: the store refused the write.
         """
+        with Path(source).open("rb") as f:
+            return self.put_stream(f)
+
+    def put_stream(self, f: BinaryIO) -> tuple[str, int]:
+        """Store what ``f`` reads until its end, hashing while copying; returns (SHA-256, size).
+
+        Raises:
+            OSError: reading ``f`` failed.
+            StorageError: the store refused the write.
+        """
         digest = hashlib.sha256()
         size = 0
-        with Path(source).open("rb") as f:
-            try:
-                make_private_dir(self.root)
-                fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", suffix=".tmp", dir=self.root)
-            except OSError as e:
-                raise StorageError(f"cannot write an original under {self.root}: {e}") from e
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    while chunk := f.read(_CHUNK):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-                    out.flush()
-                    os.fsync(out.fileno())
-                sha = digest.hexdigest()
-                self._install(tmp, sha, size)
-            finally:
-                tmp.unlink(missing_ok=True)
+        try:
+            make_private_dir(self.root)
+            fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", suffix=".tmp", dir=self.root)
+        except OSError as e:
+            raise StorageError(f"cannot write an original under {self.root}: {e}") from e
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := f.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            self._install(tmp, sha, size)
+        finally:
+            tmp.unlink(missing_ok=True)
         return sha, size
 
     def _install(self, tmp: Path, sha: str, size: int) -> None:

@@ -103,7 +103,7 @@ def test_the_same_file_twice_is_one_row_and_a_rescan_is_a_match(ctx: RunContext,
     assert len(_rows(ctx)) == 1
 
 
-def test_an_unreadable_file_is_quarantined_with_its_reason_and_the_batch_goes_on(
+def test_an_unreadable_entry_is_skipped_with_its_reason_and_the_batch_goes_on(
     ctx: RunContext, tmp_path: Path
 ) -> None:
     folder_named_as_a_file = tmp_path / "scan.png"
@@ -111,9 +111,9 @@ def test_an_unreadable_file_is_quarantined_with_its_reason_and_the_batch_goes_on
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
     outcomes = list(scan_files([folder_named_as_a_file, empty], ctx))
-    assert [o.kind for o in outcomes] == [OutcomeKind.quarantined] * 2
-    assert "cannot read scan.png" in outcomes[0].reason
-    assert {r.state for r in _rows(ctx)} == {"done"}
+    assert [o.kind for o in outcomes] == [OutcomeKind.skipped, OutcomeKind.quarantined]
+    assert "scan.png" in outcomes[0].reason and outcomes[1].reason
+    assert [(r.source_name, r.state) for r in _rows(ctx)] == [(str(empty), "done")]  # nothing kept of the skipped
     again = list(scan_files([folder_named_as_a_file, empty], ctx))
-    assert [o.kind for o in again] == [OutcomeKind.quarantined] * 2
-    assert len(_rows(ctx)) == 2  # recognised, not accepted twice
+    assert [o.kind for o in again] == [OutcomeKind.skipped, OutcomeKind.quarantined]
+    assert len(_rows(ctx)) == 1  # recognised, not accepted twice

@@ -27,6 +27,7 @@ from pipeline.cli.output import (
 from pipeline.cli.params import SUBMIT_CHANNELS, choice, require_paths
 from pipeline.config import Settings, default_home, load_settings
 from pipeline.core.errors import ComplaintdeskError, ExitCode
+from pipeline.files import printable
 
 app = typer.Typer(
     name="complaintdesk",
@@ -76,18 +77,25 @@ def init() -> None:
 @app.command()
 def scan(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (searched recursively).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per case or quarantined file.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object per case, quarantined or skipped entry.")
+    ] = False,
+    follow_symlinks: Annotated[
+        bool, typer.Option("--follow-symlinks", help="Follow symbolic links that leave the scanned folders.")
+    ] = False,
 ) -> None:
     """OCR, classify and store scanned slips (PNG, JPEG, TIFF, PDF); one case per distinct file.
 
-    Exits 3 if any file was quarantined (unreadable, empty, corrupt or unsupported).
+    Every entry of a folder is reported: other files (.docx, .txt), FIFOs, devices, unreadable files
+    and folders, link loops and links leaving the folder are "skipped" with a reason. Exits 3 if any
+    file was quarantined (empty, corrupt or unsupported) or any entry was skipped.
     """
     from pipeline.files import iter_files
     from pipeline.context import open_context
     from pipeline.intake import scan_files
 
     require_paths(paths)
-    files = list(iter_files(paths))
+    files = list(iter_files(paths, follow_symlinks=follow_symlinks))
     ctx = open_context(settings(), actor="scan")
     outcomes = []
     with Progress(
@@ -106,7 +114,7 @@ def scan(
                 print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
     if not as_json:
         print_outcomes(outcomes)
-    if any(o.kind == "quarantined" for o in outcomes):
+    if any(o.kind in ("quarantined", "skipped") for o in outcomes):
         raise typer.Exit(ExitCode.quarantined)
 
 

@@ -52,7 +52,7 @@ class ExitCode(IntEnum):
 
     ok = 0
     bad_args = 2
-    quarantined = 3  # the batch ran, but some inputs were quarantined
+    quarantined = 3  # the batch ran, but some inputs were quarantined (or, for scan, skipped: not taken)
     input_error = 4
     missing_dependency = 5
     model_error = 6

@@ -150,6 +150,7 @@ class OutcomeKind(StrEnum):
     matched = "matched"  # the same original was already a case (or a reply joined its case)
     quarantined = "quarantined"  # unreadable or malformed: kept with its reason
     ignored = "ignored"  # e-mail noise: auto-replies, bounces, bulk mail
+    skipped = "skipped"  # not taken, not recorded (not a scan, a link out, unreadable): looked at again next time
 
 
 @dataclass(frozen=True, slots=True)
