@@ -18,6 +18,7 @@ finished item is left as it is, and an item a crash left half-done is finished b
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], messa
             size=source.size, media_type=source.media_type, message_id=message_id, mailbox=mailbox, uid=uid,
             options=options or {},
         )
-        return Accepted(record.id, new, source if new else source_of(record))
+        return Accepted(record.id, new, source)
 
 
 # -- process --------------------------------------------------------------------------------------
@@ -284,8 +285,8 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
             todo.append(a.intake_id)
     yield from _earlier_outcomes(ctx, [a for a in accepted if not a.new], todo)
     yield from process_many(ctx, todo)
-    for dup in _duplicates_in_batch(accepted):
-        yield _recorded(ctx, dup.intake_id, again=True)
+    for dup in _duplicates_in_batch(accepted):  # reported under its own name
+        yield dataclasses.replace(_recorded(ctx, dup.intake_id, again=True), source=dup.source)
 
 
 def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:
@@ -309,8 +310,8 @@ def _earlier_outcomes(ctx: RunContext, recognised: Sequence[Accepted], todo: lis
     for a in recognised:
         with ctx.db.reader() as session:
             (record,) = storage.get_intake(session, [a.intake_id])
-            if record.state == "done":
-                outcomes.append(recorded_outcome(session, record, again=True))
+            if record.state == "done":  # reported under the name it has now
+                outcomes.append(dataclasses.replace(recorded_outcome(session, record, again=True), source=a.source))
                 continue
         if a.intake_id not in todo:
             todo.append(a.intake_id)
