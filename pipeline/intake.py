@@ -89,8 +89,8 @@ def accept_text(ctx: RunContext, text: str, *, channel: Channel = Channel.manual
     data = text.encode("utf-8")
     source = Source.from_bytes(channel, name, data, "text/plain")
     ctx.blobs.put(data)
-    # Typed text is recognised by content like a file is; see ``Channel.manual`` in the README.
-    return accept_source(ctx, source, keys=[f"sha256:{source.sha256}"])
+    # No dedupe key: two callers reporting the same broken lift in the same words are two complaints.
+    return accept_source(ctx, source, keys=[], options={"typed": True})
 
 
 def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], message_id: str = "",
@@ -148,8 +148,7 @@ def _run_stages(ctx: RunContext, items: Sequence[Pending],
     from pipeline.mail import ingest  # the mail channel's extract and store stages
 
     mails = [i for i in items if i.source.channel is Channel.email]
-    texts = [i for i in items if i.source.channel is not Channel.email and i.source.media_type == "text/plain"
-             and i.source.channel is Channel.manual]
+    texts = [i for i in items if i.options.get("typed")]
     files = [i for i in items if i not in mails and i not in texts]
     if texts:
         start(ctx, [i.intake_id for i in texts])

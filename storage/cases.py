@@ -45,8 +45,8 @@ _DOCUMENT_COLUMNS = list(Document.__table__.columns)
 
 
 def find_case_by_sha256(session: Session, sha256: str) -> Case | None:
-    """The case made from these exact original bytes, if any."""
-    return session.scalars(select(Case).where(Case.sha256 == sha256)).one_or_none()
+    """The (first) case made from these exact original bytes, if any (typed-in texts may repeat)."""
+    return session.scalars(select(Case).where(Case.sha256 == sha256).order_by(Case.id).limit(1)).first()
 
 
 def cases_by_sha256(session: Session, sha256s: Sequence[str]) -> dict[str, Case]:

@@ -17,12 +17,14 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -80,17 +82,26 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
+_ONE_CASE_PER_ORIGINAL = "channel IN ('slip', 'email')"
+
+
 class Case(Base):
     """One complaint, from intake to closing."""
 
     __tablename__ = "cases"
-    __table_args__ = (CheckConstraint(_in("status", CASE_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        # One case per original file or message; typed-in complaints are exempt, since two callers
+        # may report the same broken lift in the same words (the intake row keeps them apart).
+        Index("uq_cases_sha256", "sha256", unique=True, sqlite_where=text(_ONE_CASE_PER_ORIGINAL),
+              postgresql_where=text(_ONE_CASE_PER_ORIGINAL)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(20), unique=True)  # "2026-000123"
     channel: Mapped[str] = mapped_column(String(20))
     source_name: Mapped[str] = mapped_column(Text, default="", index=True)  # e-mail: the Message-ID
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)  # of the original bytes
+    sha256: Mapped[str] = mapped_column(String(64))  # of the original bytes
     language: Mapped[str] = mapped_column(String(16), default="")
     text: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")

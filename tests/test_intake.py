@@ -117,3 +117,15 @@ def test_an_unreadable_entry_is_skipped_with_its_reason_and_the_batch_goes_on(
     again = list(scan_files([folder_named_as_a_file, empty], ctx))
     assert [o.kind for o in again] == [OutcomeKind.skipped, OutcomeKind.quarantined]
     assert len(_rows(ctx)) == 1  # recognised, not accepted twice
+
+
+def test_two_callers_with_the_same_words_are_two_cases(ctx: RunContext) -> None:
+    from pipeline.core.model import Channel
+    from pipeline.intake import submit_text
+
+    first = submit_text(TEXT, ctx)
+    second = submit_text(TEXT, ctx)
+    web = submit_text(TEXT, ctx, channel=Channel.web)
+    assert [o.kind for o in (first, second, web)] == [OutcomeKind.created] * 3
+    assert len({first.reference, second.reference, web.reference}) == 3
+    assert _case_count(ctx) == 3

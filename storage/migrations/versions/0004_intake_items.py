@@ -1,5 +1,6 @@
 """Intake items (``intake_items``): every accepted input with its state, attempts, last error and outcome;
-and ``cases.problems``: what could not be read of a case's input.
+and ``cases.problems``: what could not be read of a case's input; one case per original only for
+files and mail (typed-in complaints may repeat each other's words).
 
 Existing cases, quarantine records, ignored messages and replies get a finished intake row each, so
 that inputs stored before this revision are still recognised when they arrive again.
@@ -24,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 
 JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 DateTime = sa.DateTime(timezone=True)
+ONE_CASE_PER_ORIGINAL = "channel IN ('slip', 'email')"
 
 # (source table, channel, source name, outcome, case id, reason, message id, mailbox, uid, received at)
 _BACKFILL = (
@@ -42,6 +44,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("problems", JSON, nullable=False, server_default="[]"))
     with op.batch_alter_table("cases") as batch:
         batch.alter_column("problems", server_default=None)
+        # typed-in complaints may repeat each other's words: one case per original only for files and mail
+        batch.drop_constraint("uq_cases_sha256", type_="unique")
+    op.create_index("uq_cases_sha256", "cases", ["sha256"], unique=True,
+                    sqlite_where=sa.text(ONE_CASE_PER_ORIGINAL), postgresql_where=sa.text(ONE_CASE_PER_ORIGINAL))
     op.create_table(
         "intake_items",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -91,5 +97,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("intake_items")
+    op.drop_index("uq_cases_sha256", "cases")
     with op.batch_alter_table("cases") as batch:
         batch.drop_column("problems")
+        batch.create_unique_constraint("uq_cases_sha256", ["sha256"])
