@@ -87,7 +87,12 @@ class _Prepared:
 
 def _prepare(page: LoadedPage, chain: Sequence[str], settings: OcrSettings) -> _Prepared:
     assert page.image is not None  # a LoadedPage has text or an image
-    ctx = PageContext(dpi=page.dpi, timeout=settings.timeout_seconds, languages=settings.languages)
+    ctx = PageContext(
+        dpi=page.dpi,
+        timeout=settings.timeout_seconds,
+        languages=settings.languages,
+        max_pixels=settings.max_ocr_pixels,
+    )
     return _Prepared(run_chain(page.image, chain, ctx), ctx)
 
 
