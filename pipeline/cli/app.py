@@ -6,6 +6,7 @@ message and its exit code (the traceback only with ``--verbose``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -94,15 +95,32 @@ def scan(
         disable=as_json or not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("scanning", total=len(files))
-        for outcome in scan_files(files, ctx):
-            progress.advance(task)
-            outcomes.append(outcome)
-            if as_json:
-                print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+        try:
+            # closing: on Ctrl-C the OCR pool is stopped now, not when the generator is collected
+            with contextlib.closing(scan_files(files, ctx)) as results:
+                for outcome in results:
+                    progress.advance(task)
+                    outcomes.append(outcome)
+                    if as_json:
+                        print(json.dumps(_outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+        except KeyboardInterrupt:
+            _interrupted(outcomes, len(files))
     if not as_json:
         _print_outcomes(outcomes)
     if any(o.kind == "quarantined" for o in outcomes):
         raise typer.Exit(ExitCode.quarantined)
+
+
+def _interrupted(outcomes: list[Any], total: int) -> None:
+    """Say what was stored before Ctrl-C (each outcome is already committed) and exit 130."""
+    counts = Counter(str(o.kind) for o in outcomes)
+    done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
+    stored = counts.get("created", 0)
+    err_console.print(
+        f"interrupted: stored {stored} case(s) before the interrupt ({done}; {total - len(outcomes)} of "
+        f"{total} file(s) not done; scan again to finish them)"
+    )
+    raise typer.Exit(ExitCode.interrupted)
 
 
 @app.command()
