@@ -160,7 +160,7 @@ def load_pages(data: bytes, name: str, settings: OcrSettings) -> Iterator[Loaded
 
 
 def _image_pages(data: bytes, name: str, media_type: str, settings: OcrSettings) -> Iterator[LoadedPage]:
-    with _open_image(data, name, media_type) as image:
+    with _open_image(data, name, media_type) as image, _pillow_limits(name):
         count = _frame_count(image, name)
     _check_page_count(count, name, settings)
     for number in range(1, count + 1):
@@ -321,10 +321,13 @@ def _pillow_limits(name: str) -> Iterator[None]:
     """Within the block, Pillow's own decompression-bomb checks come out as ours.
 
     Our limit is checked from the header first; Pillow's warning would only duplicate it (and
-    ``-W error`` would turn it into a crash), and its hard limit must still read as a bomb.
+    ``-W error`` would turn it into a crash), and its hard limit must still read as a bomb. Its
+    other warnings ("Corrupt EXIF data", "Truncated File Read") are about the file, which either
+    reads or becomes an ``InputError``: nothing for the operator's log.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         try:
             yield
         except Image.DecompressionBombError as e:
