@@ -58,7 +58,7 @@ _OTHER_KINDS: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
     (b"Rar!", "a RAR archive"),
     (b"\x7fELF", "a program (ELF executable)"),
-    (b"MZ", "a Windows program"),
+    (b"MZ\x90\x00", "a Windows program"),
     (b"{\\rtf", "an RTF document"),
 )
 #: bytes Pillow keeps per pixel in each mode; every other mode takes 4 (RGB is stored as RGBX)
