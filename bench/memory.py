@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocr.synth import make_slip  # noqa: E402
-from tests.ocr_fixtures import build_pdf  # noqa: E402
+from ocr.synth import LATIN_FONT, make_slip
+from tests.ocr_fixtures import build_pdf
 
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 LIMIT_BYTES = int(1.5 * 2**30)
@@ -43,7 +43,11 @@ SAMPLE_SECONDS = 0.05
 
 def _png(mode: str, size: int, fill: object) -> bytes:
     image = Image.new(mode, (size, size), fill)  # type: ignore[arg-type]
-    ImageDraw.Draw(image).text((size // 2, size // 2), "Window 3 was closed", fill=0 if mode in ("1", "L") else (0,) * len(mode))
+    # Letters about 160 px tall, as on a page scanned at a very high resolution: still readable
+    # once the page is reduced to the OCR budget.
+    font = ImageFont.truetype(str(LATIN_FONT), size // 40)
+    ink = 0 if mode in ("1", "L") else (0, 0, 0, 255)
+    ImageDraw.Draw(image).text((size // 10, size // 2), "Window 3 was closed all morning", fill=ink, font=font)
     buffer = io.BytesIO()
     image.save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
