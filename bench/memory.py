@@ -9,6 +9,19 @@ bound. Target (issue 10): under 1.5 GB for any single input that is let through.
     .venv/bin/python bench/memory.py [--only NAME ...] [--keep DIR]
 
 Needs psutil (a dev dependency).
+
+Results, 2026-12-01 05:10 UTC, 2 shared cores, default settings (2 OCR workers, max_ocr_pixels 12 M,
+max_decode_bytes 400 MB); before this change the 8900x8900 PNG peaked at 3,073 MB (FAIL):
+
+    input                          bytes  peak tree RSS  seconds  result  outcome
+    baseline-slip                404,187         390 MB     21.8  pass    created
+    png-8900-gray                 28,259         515 MB      8.6  pass    created
+    png-8900-rgba                385,382       1,085 MB      9.5  pass    created
+    jpeg-8900                  1,241,623         723 MB      9.8  pass    quarantined: no text (blank)
+    jpeg-8900-progressive        466,412         328 MB      6.2  pass    quarantined: ~529 MB to decode
+    tiff-8-pages-6000             23,168         685 MB     35.6  pass    quarantined: no text (blank)
+    tiff-500-pages                80,000         334 MB      8.9  pass    quarantined: over ocr.max_pages
+    pdf-200in-page                   871         627 MB     12.2  pass    quarantined: no text (boxes only)
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ SETTINGS = OcrSettings(
 )
 #: seconds one example may take before it counts as a hang
 EXAMPLE_SECONDS = 15
-FUZZ = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
