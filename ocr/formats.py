@@ -163,10 +163,23 @@ def _image_pages(data: bytes, name: str, media_type: str, settings: OcrSettings)
     with _open_image(data, name, media_type) as image, _pillow_limits(name):
         count = _frame_count(image, name)
     _check_page_count(count, name, settings)
+    # GIF, WebP and APNG frames build on the previous ones: reaching page n from a fresh open
+    # decodes every page before it, so those files stay open from page to page.
+    shared = _open_image(data, name, media_type) if count > 1 and media_type != "image/tiff" else None
+    try:
+        yield from _each_page(data, name, media_type, count, shared, settings)
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _each_page(
+    data: bytes, name: str, media_type: str, count: int, shared: Image.Image | None, settings: OcrSettings
+) -> Iterator[LoadedPage]:
     for number in range(1, count + 1):
-        # Opened again for each page and closed before the page is yielded: the decoded full-size
-        # frame must not stay in memory while the (reduced) page is preprocessed and read.
-        with _open_image(data, name, media_type) as image, _pillow_limits(name):
+        # Otherwise opened again for each page and closed before the page is yielded: the decoded
+        # full-size frame must not stay in memory while the reduced page is preprocessed and read.
+        with _opened(data, name, media_type, shared) as image, _pillow_limits(name):
             try:
                 image.seek(number - 1)
             except _DECODE_ERRORS as e:
@@ -178,6 +191,15 @@ def _image_pages(data: bytes, name: str, media_type: str, settings: OcrSettings)
             page = _pixels(frame, turn, name, number)
             del frame
         yield LoadedPage(number, image=page, dpi=dpi * factor)
+
+
+@contextmanager
+def _opened(data: bytes, name: str, media_type: str, shared: Image.Image | None) -> Iterator[Image.Image]:
+    if shared is not None:
+        yield shared
+        return
+    with _open_image(data, name, media_type) as image:
+        yield image
 
 
 def _open_image(data: bytes, name: str, media_type: str) -> Image.Image:

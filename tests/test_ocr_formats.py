@@ -295,3 +295,14 @@ def test_corrupt_image_reason_does_not_quote_its_bytes() -> None:
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_frames_of_an_animated_image_are_pages_in_order(fmt: str) -> None:
+    # These formats build each frame on the previous one: read from one open file, page after page.
+    buffer = io.BytesIO()
+    frames = [Image.new("L", (40, 30), 255 - 60 * i) for i in range(3)]
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], lossless=True)
+    pages = list(load_pages(buffer.getvalue(), f"animated.{fmt.lower()}", SETTINGS))
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert [int(np.median(p.image)) for p in pages if p.image is not None] == [255, 195, 135]
