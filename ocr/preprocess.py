@@ -154,8 +154,8 @@ def sauvola(image: np.ndarray) -> np.ndarray:
     # In place where possible: each float32 copy of a 12 MP page is 48 MB, and the naive formula
     # made seven of them (plus an int64 result).
     img = image.astype(np.float32)
-    mean = cv2.boxFilter(img, -1, (window, window))
-    std = cv2.sqrBoxFilter(img, -1, (window, window))  # the mean of squares, for now
+    mean: np.ndarray = cv2.boxFilter(img, -1, (window, window))
+    std: np.ndarray = cv2.sqrBoxFilter(img, -1, (window, window))  # the mean of squares, for now
     del img
     std -= mean * mean
     np.maximum(std, 0, out=std)
