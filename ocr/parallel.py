@@ -4,12 +4,25 @@ At most ``IN_FLIGHT_PER_WORKER`` jobs per worker are submitted at a time, and th
 consumed lazily, so a folder of 10,000 files costs the memory of a handful. Workers get the
 settings explicitly (pickled with each job), read the file themselves (only the path crosses the
 process boundary), and send back either an ``OcrResult`` or the ``ComplaintdeskError`` instance.
+
+Stopping is the owner's job: workers ignore SIGINT, and when ``ocr_many`` ends early (Ctrl-C, an
+error, the generator closed) it kills them instead of waiting for their pages. Workers die with
+their owner too when it cannot clean up (``kill -9``): a parent-death signal from the forkserver
+and a thread watching the owner's pid. Without that they block forever on the pool's queue, whose
+other end they hold themselves, and keep the forkserver alive.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import multiprocessing.context
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +37,9 @@ from pipeline.core.model import OcrResult
 K = TypeVar("K")
 
 IN_FLIGHT_PER_WORKER = 2
+#: how often a worker checks that the process that owns the pool is still alive
+OWNER_POLL_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 
 
 def ocr_many(
@@ -36,15 +52,18 @@ def ocr_many(
 
     The pool has ``settings.workers`` processes (0 = one per core), each with ``OMP_THREAD_LIMIT=1``
     so Tesseract's own threads don't fight the pool. A worker that dies (killed, out of memory)
-    turns its in-flight jobs into ``OcrError`` results and the pool is restarted.
+    turns its in-flight jobs into ``OcrError`` results and the pool is restarted. If the caller
+    stops early (KeyboardInterrupt, an error, or closing the generator) the workers and their
+    Tesseract children are killed at once, not waited for; no process of the pool outlives it.
     """
     workers = settings.workers or os.cpu_count() or 1
     limit = workers * IN_FLIGHT_PER_WORKER
     pending = iter(jobs)
     # forkserver: workers start from a clean process, not a fork of a parent holding threads.
     context = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
-    in_flight: dict[Future[OcrResult | ComplaintdeskError], K] = {}
+    pool = _new_pool(workers, context)
+    in_flight: dict[Future[OcrResult | ComplaintdeskError], tuple[K, ProcessPoolExecutor]] = {}
+    completed = False
     try:
         exhausted = False
         while True:
@@ -54,27 +73,121 @@ def ocr_many(
                     exhausted = True
                     break
                 key, path, *name = job
-                in_flight[pool.submit(_ocr_file, str(path), settings, *name)] = key
+                in_flight[pool.submit(_ocr_file, str(path), settings, *name)] = key, pool
             if not in_flight:
+                completed = True
                 return
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
-                key = in_flight.pop(future)
+                key, ran_in = in_flight.pop(future)
                 result, broken = _outcome(future)
-                if broken:
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+                # The other jobs of a broken pool fail too; restart once, not for each of them.
+                if broken and ran_in is pool:
+                    _stop(pool)
+                    pool = _new_pool(workers, context)
                 yield key, result
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if completed:
+            pool.shutdown(wait=True)
+        else:
+            _stop(pool)
 
 
-def _init_worker() -> None:
+def _new_pool(workers: int, context: multiprocessing.context.BaseContext) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's workers (and their Tesseract runs) without waiting for the jobs in hand."""
+    with _sigint_deferred():
+        # shutdown(wait=True) would wait for every job already in a worker: up to timeout_seconds
+        # per page, and forever if a worker is stuck. The executor keeps its processes private.
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():  # a dead worker's pid may already belong to someone else
+                _kill_group(process.pid)
+        for process in processes:
+            process.join(timeout=5)
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid is None:
+        return
+    try:
+        # Each worker leads its own process group (``_init_worker``), with its Tesseract inside.
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        # Not yet a group leader (still starting up): the worker alone.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    # A second Ctrl-C while the workers are being killed must not abandon half of them.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _init_worker(owner: int) -> None:
+    """Set up a worker: no Ctrl-C of its own, one thread, and death with the process that owns the pool.
+
+    ``owner`` is the pid of the process running ``ocr_many``; the worker's parent is the forkserver.
+    """
+    # Ctrl-C reaches the whole foreground process group. A worker interrupted inside the pool's
+    # queue code can leave its lock taken and hang the pool; the owner handles Ctrl-C and kills us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Its own process group, so the owner can kill a worker together with its Tesseract run.
+    os.setpgid(0, 0)
+    _die_with_parent()
+    threading.Thread(target=_watch_owner, args=(owner,), name="watch-owner", daemon=True).start()
     # Tesseract (a child of this worker) reads it from the environment it inherits.
     os.environ["OMP_THREAD_LIMIT"] = "1"
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _die_with_parent() -> None:
+    # Linux: SIGKILL when the forkserver that forked us exits. Not enough alone: the forkserver
+    # lives as long as any worker holds its "alive" pipe, so the owner is also watched.
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _watch_owner(owner: int) -> None:
+    # A killed owner (kill -9, OOM killer) cannot clean up: its workers would block forever on a
+    # queue whose other end they hold themselves. Leave, with any Tesseract run of ours.
+    while _alive(owner):
+        time.sleep(OWNER_POLL_SECONDS)
+    with contextlib.suppress(OSError):
+        os.killpg(0, signal.SIGKILL)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # A killed process stays a zombie until its parent reaps it, and a zombie still "exists".
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] not in (["Z"], ["X"])
 
 
 def _ocr_file(path: str, settings: OcrSettings, name: str = "") -> OcrResult | ComplaintdeskError:

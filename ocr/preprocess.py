@@ -49,6 +49,9 @@ class PageContext:
     timeout: float = 120.0
     languages: str = "eng"  # Tesseract languages the orientation vote reads with
     scale: float = 1.0  # how much ``upscale`` enlarged the page (denoising works at the original size)
+    #: pixels no step may enlarge the page beyond (``OcrSettings.max_ocr_pixels``; 0: no limit). Each
+    #: step makes page-sized copies, so a page of tiny print upscaled 3x would cost nine times as much.
+    max_pixels: int = 0
     #: ``text_height`` of the page as scanned, measured by ``run_chain`` before any step (0: unknown).
     #: Later steps cannot measure it reliably: after ``background`` noise specks pass for letters.
     scan_text_height: float = 0.0
@@ -76,7 +79,7 @@ def upscale(image: np.ndarray, ctx: PageContext) -> np.ndarray:
         factor = 300.0 / ctx.dpi
     else:
         factor = 1.0
-    factor = min(factor, MAX_UPSCALE)
+    factor = min(factor, MAX_UPSCALE, _room(image, ctx.max_pixels))
     # Small changes cost time and blur glyphs for nothing; shrink only text that is far too big.
     if 0.85 <= factor <= 1.3 or factor < 0.25:
         return image
@@ -115,8 +118,10 @@ def denoise(image: np.ndarray, ctx: PageContext) -> np.ndarray:
 def noise_sigma(image: np.ndarray) -> float:
     """Estimate the standard deviation of Gaussian noise (Immerkaer's fast method)."""
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-    response = np.abs(cv2.filter2D(image.astype(np.float32), -1, kernel))[1:-1, 1:-1]
-    return float(np.sqrt(np.pi / 2) * response.mean() / 6.0)
+    # Filtering straight into float32 and taking abs in place: one page-sized float array, not three.
+    response = cv2.filter2D(image, cv2.CV_32F, kernel)
+    np.abs(response, out=response)
+    return float(np.sqrt(np.pi / 2) * response[1:-1, 1:-1].mean() / 6.0)
 
 
 def background(image: np.ndarray, ctx: PageContext) -> np.ndarray:
@@ -149,13 +154,22 @@ def sauvola(image: np.ndarray) -> np.ndarray:
     more spread than the page's typical one can be ink, so grain does not become speckles.
     """
     window = _odd(max(25, int(text_height(image) * 2.5)))
+    # In place where possible: each float32 copy of a 12 MP page is 48 MB, and the naive formula
+    # made seven of them (plus an int64 result).
     img = image.astype(np.float32)
-    mean = cv2.boxFilter(img, -1, (window, window))
-    sq_mean = cv2.boxFilter(img * img, -1, (window, window))
-    std = np.sqrt(np.maximum(sq_mean - mean * mean, 0))
-    threshold = mean * (1 + SAUVOLA_K * (std / 128.0 - 1))
-    busy = std > max(MIN_INK_SPREAD, 1.5 * float(np.median(std)))
-    return np.where((img <= threshold) & busy, 0, 255).astype(np.uint8)
+    mean: np.ndarray = cv2.boxFilter(img, -1, (window, window))
+    std: np.ndarray = cv2.sqrBoxFilter(img, -1, (window, window))  # the mean of squares, for now
+    del img
+    std -= mean * mean
+    np.maximum(std, 0, out=std)
+    np.sqrt(std, out=std)
+    spread = max(MIN_INK_SPREAD, 1.5 * float(np.median(std)))
+    # threshold = mean * (1 + k * (std / 128 - 1)), computed into ``mean``
+    mean *= (1 - SAUVOLA_K) + (SAUVOLA_K / 128.0) * std
+    ink = (image <= mean) & (std > spread)
+    out = np.full(image.shape, 255, np.uint8)
+    out[ink] = 0
+    return out
 
 
 def otsu(image: np.ndarray, ctx: PageContext) -> np.ndarray:
@@ -196,7 +210,7 @@ def orientation(image: np.ndarray, ctx: PageContext) -> np.ndarray:
     Whether an upright-looking page is in fact upside down is left to the reader (``ocr.read``),
     which turns it over only if it reads badly: checking every page would cost an OSD run each.
     """
-    probe = sauvola(_probe(image))
+    probe = sauvola(_probe(image, ctx.max_pixels))
     if lines_run_horizontally(probe):
         ctx.may_be_upside_down = True
         return image
@@ -225,8 +239,8 @@ def lines_run_horizontally(binary: np.ndarray) -> bool:
     Only letter-sized marks count: a form's ruled lines, boxes and table columns would otherwise
     make the column profile as jagged as the row profile of the text.
     """
-    ink = _letters(binary < 128).astype(np.float64)
-    rows, cols = ink.sum(axis=1), ink.sum(axis=0)
+    ink = _letters(binary < 128)
+    rows, cols = ink.sum(axis=1, dtype=np.float64), ink.sum(axis=0, dtype=np.float64)
     # Text lines separated by blank gaps make a jagged profile across them and a flat one along them.
     row_jumps = np.sum(np.diff(rows) ** 2) / max(len(rows), 1)
     col_jumps = np.sum(np.diff(cols) ** 2) / max(len(cols), 1)
@@ -376,14 +390,21 @@ def _turn(image: np.ndarray, degrees: int) -> np.ndarray:
     return cv2.rotate(image, codes[degrees]) if degrees in codes else image
 
 
-def _probe(image: np.ndarray) -> np.ndarray:
+def _probe(image: np.ndarray, max_pixels: int = 0) -> np.ndarray:
     # OSD and the vote only need letters of a readable size, not the full resolution.
     height = text_height(image)
     factor = TARGET_TEXT_HEIGHT / height if height > 0 else 1.0
-    factor = min(max(factor, 0.25), 2.0)
+    factor = min(max(factor, 0.25), 2.0, _room(image, max_pixels))
     if abs(factor - 1) < 0.15:
         return image
     return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+
+
+def _room(image: np.ndarray, max_pixels: int) -> float:
+    """The largest factor the page may be resized by and stay within ``max_pixels`` (0: no limit)."""
+    if max_pixels <= 0:
+        return float("inf")
+    return float(np.sqrt(max_pixels / max(1, image.shape[0] * image.shape[1])))
 
 
 def _letters(ink: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ocr.formats import LoadedPage, load_pages
 from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
-from ocr.settings import ALTERNATIVE_CHAIN, RECOMMENDED_CHAIN, OcrSettings
+from ocr.settings import ALTERNATIVE_CHAIN, OcrSettings
 from ocr.tesseract import Recognition, recognise
 from pipeline.core.model import OcrResult, PageText
 
@@ -87,7 +87,12 @@ class _Prepared:
 
 def _prepare(page: LoadedPage, chain: Sequence[str], settings: OcrSettings) -> _Prepared:
     assert page.image is not None  # a LoadedPage has text or an image
-    ctx = PageContext(dpi=page.dpi, timeout=settings.timeout_seconds, languages=settings.languages)
+    ctx = PageContext(
+        dpi=page.dpi,
+        timeout=settings.timeout_seconds,
+        languages=settings.languages,
+        max_pixels=settings.max_ocr_pixels,
+    )
     return _Prepared(run_chain(page.image, chain, ctx), ctx)
 
 

@@ -27,6 +27,13 @@ class OcrSettings(BaseModel):
     retry_below_confidence: float = 70.0
     #: pixels per page above which an image is treated as a decompression bomb
     max_image_pixels: int = 80_000_000
+    #: pixels a page is reduced to, right after decoding (JPEG and PDF: while decoding), when it has
+    #: more: about A4 at 350 DPI, or a 12 MP photo. Tesseract needs no more, and the preprocessing
+    #: chain makes several full-size copies of the page (an 8900x8900 page cost 2.6 GB).
+    max_ocr_pixels: int = 12_000_000
+    #: memory one page may take while it is decoded at its declared size, before it is reduced
+    #: (Pillow keeps 1-4 bytes per pixel; a progressive JPEG also buffers its coefficients)
+    max_decode_bytes: int = 400 * 1024 * 1024
     max_file_bytes: int = 100 * 1024 * 1024
     max_pages: int = 50
     pdf_dpi: int = 300

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from PIL import Image
 
 import ocr
 from ocr.formats import load_pages
+from ocr.preprocess import PageContext, upscale
 from ocr.settings import OcrSettings
 from pipeline.core.errors import (
     ConfigError,
@@ -20,7 +23,7 @@ from pipeline.core.errors import (
     UnreadableScanError,
     UnsupportedFormatError,
 )
-from tests.ocr_fixtures import encrypted_pdf, png_bytes, png_declaring, text_layer_pdf
+from tests.ocr_fixtures import build_pdf, encrypted_pdf, png_bytes, png_declaring, text_layer_pdf
 
 SETTINGS = OcrSettings()
 
@@ -178,3 +181,128 @@ def test_installed_languages_pass_the_check() -> None:
 def test_errors_survive_the_trip_from_a_worker(error: Exception) -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert type(copy) is type(error) and str(copy) == str(error)
+
+
+# --- memory: pages bigger than OCR needs are reduced while decoding, not refused ----------------
+
+
+def test_large_png_under_the_pixel_limit_is_reduced_to_the_ocr_budget() -> None:
+    # 8900 x 8900 (79 M pixels, under max_image_pixels) compresses to a few KB; read at full size
+    # it cost 2.6 GB in one worker.
+    buffer = io.BytesIO()
+    Image.new("L", (8900, 8900), 255).save(buffer, "PNG", dpi=(600, 600))
+    (page,) = list(load_pages(buffer.getvalue(), "huge.png", SETTINGS))
+    assert page.image is not None
+    height, width = page.image.shape
+    assert width * height <= SETTINGS.max_ocr_pixels
+    assert abs(width - height) <= 1
+    assert page.dpi == pytest.approx(600 * width / 8900, rel=0.01)
+
+
+def test_large_jpeg_is_decoded_reduced_and_keeps_its_proportions() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (240, 240, 240)).save(buffer, "JPEG")
+    settings = OcrSettings(max_ocr_pixels=1_000_000)
+    (page,) = list(load_pages(buffer.getvalue(), "photo.jpg", settings))
+    assert page.image is not None
+    height, width = page.image.shape[:2]
+    assert width * height <= 1_000_000
+    assert width / height == pytest.approx(4 / 3, rel=0.01)
+
+
+def test_exif_orientation_is_honoured_on_a_reduced_page() -> None:
+    image = Image.new("L", (1200, 400), 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    (page,) = list(load_pages(buffer.getvalue(), "phone.jpg", OcrSettings(max_ocr_pixels=30_000)))
+    assert page.image is not None
+    height, width = page.image.shape
+    assert height > width and width * height <= 30_000
+
+
+def test_pdf_with_a_huge_page_box_is_rendered_within_the_budget() -> None:
+    # 200 x 200 inches: 60000 x 60000 pixels at 300 DPI, which used to be refused as a bomb.
+    data = build_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 14400 14400] >>",
+    ])
+    (page,) = list(load_pages(data, "poster.pdf", SETTINGS))
+    assert page.image is not None
+    height, width = page.image.shape
+    assert width * height <= SETTINGS.max_ocr_pixels
+    assert page.dpi == pytest.approx(72 * width / 14400, rel=0.01)
+
+
+def test_page_that_needs_too_much_memory_to_decode_is_refused_naming_the_setting() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (1000, 1000), (250, 250, 250)).save(buffer, "PNG")
+    with pytest.raises(DecompressionBombError, match="about 4 MB to decode.*ocr.max_decode_bytes"):
+        list(load_pages(buffer.getvalue(), "wide.png", OcrSettings(max_decode_bytes=2 * 2**20)))
+
+
+def test_progressive_jpeg_counts_its_coefficient_buffers() -> None:
+    # libjpeg keeps all coefficients of a progressive JPEG at full size, whatever the draft scale.
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 2000), (250, 250, 250)).save(buffer, "JPEG", progressive=True)
+    settings = OcrSettings(max_ocr_pixels=100_000, max_decode_bytes=10 * 2**20)
+    with pytest.raises(DecompressionBombError, match="max_decode_bytes"):
+        list(load_pages(buffer.getvalue(), "progressive.jpg", settings))
+
+
+def test_upscale_never_enlarges_a_page_beyond_the_pixel_budget() -> None:
+    page = np.full((1000, 1000), 255, np.uint8)
+    ctx = PageContext(dpi=50.0, max_pixels=2_000_000)  # 50 DPI asks for 3x, the budget allows 1.41x
+    out = upscale(page, ctx)
+    assert out.shape[0] * out.shape[1] <= 2_000_000
+    assert out.shape[0] > 1000
+
+
+# --- reasons never quote the file ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"root:$6$Xy7hash.SECRET:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n", "a text file"),
+        (b"PK\x03\x04\x14\x00\x06\x00SECRET[Content_Types].xml", "a ZIP archive"),
+        (b"\x7fELF\x02\x01\x01SECRET", "a program"),
+        (bytes(range(256)) + b"SECRET", "unknown binary data"),
+    ],
+)
+def test_unsupported_file_is_named_by_its_kind_never_by_its_bytes(data: bytes, kind: str) -> None:
+    with pytest.raises(UnsupportedFormatError) as caught:
+        ocr.read_document(data, "shadow", SETTINGS)
+    reason = str(caught.value)
+    assert kind in reason
+    assert "SECRET" not in reason and "root" not in reason and "b'" not in reason and "\\x" not in reason
+
+
+def test_corrupt_image_reason_does_not_quote_its_bytes() -> None:
+    # A chunk type that is not four word characters: Pillow's message quotes it as raw bytes
+    # ("broken PNG file (chunk b'S#CR')").
+    pixels = zlib.compress(b"".join(b"\x00" + bytes([200]) * 64 for _ in range(64)), 0)
+    header = struct.pack(">IIBBBBB", 64, 64, 8, 0, 0, 0, 0)
+    data = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels[:20])
+    data += _chunk(b"S#CR", pixels[20:]) + _chunk(b"IEND", b"")
+    with pytest.raises(UnreadableScanError) as caught:
+        ocr.read_document(data, "bad.png", SETTINGS)
+    assert "truncated or corrupt" in str(caught.value)
+    assert "S#CR" not in str(caught.value) and "b'" not in str(caught.value)
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
+def test_frames_of_an_animated_image_are_pages_in_order(fmt: str) -> None:
+    # These formats build each frame on the previous one: read from one open file, page after page.
+    buffer = io.BytesIO()
+    frames = [Image.new("L", (40, 30), 255 - 60 * i) for i in range(3)]
+    frames[0].save(buffer, fmt, save_all=True, append_images=frames[1:], lossless=True)
+    pages = list(load_pages(buffer.getvalue(), f"animated.{fmt.lower()}", SETTINGS))
+    assert [p.number for p in pages] == [1, 2, 3]
+    assert [int(np.median(p.image)) for p in pages if p.image is not None] == [255, 195, 135]

@@ -6,8 +6,10 @@ message and its exit code (the traceback only with ``--verbose``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +29,6 @@ from pipeline.cli.output import (
 from pipeline.cli.params import SUBMIT_CHANNELS, choice, require_paths
 from pipeline.config import Settings, default_home, load_settings
 from pipeline.core.errors import ComplaintdeskError, ExitCode
-from pipeline.files import printable
 
 app = typer.Typer(
     name="complaintdesk",
@@ -90,8 +91,8 @@ def scan(
     and folders, link loops and links leaving the folder are "skipped" with a reason. Exits 3 if any
     file was quarantined (empty, corrupt or unsupported) or any entry was skipped.
     """
-    from pipeline.files import iter_files
     from pipeline.context import open_context
+    from pipeline.files import iter_files
     from pipeline.intake import scan_files
 
     require_paths(paths)
@@ -107,11 +108,16 @@ def scan(
         disable=as_json or not err_console.is_terminal,
     ) as progress:
         task = progress.add_task("scanning", total=len(files))
-        for outcome in scan_files(files, ctx):
-            progress.advance(task)
-            outcomes.append(outcome)
-            if as_json:
-                print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+        try:
+            # closing: on Ctrl-C the OCR pool is stopped now, not when the generator is collected
+            with contextlib.closing(scan_files(files, ctx)) as results:
+                for outcome in results:
+                    progress.advance(task)
+                    outcomes.append(outcome)
+                    if as_json:
+                        print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str), flush=True)
+        except KeyboardInterrupt:
+            _interrupted(outcomes, len(files))
     if not as_json:
         print_outcomes(outcomes)
     if any(o.kind in ("quarantined", "skipped") for o in outcomes):
@@ -142,6 +148,18 @@ def resume(
         raise typer.Exit(ExitCode.quarantined)
 
 
+def _interrupted(outcomes: list[Any], total: int) -> None:
+    """Say what was stored before Ctrl-C (each outcome is already committed) and exit 130."""
+    counts = Counter(str(o.kind) for o in outcomes)
+    done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
+    stored = counts.get("created", 0)
+    err_console.print(
+        f"interrupted: stored {stored} case(s) before the interrupt ({done}; {total - len(outcomes)} of "
+        f"{total} file(s) not done; scan again to finish them)"
+    )
+    raise typer.Exit(ExitCode.interrupted)
+
+
 @app.command()
 def submit(
     text: Annotated[str, typer.Argument(help="The complaint as typed in by staff; '-' reads standard input.")],
@@ -149,8 +167,8 @@ def submit(
     as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
 ) -> None:
     """Store a complaint typed in by staff (hotline call, opinion book entry) as a case."""
-    from pipeline.core.model import Channel
     from pipeline.context import open_context
+    from pipeline.core.model import Channel
     from pipeline.intake import submit_text
 
     choice("--channel", channel, SUBMIT_CHANNELS)
