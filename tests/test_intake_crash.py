@@ -124,3 +124,34 @@ def test_kill_9_during_a_mail_batch_then_resume_gives_each_message_one_case(tmp_
     assert _count(home, "SELECT count(*) FROM cases") == 400
     assert _count(home, "SELECT count(DISTINCT sha256) FROM cases") == 400
     assert _count(home, "SELECT count(*) FROM intake_items WHERE state = 'done'") == 400
+
+
+def test_cases_can_be_read_while_a_real_scan_runs(tmp_path: Path) -> None:
+    # issue 9: with the poller's OCR inside a transaction, a web page waited for the busy timeout
+    import random
+    import statistics
+
+    import storage
+
+    home = tmp_path / "home"
+    _slips(tmp_path / "box", 16)
+    assert _run(home, "init").returncode == 0
+    scan = _start(home, "scan", str(tmp_path / "box"))
+    db = storage.open_database(f"sqlite:///{home / 'complaintdesk.db'}")
+    latencies: list[float] = []
+    pauses = random.Random(9)
+    try:
+        while scan.poll() is None:
+            started = time.perf_counter()
+            with db.reader() as session:  # a failure raises: no read may fail
+                [storage.case_to_dict(c) for c in storage.list_cases(session, limit=20)]
+            latencies.append(time.perf_counter() - started)
+            time.sleep(pauses.uniform(0, 0.1))
+    finally:
+        out, err = scan.communicate(timeout=900)
+        db.dispose()
+    assert scan.returncode == 0, err
+    assert _count(home, "SELECT count(*) FROM cases") == 16
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    print(f"{len(latencies)} reads during the scan, p95 {p95 * 1000:.1f} ms")
+    assert len(latencies) >= 30 and p95 < 0.050, (len(latencies), p95)
