@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 import classifiers
 import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
+from pipeline.context import RunContext  # noqa: E402
 from pipeline.mail.poller import Poller  # noqa: E402
 from pipeline.models import current_model_dir
-from pipeline.context import RunContext  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 from tests.fakes import FakeClassifier  # noqa: E402
 

@@ -29,8 +29,8 @@ from typing import Any
 from classifiers.dataset import fingerprint, is_dev_row, read_rows
 from classifiers.evaluation import EvaluationReport, evaluate
 from classifiers.labels import LabelSet
-from classifiers.protocol import Classifier
 from classifiers.meta import read_meta
+from classifiers.protocol import Classifier
 from classifiers.runtime import load_model
 from classifiers.training import ModelInfo, train
 from pipeline.core.errors import ModelError

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import storage
-
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 from tests.mail_support import SAMPLES, complaint
 

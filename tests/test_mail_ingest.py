@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import storage
-from pipeline.mail.ingest import Envelope, ingest_messages, import_paths, iter_envelopes
 from classifiers import LabelSet
-from pipeline.core.model import Classification
 from pipeline.context import RunContext
+from pipeline.core.model import Classification
+from pipeline.mail.ingest import Envelope, import_paths, ingest_messages, iter_envelopes
 from tests.fakes import RecordingClassifier
 from tests.mail_support import SAMPLES, bundled_model, case_count, complaint, make_context
 

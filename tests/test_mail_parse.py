@@ -94,7 +94,7 @@ def test_rfc2047_subject_and_name() -> None:
 
 
 def test_quoted_printable_body() -> None:
-    body = "caf=C3=A9 and a soft=\r\n break".encode()
+    body = b"caf=C3=A9 and a soft=\r\n break"
     msg = parse_message(raw({}, body, 'text/plain; charset="utf-8"', "quoted-printable"))
     assert msg.text == "café and a soft break"
 

@@ -13,12 +13,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import storage
+from pipeline.context import RunContext
 from pipeline.core.errors import MailboxError
 from pipeline.mail.imap import ImapMailSource, MailboxLoginError
 from pipeline.mail.parse import parse_message
-from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
-from pipeline.context import RunContext
 from pipeline.mail.poller import MailboxBusyError, Poller, parse_interval
+from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
 from tests.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401  (fixtures)
 from tests.mail_support import SAMPLES, case_count, complaint, make_context, wait_for
 

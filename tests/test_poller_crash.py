@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage
-from pipeline.mail.imap import FolderStatus, RawEmail
-from pipeline.mail.settings import AfterStore, ImapSettings, Security
-from pipeline.mail.poller import Poller
 from pipeline.context import RunContext
+from pipeline.mail.imap import FolderStatus, RawEmail
+from pipeline.mail.poller import Poller
+from pipeline.mail.settings import AfterStore, ImapSettings, Security
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context
+
 
 def _child(db_url: str, home: str, imap: dict[str, object]) -> None:
     """The poller process: forked (so it starts without re-importing spaCy), then SIGKILLed."""

@@ -20,10 +20,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 import storage
-from pipeline.mail import poller as poller_module
-from pipeline.mail.settings import SmtpSettings, Security
-from pipeline.mail.poller import Poller
 from pipeline.context import RunContext
+from pipeline.mail import poller as poller_module
+from pipeline.mail.poller import Poller
+from pipeline.mail.settings import Security, SmtpSettings
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server, free_port  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context, wait_for

@@ -54,8 +54,8 @@ def poll(
     table of HOME/config.toml), never from an option.
     """
     from pipeline.cli.app import settings as cli_settings
-    from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
     from pipeline.context import open_context
+    from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
 
     try:
         interval = parse_interval(every)
@@ -95,8 +95,8 @@ def import_(
 ) -> None:
     """Import e-mail from files into cases, exactly like the poller would (same dedupe and threading)."""
     from pipeline.cli.app import settings as cli_settings
-    from pipeline.mail.ingest import import_paths
     from pipeline.context import open_context
+    from pipeline.mail.ingest import import_paths
 
     require_paths(paths)
     ctx = open_context(cli_settings(), actor="mail-import")

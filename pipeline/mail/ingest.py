@@ -39,7 +39,7 @@ from pipeline.enrich import enrich
 from pipeline.intake import Pending, start
 from pipeline.mail.ack import ack_request
 from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
-from pipeline.store import recorded_outcome, source_of
+from pipeline.store import recorded_outcome
 
 log = logging.getLogger(__name__)
 

@@ -40,14 +40,14 @@ from typing import TypeVar
 import tenacity
 
 import storage
-from pipeline.mail.ack import AckError, send_ack, should_ack
+from pipeline.context import RunContext
 from pipeline.core.errors import MailboxError, StorageError
+from pipeline.intake import RESUME_IDLE, resume
+from pipeline.mail.ack import AckError, send_ack, should_ack
 from pipeline.mail.imap import MailboxLoginError, MailSource, RawEmail, connect
+from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
 from pipeline.mail.parse import ParsedMessage
 from pipeline.mail.settings import ImapSettings, SmtpSettings
-from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
-from pipeline.context import RunContext
-from pipeline.intake import RESUME_IDLE, resume
 
 log = logging.getLogger(__name__)
 
