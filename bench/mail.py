@@ -29,12 +29,13 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import classifiers
+import classifiers  # noqa: E402
 import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.context import RunContext  # noqa: E402
 from pipeline.mail.poller import Poller  # noqa: E402
-from pipeline.models import current_model_dir
+from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
+from pipeline.models import current_model_dir  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 from tests.fakes import FakeClassifier  # noqa: E402
 

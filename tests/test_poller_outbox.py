@@ -4,6 +4,7 @@ start (real PostgreSQL behind a TCP relay the test switches on), and IDLE with s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -181,10 +182,8 @@ class TcpRelay:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 @pytest.mark.postgres

@@ -40,6 +40,8 @@ _MSGID_RE = re.compile(r"<[!-;=?-~]+>")  # visible ASCII, as ``parse`` keeps the
 #: longest subject we echo back; a hostile one can be megabytes
 _MAX_SUBJECT = 200
 
+#: the signature delimiter is "-- " with its trailing space (RFC 3676), written ``--\x20`` below so
+#: that editors and linters that strip trailing whitespace cannot break it
 BODY = """\
 Dear {name},
 
@@ -50,7 +52,7 @@ If you write to us again about this matter, please keep [Case #{reference}] in t
 
 感谢您的来信。您的意见已登记，案件编号 {reference}。如需补充，请在邮件主题中保留 [Case #{reference}]。
 
--- 
+--\x20
 Service Center Complaints Desk
 """
 

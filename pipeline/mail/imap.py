@@ -7,6 +7,7 @@ imapclient, and unit tests pass a fake. Every imapclient, socket and TLS error i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -234,10 +235,8 @@ class ImapMailSource:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        try:
+        with contextlib.suppress(OSError, IMAPClientError):
             self._client.shutdown()
-        except (OSError, IMAPClientError):
-            pass
 
     def __enter__(self) -> ImapMailSource:
         return self
