@@ -104,7 +104,8 @@ def load_label_sets(path: Path | None = None) -> tuple[LabelSet, ...]:
         data: Any = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read label sets from {path}: {e}") from e
-    items = data.get("label_set", data.get("label_sets", [])) if isinstance(data, dict) else data
+    # parsed TOML/JSON: from_dict checks each item's shape
+    items: Any = data.get("label_set", data.get("label_sets", [])) if isinstance(data, dict) else data
     sets = tuple(LabelSet.from_dict(item) for item in items)
     names = [s.name for s in sets]
     if len(set(names)) != len(names):

@@ -79,7 +79,8 @@ class RetrainResult:
 
 def split_corrections(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(training rows, evaluation rows): one corrected row in ``EVAL_SHARE_EVERY`` goes to evaluation."""
-    train_rows, eval_rows = [], []
+    train_rows: list[dict[str, Any]] = []
+    eval_rows: list[dict[str, Any]] = []
     for row in rows:
         key = str(row.get("reference") or row["text"])
         (eval_rows if is_dev_row(key, EVAL_SHARE_EVERY) else train_rows).append(dict(row))

@@ -42,7 +42,7 @@ def _settings() -> Settings:
     """The settings of this invocation, honouring the main CLI's global options when present."""
     cli = sys.modules.get("pipeline.cli.app")
     if cli is not None and hasattr(cli, "settings"):
-        return cli.settings()  # type: ignore[no-any-return]
+        return cli.settings()
     return load_settings()
 
 

@@ -8,6 +8,7 @@ imapclient, and unit tests pass a fake. Every imapclient, socket and TLS error i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import ssl
 import threading
@@ -149,12 +150,13 @@ class ImapMailSource:
             return
         sizes: dict[int, int] = {}
         for chunk in _chunks(uids, 5000):
-            answer = _translate(f"reading sizes in {folder!r}", lambda c=chunk: self._client.fetch(c, ["RFC822.SIZE"]))
+            answer = _translate(f"reading sizes in {folder!r}",
+                                functools.partial(self._client.fetch, chunk, ["RFC822.SIZE"]))
             sizes.update({uid: int(v.get(b"RFC822.SIZE", 0)) for uid, v in answer.items()})
         for batch in _size_batches(uids, sizes, batch_size, max_message_bytes):
             wanted = [u for u in batch if sizes.get(u, 0) <= max_message_bytes]
             answer = _translate(f"fetching {len(wanted)} messages from {folder!r}",
-                                lambda w=wanted: self._client.fetch(w, ["BODY.PEEK[]"])) if wanted else {}
+                                functools.partial(self._client.fetch, wanted, ["BODY.PEEK[]"])) if wanted else {}
             out = []
             for uid in batch:
                 if uid in answer:
@@ -218,7 +220,8 @@ class ImapMailSource:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                responses = _translate("waiting in IDLE", lambda r=remaining: self._client.idle_check(min(r, 1.0)))
+                responses = _translate("waiting in IDLE",
+                                       functools.partial(self._client.idle_check, min(remaining, 1.0)))
                 if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
                     log.info("new mail announced by IDLE in %s", self._folder)
                     return True

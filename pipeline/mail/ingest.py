@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import email.parser
 import email.policy
+import functools
 import hashlib
 import logging
 import mailbox
@@ -316,10 +317,10 @@ def _read(ctx: RunContext, items: Sequence[Pending]) -> list[_Prepared]:
         with ctx.db.reader() as session:
             seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
             for p in parsed_ok:
-                _guard(p, lambda p=p: _decide(session, p, seen))
+                _guard(p, functools.partial(_decide, session, p, seen))
     for p in parsed_ok:  # OCR with no transaction open
         if p.action in ("new", "reply"):
-            _guard(p, lambda p=p: _extract(p, ctx))
+            _guard(p, functools.partial(_extract, p, ctx))
     return prepared
 
 
