@@ -6,7 +6,8 @@ Starts its own Dovecot on 127.0.0.1 (as the tests do), APPENDs the messages, the
 (``--once``) three times: the ingest (target: 200 messages/s or more, peak memory under 300 MB),
 a repeat run (nothing new past the UID watermark), and a re-read from UID 1 with the watermark
 cleared (as after a UIDVALIDITY change: every message must be recognised, zero new cases).
-Uses the trained model when there is one (``--keyword`` forces the fast fake classifier of ``tests/fakes.py``: fixed labels).
+Uses the trained model when there is one (``--keyword`` forces the fast fake classifier of
+``tests/fakes.py``: fixed labels).
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def context(home: Path, database_url: str, keyword: bool) -> RunContext:
     classifier: classifiers.Classifier = FakeClassifier()
     if not keyword:
         try:
-            classifier = classifiers.load_model(current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
+            classifier = classifiers.load_model(
+                current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
         except Exception as e:  # noqa: BLE001 - report and fall back
             Console(stderr=True).print(f"[yellow]no trained model ({e}); using the fake classifier[/]")
     return RunContext(settings, db, storage.BlobStore(settings.blob_dir), classifier, actor="bench")

@@ -161,7 +161,8 @@ def train_rows(
         biases = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]), gains=bias_gains,
                             results=dev_results)
         temperatures = fit_temperatures(raw, dev_rows, biases, results=dev_results)
-        calibrated = SpacyClassifier(pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
+        calibrated = SpacyClassifier(
+            pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
         report = evaluate(calibrated, dev_rows)
         metrics = {
             name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "ece": r.ece}
