@@ -91,8 +91,8 @@ def build_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> Em
     """
     recipient = request.recipient.strip()
     if not valid_address(recipient):
-        raise AckError(f"no acknowledgment for case {reference}: {one_line(recipient)[:100]!r} is not a valid "
-                       "e-mail address")
+        raise AckError(f"no acknowledgment for case {reference}: {one_line(recipient)[:100]!r} "
+                       "is not a valid e-mail address")
     msg = EmailMessage()
     msg["From"] = settings.from_address
     msg["To"] = recipient
@@ -134,7 +134,8 @@ def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str
     try:
         context = ssl.create_default_context()
         if settings.security is Security.ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=settings.timeout_seconds, context=context)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=settings.timeout_seconds,
+                                                  context=context)
         else:
             smtp = smtplib.SMTP(host, port, timeout=settings.timeout_seconds)
         with smtp:
@@ -145,6 +146,7 @@ def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str
                 smtp.login(settings.user, password)
             smtp.send_message(msg)
     except (smtplib.SMTPException, OSError) as e:
-        raise AckError(f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e
+        raise AckError(
+            f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e
     log.info("acknowledgment for case %s sent to %s", reference, request.recipient)
     return str(msg["Message-ID"])

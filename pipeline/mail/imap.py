@@ -67,7 +67,9 @@ class MailSource(Protocol):
 
     def open_folder(self, folder: str) -> FolderStatus: ...
 
-    def fetch_after(self, last_uid: int, batch_size: int, max_message_bytes: int) -> Iterator[list[RawEmail]]: ...
+    def fetch_after(
+        self, last_uid: int, batch_size: int, max_message_bytes: int
+    ) -> Iterator[list[RawEmail]]: ...
 
     def apply(self, uids: Sequence[int], action: AfterStore) -> None: ...
 
@@ -145,7 +147,8 @@ class ImapMailSource:
         """
         folder = self._folder
         uids = sorted(u for u in _translate(
-            f"searching {folder!r}", lambda: self._client.search(["UID", f"{last_uid + 1}:*"])) if u > last_uid)
+            f"searching {folder!r}", lambda: self._client.search(["UID", f"{last_uid + 1}:*"]))
+            if u > last_uid)
         if not uids:
             return
         sizes: dict[int, int] = {}
@@ -155,8 +158,9 @@ class ImapMailSource:
             sizes.update({uid: int(v.get(b"RFC822.SIZE", 0)) for uid, v in answer.items()})
         for batch in _size_batches(uids, sizes, batch_size, max_message_bytes):
             wanted = [u for u in batch if sizes.get(u, 0) <= max_message_bytes]
-            answer = _translate(f"fetching {len(wanted)} messages from {folder!r}",
-                                functools.partial(self._client.fetch, wanted, ["BODY.PEEK[]"])) if wanted else {}
+            answer = _translate(
+                f"fetching {len(wanted)} messages from {folder!r}",
+                functools.partial(self._client.fetch, wanted, ["BODY.PEEK[]"])) if wanted else {}
             out = []
             for uid in batch:
                 if uid in answer:
@@ -222,7 +226,8 @@ class ImapMailSource:
                     break
                 responses = _translate("waiting in IDLE",
                                        functools.partial(self._client.idle_check, min(remaining, 1.0)))
-                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")
+                       for r in responses):
                     log.info("new mail announced by IDLE in %s", self._folder)
                     return True
         finally:

@@ -118,7 +118,8 @@ def accept_messages(ctx: RunContext, envelopes: Sequence[Envelope], *, max_messa
             data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
             sha = hashlib.sha256(data).hexdigest()
             message_id = _message_id(envelope.data)
-            keys = [f"mail:{fingerprint(envelope.data)}", f"sha256:{sha}"] if envelope.data else [f"sha256:{sha}"]
+            keys = ([f"mail:{fingerprint(envelope.data)}", f"sha256:{sha}"] if envelope.data
+                    else [f"sha256:{sha}"])
             options = {"origin": envelope.origin, "declared_size": envelope.declared_size,
                        "max_bytes": max_message_bytes, "outbox": outbox, "downloaded": bool(envelope.data)}
             record, new = storage.accept_record(
@@ -217,7 +218,8 @@ def process_messages(ctx: RunContext, items: Sequence[Pending], *,
         return []
     prepared = _read(ctx, items)
     to_classify = [p for p in prepared if p.action in ("new", "reply") and p.item is not None]
-    for p, item in zip(to_classify, enrich([p.item for p in to_classify if p.item is not None], ctx.classifier),
+    for p, item in zip(to_classify,
+                       enrich([p.item for p in to_classify if p.item is not None], ctx.classifier),
                        strict=True):
         p.item = item
     if acknowledge is not None:
@@ -240,7 +242,9 @@ def _envelope(ctx: RunContext, item: Pending) -> Envelope:
                     int(o.get("declared_size", 0)))
 
 
-def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, outbox: str) -> list[Ingested]:
+def _settle_batch(
+    session: Any, prepared: Sequence[_Prepared], ctx: RunContext, outbox: str
+) -> list[Ingested]:
     """Store a batch in ``session``, in order: runs of plain new complaints in bulk, the rest one by one.
 
     A reply may refer to a case made earlier in this batch, so the pending run of new complaints is
@@ -251,7 +255,8 @@ def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, 
     shas: set[str] = set()
 
     def write_run() -> None:
-        for i, result in zip(run, _create_many(session, [prepared[i] for i in run], ctx, outbox), strict=True):
+        for i, result in zip(run, _create_many(session, [prepared[i] for i in run], ctx, outbox),
+                             strict=True):
             done[i] = result
         run.clear()
         shas.clear()
@@ -533,7 +538,8 @@ def _source(p: _Prepared) -> Source:
         data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
         return Source(Channel.email, envelope.origin, hashlib.sha256(data).hexdigest(),
                       envelope.declared_size or len(envelope.data), "message/rfc822")
-    return Source(Channel.email, parsed.message_id or envelope.origin, parsed.sha256, parsed.size, "message/rfc822")
+    return Source(Channel.email, parsed.message_id or envelope.origin, parsed.sha256, parsed.size,
+                  "message/rfc822")
 
 
 # -- new complaints -----------------------------------------------------------------------------
@@ -573,7 +579,8 @@ def _text_with_attachments(parsed: ParsedMessage, ctx: RunContext) -> tuple[str,
 def _ocr(attachment: Attachment, ctx: RunContext) -> tuple[PageText, ...]:
     limit = ctx.settings.ocr.max_file_bytes
     if attachment.size > limit:
-        raise InputError(f"attachment {attachment.name} is {attachment.size:,} bytes, over the OCR limit of {limit:,}")
+        raise InputError(f"attachment {attachment.name} is {attachment.size:,} bytes, "
+                         f"over the OCR limit of {limit:,}")
     return ocr.read_document(attachment.data, attachment.name, ctx.settings.ocr).pages
 
 

@@ -444,7 +444,8 @@ def _inner_messages(msg: email.message.Message, problems: list[str]) -> list[str
 
 
 def _attachments(msg: email.message.Message, problems: list[str]) -> list[Attachment]:
-    """Every attachment, decoded as far as it goes; what could not be is in ``problems``, never dropped silently."""
+    """Every attachment, decoded as far as it goes; what could not be is in ``problems``, never dropped
+    silently."""
     out: list[Attachment] = []
     for n, part in enumerate(_walk_outer(msg), start=1):
         ctype = part.get_content_type()
