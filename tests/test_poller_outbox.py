@@ -88,7 +88,8 @@ def _crashing_child(db_url: str, home: str, imap: dict[str, object], smtp_port: 
 def test_ack_is_not_lost_when_the_poller_dies_between_commit_and_send(dovecot_server: Dovecot,  # noqa: F811
                                                                        tmp_path: Path) -> None:
     folder = new_folder()
-    dovecot_server.append([complaint(1, mid="<one@example.org>"), complaint(2, mid="<two@example.org>")], folder)
+    dovecot_server.append([complaint(1, mid="<one@example.org>"), complaint(2, mid="<two@example.org>")],
+                          folder)
     db_url, home = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home"
     ctx = make_context(db_url, home)
     imap = imap_for(dovecot_server, folder)
@@ -96,8 +97,8 @@ def test_ack_is_not_lost_when_the_poller_dies_between_commit_and_send(dovecot_se
         with Relay(free_port()) as relay:
             proc = multiprocessing.get_context("fork").Process(
                 target=_crashing_child,
-                args=(db_url, str(home), {**imap.model_dump(mode="json"), "password": dovecot_server.password},
-                      relay.port))
+                args=(db_url, str(home),
+                      {**imap.model_dump(mode="json"), "password": dovecot_server.password}, relay.port))
             proc.start()
             proc.join(60)
             assert proc.exitcode == -signal.SIGKILL
