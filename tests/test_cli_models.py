@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import storage
 from pipeline import models as service
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.config import BUNDLED_MODEL_DIR, load_settings
 from pipeline.core.errors import ExitCode, ModelError
 from pipeline.core.model import Channel, IntakeItem, Source

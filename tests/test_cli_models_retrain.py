@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import classifiers
 import storage
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.core.model import Channel, IntakeItem, Source
 
 ROOT = Path(__file__).resolve().parent.parent
