@@ -6,7 +6,8 @@ Starts its own Dovecot on 127.0.0.1 (as the tests do), APPENDs the messages, the
 (``--once``) three times: the ingest (target: 200 messages/s or more, peak memory under 300 MB),
 a repeat run (nothing new past the UID watermark), and a re-read from UID 1 with the watermark
 cleared (as after a UIDVALIDITY change: every message must be recognised, zero new cases).
-Uses the trained model when there is one (``--keyword`` forces the fast fake classifier of ``tests/fakes.py``: fixed labels).
+Uses the trained model when there is one (``--keyword`` forces the fast fake classifier of
+``tests/fakes.py``: fixed labels).
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import classifiers
+import classifiers  # noqa: E402
 import storage  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.mail.poller import Poller  # noqa: E402
-from pipeline.models import current_model_dir
 from pipeline.context import RunContext  # noqa: E402
+from pipeline.mail.poller import Poller  # noqa: E402
 from pipeline.mail.settings import ImapSettings, Security  # noqa: E402
+from pipeline.models import current_model_dir  # noqa: E402
 from tests.dovecot import Dovecot  # noqa: E402
 from tests.fakes import FakeClassifier  # noqa: E402
 
@@ -108,7 +109,8 @@ def context(home: Path, database_url: str, keyword: bool) -> RunContext:
     classifier: classifiers.Classifier = FakeClassifier()
     if not keyword:
         try:
-            classifier = classifiers.load_model(current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
+            classifier = classifiers.load_model(
+                current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
         except Exception as e:  # noqa: BLE001 - report and fall back
             Console(stderr=True).print(f"[yellow]no trained model ({e}); using the fake classifier[/]")
     return RunContext(settings, db, storage.BlobStore(settings.blob_dir), classifier, actor="bench")

@@ -66,7 +66,8 @@ class LabelSet:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "margin": self.margin, "labels": dict(self.labels)}
+        return {"name": self.name, "threshold": self.threshold, "margin": self.margin,
+                "labels": dict(self.labels)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LabelSet:
@@ -104,7 +105,8 @@ def load_label_sets(path: Path | None = None) -> tuple[LabelSet, ...]:
         data: Any = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw)
     except (OSError, ValueError) as e:
         raise ConfigError(f"cannot read label sets from {path}: {e}") from e
-    items = data.get("label_set", data.get("label_sets", [])) if isinstance(data, dict) else data
+    # parsed TOML/JSON: from_dict checks each item's shape
+    items: Any = data.get("label_set", data.get("label_sets", [])) if isinstance(data, dict) else data
     sets = tuple(LabelSet.from_dict(item) for item in items)
     names = [s.name for s in sets]
     if len(set(names)) != len(names):
@@ -132,7 +134,8 @@ def check_label(label_sets: Sequence[LabelSet], label_set: str, label: str) -> L
 
 
 def find_label_sets(data_paths: Iterable[Path]) -> tuple[LabelSet, ...]:
-    """The label sets for training on ``data_paths``: a ``labels.toml`` in a data directory, else the defaults."""
+    """The label sets for training on ``data_paths``: a ``labels.toml`` in a data directory, else the
+    defaults."""
     for p in data_paths:
         candidate = p / LABELS_FILE_NAME if p.is_dir() else p.parent / LABELS_FILE_NAME
         if candidate.is_file():
@@ -140,7 +143,9 @@ def find_label_sets(data_paths: Iterable[Path]) -> tuple[LabelSet, ...]:
     return load_label_sets()
 
 
-def restrict_to_data(label_sets: Sequence[LabelSet], rows: Sequence[Mapping[str, Any]]) -> tuple[LabelSet, ...]:
+def restrict_to_data(
+    label_sets: Sequence[LabelSet], rows: Sequence[Mapping[str, Any]]
+) -> tuple[LabelSet, ...]:
     """Keep the label sets and labels the rows actually use (configured order first, then new labels).
 
     A label set needs at least two distinct labels in the data to be trainable; others are dropped.

@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from classifiers.dataset import fingerprint, is_dev_row, read_rows
 from classifiers.evaluation import EvaluationReport, evaluate
 from classifiers.labels import LabelSet
-from classifiers.protocol import Classifier
 from classifiers.meta import read_meta
+from classifiers.protocol import Classifier
 from classifiers.runtime import load_model
 from classifiers.training import ModelInfo, train
 from pipeline.core.errors import ModelError
@@ -79,7 +79,8 @@ class RetrainResult:
 
 def split_corrections(rows: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(training rows, evaluation rows): one corrected row in ``EVAL_SHARE_EVERY`` goes to evaluation."""
-    train_rows, eval_rows = [], []
+    train_rows: list[dict[str, Any]] = []
+    eval_rows: list[dict[str, Any]] = []
     for row in rows:
         key = str(row.get("reference") or row["text"])
         (eval_rows if is_dev_row(key, EVAL_SHARE_EVERY) else train_rows).append(dict(row))
@@ -97,7 +98,8 @@ def corrections_fingerprint(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def already_trained_on(corrections: Sequence[Mapping[str, Any]], model_dirs: Sequence[Path]) -> str | None:
-    """The version of the first model in ``model_dirs`` whose training used exactly ``corrections``, if any."""
+    """The version of the first model in ``model_dirs`` whose training used exactly ``corrections``, if
+    any."""
     wanted = corrections_fingerprint(corrections)
     for model_dir in model_dirs:
         try:
@@ -109,7 +111,9 @@ def already_trained_on(corrections: Sequence[Mapping[str, Any]], model_dirs: Seq
     return None
 
 
-def gate(current: EvaluationReport, candidate: EvaluationReport, *, max_drop: float = MAX_LABEL_SET_DROP) -> GateDecision:
+def gate(
+    current: EvaluationReport, candidate: EvaluationReport, *, max_drop: float = MAX_LABEL_SET_DROP
+) -> GateDecision:
     """Promote only if mean macro-F1 does not drop and no label set drops by more than ``max_drop``."""
     shared = [name for name in current.label_sets if name in candidate.label_sets]
     if not shared:
@@ -121,7 +125,8 @@ def gate(current: EvaluationReport, candidate: EvaluationReport, *, max_drop: fl
     for n in shared:
         drop = current.label_sets[n].macro_f1 - candidate.label_sets[n].macro_f1
         if drop > max_drop:
-            return GateDecision(False, f"{n} macro-F1 would drop by {drop:.4f} (more than {max_drop})", cur, cand)
+            return GateDecision(
+                False, f"{n} macro-F1 would drop by {drop:.4f} (more than {max_drop})", cur, cand)
     return GateDecision(True, f"mean macro-F1 {cur:.4f} -> {cand:.4f}", cur, cand)
 
 
@@ -147,10 +152,15 @@ def retrain(
         label_sets: default: those of the current model.
     """
     model = load_model(current) if isinstance(current, Path) else current
-    fixed_rows = read_rows(heldout) if heldout and isinstance(heldout[0], Path) else [dict(r) for r in heldout]  # type: ignore[arg-type]
+    if heldout and isinstance(heldout[0], Path):
+        fixed_rows = read_rows(cast(Sequence[Path], heldout))
+    else:
+        fixed_rows = [dict(r) for r in cast(Sequence[Mapping[str, Any]], heldout)]
     train_extra, eval_extra = split_corrections(corrections)
     eval_rows = fixed_rows + eval_extra
-    provenance = {"corrections": {"rows": len(corrections), "fingerprint": corrections_fingerprint(corrections)}}
+    provenance = {
+        "corrections": {"rows": len(corrections), "fingerprint": corrections_fingerprint(corrections)}
+    }
     info = train(data, out_dir, seed=seed, label_sets=label_sets or model.label_sets,
                  extra_rows=train_extra * correction_weight, provenance=provenance)
     candidate = load_model(out_dir)

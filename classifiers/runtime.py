@@ -54,13 +54,17 @@ class SpacyClassifier:
         self.version = version
         self.meta = dict(meta or {})
         self.batch_size = batch_size
-        self._cat_names = [(ls.name, [(lab, cat_name(ls.name, lab)) for lab in ls.labels]) for ls in self.label_sets]
+        self._cat_names = [
+            (ls.name, [(lab, cat_name(ls.name, lab)) for lab in ls.labels]) for ls in self.label_sets
+        ]
         #: per label set: scores are raised to 1/T and renormalised (temperature scaling fitted on the
         #: dev split at training time; T < 1 sharpens under-confident scores)
         self.temperatures = {k: float(v) for k, v in self.meta.get("temperatures", {}).items()}
         #: per label set and label: an offset added to the log-score before the temperature (fitted on
         #: the dev split to maximise macro-F1: it moves decisions towards labels the model under-predicts)
-        self.biases = {k: {lab: float(b) for lab, b in v.items()} for k, v in self.meta.get("biases", {}).items()}
+        self.biases = {
+            k: {lab: float(b) for lab, b in v.items()} for k, v in self.meta.get("biases", {}).items()
+        }
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -30,13 +30,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 import spacy
 from spacy.language import Language
+from spacy.pipeline import TextCategorizer
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import fix_random_seed, load_config, registry
-from thinc.api import Config
+from thinc.api import Config, Model
 
 from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, row_language
 from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
@@ -159,7 +161,8 @@ def train_rows(
         biases = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]), gains=bias_gains,
                             results=dev_results)
         temperatures = fit_temperatures(raw, dev_rows, biases, results=dev_results)
-        calibrated = SpacyClassifier(pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
+        calibrated = SpacyClassifier(
+            pipelines, sets, version, {"temperatures": temperatures, "biases": biases})
         report = evaluate(calibrated, dev_rows)
         metrics = {
             name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "ece": r.ece}
@@ -361,7 +364,8 @@ def build_pipeline(lang: str, label_sets: Sequence[LabelSet], architecture: Mapp
     """A blank pipeline for ``lang`` with one exclusive textcat per label set, labels added."""
     nlp = spacy.blank(lang)
     for ls in label_sets:
-        textcat = nlp.add_pipe("textcat", name=component_name(ls.name), config={"model": dict(architecture)})
+        textcat = cast(TextCategorizer, nlp.add_pipe(
+            "textcat", name=component_name(ls.name), config={"model": dict(architecture)}))
         for label in ls.labels:
             textcat.add_label(cat_name(ls.name, label))
     return nlp
@@ -415,7 +419,7 @@ def _fit(
             for ls in label_sets:
                 examples = [e for i in batch if (e := per_set[ls.name][i]) is not None]
                 if examples:
-                    nlp.get_pipe(component_name(ls.name)).update(
+                    _textcat(nlp, ls).update(
                         examples, drop=float(tcfg["dropout"]), sgd=optimizer, losses={}
                     )
         if scorer is not None:
@@ -456,7 +460,7 @@ class _DevScorer:
         try:
             docs = self.docs
             for ls in self.label_sets:
-                docs = list(self.nlp.get_pipe(component_name(ls.name)).pipe(docs))
+                docs = list(_textcat(self.nlp, ls).pipe(docs))
         finally:
             _set_weights(self.nlp, current)
         scores = []
@@ -464,9 +468,25 @@ class _DevScorer:
             cats = [cat_name(ls.name, lab) for lab in ls.labels]
             gold = np.array(self.gold[ls.name])
             keep = gold >= 0
-            predicted = np.array([max(range(len(cats)), key=lambda j, d=d: d.cats[cats[j]]) for d in docs])
+            predicted = np.array([_best_index(d, cats) for d in docs])
             scores.append(_macro_f1(gold[keep], predicted[keep], len(cats)))
         return sum(scores) / len(scores) if scores else 0.0
+
+
+def _textcat(nlp: Language, ls: LabelSet) -> TextCategorizer:
+    """The textcat of label set ``ls`` (``get_pipe`` is typed as returning any component)."""
+    return cast(TextCategorizer, nlp.get_pipe(component_name(ls.name)))
+
+
+def _best_index(doc: Doc, cats: Sequence[str]) -> int:
+    """The index in ``cats`` of the category ``doc`` scores highest (the first one on a tie)."""
+    return max(range(len(cats)), key=lambda j: doc.cats[cats[j]])
+
+
+class _Trainable(Protocol):
+    """A pipeline component with weights (every component of our pipelines is a textcat)."""
+
+    model: Model[Any, Any]
 
 
 def _final_weights(nlp: Language, averages: Mapping[tuple[int, str], Any]) -> dict[tuple[int, str], Any]:
@@ -478,7 +498,7 @@ def _final_weights(nlp: Language, averages: Mapping[tuple[int, str], Any]) -> di
     """
     out = {}
     for _name, component in nlp.pipeline:
-        for node in component.model.walk():
+        for node in cast(_Trainable, component).model.walk():
             for param in node.param_names:
                 if node.has_param(param):
                     key = (node.id, param)
@@ -488,7 +508,7 @@ def _final_weights(nlp: Language, averages: Mapping[tuple[int, str], Any]) -> di
 
 def _set_weights(nlp: Language, weights: Mapping[tuple[int, str], Any]) -> None:
     for _name, component in nlp.pipeline:
-        for node in component.model.walk():
+        for node in cast(_Trainable, component).model.walk():
             for param in node.param_names:
                 if (node.id, param) in weights:
                     node.set_param(param, weights[(node.id, param)])

@@ -74,7 +74,8 @@ def model_dirs(root: Path) -> list[ModelDir]:
             meta = read_meta(d)
         except ModelError:
             continue
-        out.append(ModelDir(str(meta["version"]), d, str(meta.get("created_at", "")), dict(meta.get("metrics", {}))))
+        out.append(ModelDir(str(meta["version"]), d, str(meta.get("created_at", "")),
+                            dict(meta.get("metrics", {}))))
     return sorted(out, key=lambda m: (m.created_at, m.version))
 
 
@@ -103,7 +104,8 @@ def install(root: Path, staging: Path, info: ModelInfo) -> ModelInfo:
 
 
 def resolve_model_dir(model_dir: Path | None, promoted: Path | None) -> Path:
-    """The model to use: an explicitly configured ``model_dir``, else the ``promoted`` one, else the bundled one."""
+    """The model to use: an explicitly configured ``model_dir``, else the ``promoted`` one, else the
+    bundled one."""
     if model_dir is not None:
         return Path(model_dir)
     if promoted is not None:

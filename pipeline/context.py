@@ -1,4 +1,5 @@
-"""What every stage needs, opened once per command at the edge: settings, database, store of originals, model."""
+"""What every stage needs, opened once per command at the edge: settings, database, store of originals,
+model."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class RunContext:
 
     @property
     def thresholds(self) -> dict[str, ReviewRule]:
-        """The review rule (threshold, margin) of each of the model's label sets, for ``storage.create_case``."""
+        """The review rule (threshold, margin) of each of the model's label sets, for
+        ``storage.create_case``."""
         return classifiers.review_rules(self.classifier.label_sets)
 
 
@@ -40,7 +42,8 @@ def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = 
         ocr.check_tesseract(settings.ocr.languages)
     db = storage.open_database(settings.resolved_database_url)
     try:
-        model = classifiers.load_model(current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
+        model = classifiers.load_model(
+            current_model_dir(db, settings.models_root, model_dir=settings.model_dir))
     except BaseException:
         db.dispose()
         raise

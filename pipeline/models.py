@@ -67,8 +67,9 @@ class RetrainOutcome:
     def to_json(self) -> dict[str, Any]:
         if self.result is None:
             return {"retrained": False, "reason": self.reason, "current": self.current}
-        return self.result.to_json() | {"retrained": True, "candidate": self.candidate, "promoted": self.promoted,
-                                        "dry_run": self.dry_run, "corrections": self.corrections}
+        return self.result.to_json() | {"retrained": True, "candidate": self.candidate,
+                                        "promoted": self.promoted, "dry_run": self.dry_run,
+                                        "corrections": self.corrections}
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,8 @@ def adopt_legacy_registry(db: storage.Database, models_root: Path, *, actor: str
         return []
     found = classifiers.model_dirs(models_root)
     history = [v for v in legacy.history if any(m.version == v for m in found)]
-    if legacy.promoted and legacy.promoted not in history and any(m.version == legacy.promoted for m in found):
+    if (legacy.promoted and legacy.promoted not in history
+            and any(m.version == legacy.promoted for m in found)):
         history.append(legacy.promoted)
     with db.session() as session:
         for m in found:
@@ -112,7 +114,8 @@ def adopt_legacy_registry(db: storage.Database, models_root: Path, *, actor: str
         # explicit, increasing times: the replayed promotions must keep their order for rollback
         start = datetime.now(UTC)
         for n, version in enumerate(history):
-            storage.promote_model_version(session, version, actor=actor, now=start + timedelta(milliseconds=n))
+            storage.promote_model_version(session, version, actor=actor,
+                                          now=start + timedelta(milliseconds=n))
     classifiers.retire_legacy_registry(legacy)
     return [m.version for m in found]
 
@@ -133,7 +136,8 @@ def current_version(db: storage.Database, models_root: Path) -> VersionInfo | No
 
 
 def current_model_dir(db: storage.Database, models_root: Path, *, model_dir: Path | None = None) -> Path:
-    """The model to use: ``model_dir`` (``Settings.model_dir``, ``--model-dir``), else the promoted one, else bundled."""
+    """The model to use: ``model_dir`` (``Settings.model_dir``, ``--model-dir``), else the promoted one,
+    else bundled."""
     if model_dir is not None:
         return Path(model_dir)
     current = current_version(db, models_root)
@@ -164,8 +168,8 @@ def _install(
     adopt_legacy_registry(db, models_root)
     installed = classifiers.install(models_root, staging, info)
     with db.session() as session:
-        storage.register_model_version(session, installed.version, str(installed.path), metrics=installed.metrics,
-                                       actor=actor)
+        storage.register_model_version(session, installed.version, str(installed.path),
+                                       metrics=installed.metrics, actor=actor)
     return installed
 
 
@@ -186,7 +190,8 @@ def promote(db: storage.Database, models_root: Path, version: str, *, actor: str
             meta = read_meta(path)
         except ModelError as e:
             if row is None:
-                raise ModelError(f"no model version {version!r}; list them with `complaintdesk models list`") from e
+                raise ModelError(
+                    f"no model version {version!r}; list them with `complaintdesk models list`") from e
             raise
         if row is None:
             storage.register_model_version(session, version, str(path), metrics=dict(meta.get("metrics", {})),
@@ -203,7 +208,8 @@ def rollback(db: storage.Database, models_root: Path, *, actor: str) -> VersionI
     adopt_legacy_registry(db, models_root)
     with db.session() as session:
         if storage.current_model_version(session) is None:
-            raise ModelError("no promoted model version to roll back from; list them with `complaintdesk models list`")
+            raise ModelError("no promoted model version to roll back from; "
+                             "list them with `complaintdesk models list`")
         row = storage.rollback_model_version(session, actor=actor, to_none=True)
         return _info(row) if row is not None else None
 
@@ -220,7 +226,8 @@ def retrain(
     dry_run: bool = False,
     force: bool = False,
 ) -> RetrainOutcome:
-    """The retrain policy: train a candidate on shipped data + reviewer corrections, promote it only if not worse.
+    """The retrain policy: train a candidate on shipped data + reviewer corrections, promote it only if
+    not worse.
 
     Skips (``retrained=False``) when there are no corrections, or none new since a model already
     trained on them, unless ``force``. The candidate is always installed and registered; it is
@@ -240,7 +247,8 @@ def retrain(
         if not corrections:
             reason = "no reviewer corrections yet"
         elif seen := _already_trained_on(corrections, known):
-            reason = f"no new corrections: {seen} was already trained on these {len(corrections)} corrected cases"
+            reason = (f"no new corrections: {seen} was already trained on these {len(corrections)} "
+                      "corrected cases")
         else:
             reason = ""
         if reason:
@@ -249,15 +257,16 @@ def retrain(
     from classifiers.retrain import retrain as train_candidate
 
     result = train_candidate(
-        data=list(data) or [BUNDLED_DATA_DIR], corrections=corrections, heldout=list(heldout) or [BUNDLED_HELDOUT_DIR],
+        data=list(data) or [BUNDLED_DATA_DIR], corrections=corrections,
+        heldout=list(heldout) or [BUNDLED_HELDOUT_DIR],
         current=current, out_dir=staging, seed=seed,
     )
     info = _install(db, models_root, staging, result.candidate, actor=actor)
     promoted = result.decision.promote and not dry_run and info.version != current.version
     if promoted:
         promote(db, models_root, info.version, actor=actor)
-    return RetrainOutcome(current.version, True, result.decision.reason, len(corrections), result, info.version,
-                          promoted, dry_run)
+    return RetrainOutcome(current.version, True, result.decision.reason, len(corrections), result,
+                          info.version, promoted, dry_run)
 
 
 def _valid_corrections(
@@ -287,7 +296,8 @@ def reclassify(
     rules = classifiers.review_rules(classifier.label_sets)
     changed_cases = changed_labels = kept = 0
     with db.session() as session:
-        todo = [(c.reference, c.text) for status in OPEN_STATUSES for c in storage.list_cases(session, status=status)]
+        todo = [(c.reference, c.text)
+                for status in OPEN_STATUSES for c in storage.list_cases(session, status=status)]
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         results = classifier.classify([text for _, text in batch])
@@ -313,7 +323,8 @@ def correct_label(
     """A reviewer sets (or confirms) a case's label; returns the case as ``storage.case_to_dict`` shows it.
 
     Raises:
-        InvalidLabelError: ``label_set`` or ``label`` is not in ``label_sets`` (the message lists the allowed ones).
+        InvalidLabelError: ``label_set`` or ``label`` is not in ``label_sets`` (the message lists the
+            allowed ones).
         CaseNotFoundError: no case with that reference.
     """
     classifiers.check_label(label_sets, label_set, label)

@@ -37,7 +37,9 @@ def recorded_outcome(session: Any, record: storage.IntakeRecord, *, again: bool 
                    storage.case_to_dict(case) if case is not None else None, record.id)
 
 
-def store_case(ctx: RunContext, intake_id: int, item: IntakeItem, originals: Sequence[storage.OriginalRef]) -> Outcome:
+def store_case(
+    ctx: RunContext, intake_id: int, item: IntakeItem, originals: Sequence[storage.OriginalRef]
+) -> Outcome:
     """Create the case of a classified item and finish its intake row, in one transaction.
 
     The originals' bytes are already in the blob store. If a case with the same original exists
@@ -58,7 +60,8 @@ def store_case(ctx: RunContext, intake_id: int, item: IntakeItem, originals: Seq
             return Outcome(OutcomeKind.matched, item.source, existing.reference, "already stored",
                            storage.case_to_dict(existing), intake_id)
         storage.finish_intake(session, intake_id, OutcomeKind.created, case_id=case.id)
-        return Outcome(OutcomeKind.created, item.source, case.reference, "", storage.case_to_dict(case), intake_id)
+        return Outcome(OutcomeKind.created, item.source, case.reference, "", storage.case_to_dict(case),
+                       intake_id)
 
 
 def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: ComplaintdeskError) -> Outcome:

@@ -37,7 +37,8 @@ def accept_record(session: Session, *, keys: Sequence[str] = (), **values: Any) 
     earlier = find_intake(session, keys)
     if earlier is not None:
         return earlier, False
-    record = IntakeRecord(dedupe_key=keys[0] if keys else None, state="received", received_at=utcnow(), **values)
+    record = IntakeRecord(dedupe_key=keys[0] if keys else None, state="received", received_at=utcnow(),
+                          **values)
     try:
         with session.begin_nested():
             session.add(record)
@@ -81,7 +82,9 @@ def finish_intake(session: Session, intake_id: int, outcome: str, *, case_id: in
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def pending_intake(session: Session, *, before: datetime | None = None, limit: int | None = None) -> list[int]:
+def pending_intake(
+    session: Session, *, before: datetime | None = None, limit: int | None = None
+) -> list[int]:
     """Ids of accepted inputs not finished yet (and untouched since ``before``), oldest first."""
     statement = select(IntakeRecord.id).where(IntakeRecord.state == "received").order_by(IntakeRecord.id)
     if before is not None:

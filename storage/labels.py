@@ -70,7 +70,8 @@ def check_allowed(allowed: Mapping[str, Collection[str]], label_set: str, label:
         InvalidLabelError: the label set or the label is unknown (the message lists the allowed values).
     """
     if label_set not in allowed:
-        raise InvalidLabelError(f"{label_set!r} is not a label set; allowed: {', '.join(allowed) or '(none)'}")
+        raise InvalidLabelError(
+            f"{label_set!r} is not a label set; allowed: {', '.join(allowed) or '(none)'}")
     if label not in allowed[label_set]:
         raise InvalidLabelError(
             f"{label!r} is not a label of {label_set!r}; allowed: {', '.join(allowed[label_set]) or '(none)'}"

@@ -36,7 +36,8 @@ def register_model_version(
             existing.metrics = dict(metrics)
         return existing
     model = ModelVersion(
-        version=version, path=str(path), metrics=dict(metrics or {}), status="candidate", created_at=now or utcnow()
+        version=version, path=str(path), metrics=dict(metrics or {}), status="candidate",
+        created_at=now or utcnow(),
     )
     session.add(model)
     record_event(session, "model_registered", actor=actor, detail={"version": version, "path": str(path)})
@@ -63,7 +64,8 @@ def get_model_version(session: Session, version: str) -> ModelVersion:
 
 def list_model_versions(session: Session) -> list[ModelVersion]:
     """Every registered version, newest first."""
-    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())))
+    return list(session.scalars(
+        select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())))
 
 
 def current_model_version(session: Session) -> ModelVersion | None:
@@ -131,7 +133,8 @@ def rollback_model_version(
     statement = select(ModelVersion).where(
         ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None), ModelVersion.id != current.id
     )
-    previous = session.scalars(statement.order_by(ModelVersion.promoted_at.desc(), ModelVersion.id.desc()).limit(1)).first()
+    previous = session.scalars(
+        statement.order_by(ModelVersion.promoted_at.desc(), ModelVersion.id.desc()).limit(1)).first()
     if previous is None and not to_none:
         raise ModelVersionNotFoundError("no earlier promoted model version to roll back to")
     current.status = "retired"

@@ -34,7 +34,9 @@ def _scores(model: SpacyClassifier) -> list[dict[str, dict[str, float]]]:
     return [{k: lab.scores for k, lab in c.labels.items()} for c in model.classify(PROBES)]
 
 
-def test_train_writes_meta_and_language_pipelines(fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier]) -> None:
+def test_train_writes_meta_and_language_pipelines(
+    fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier],
+) -> None:
     info, model = fixture_model
     meta = json.loads((info.path / "meta.json").read_text(encoding="utf-8"))
     assert meta["version"] == info.version == model.version
@@ -49,7 +51,9 @@ def test_train_writes_meta_and_language_pipelines(fixture_model: tuple[classifie
         assert names == ["textcat_department", "textcat_sentiment", "textcat_kind"]
 
 
-def test_training_is_deterministic(fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier], tmp_path: Path) -> None:
+def test_training_is_deterministic(
+    fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier], tmp_path: Path
+) -> None:
     info, model = fixture_model
     again = classifiers.train([FIXTURE], tmp_path / "again", seed=0)
     assert again.version.split("-")[-1] == info.version.split("-")[-1]
@@ -62,7 +66,9 @@ def test_retraining_identical_data_in_place_keeps_the_version(tmp_path: Path) ->
     assert first.version == second.version
 
 
-def test_classify_gives_every_label_set_with_scores(fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier]) -> None:
+def test_classify_gives_every_label_set_with_scores(
+    fixture_model: tuple[classifiers.ModelInfo, SpacyClassifier],
+) -> None:
     _, model = fixture_model
     results = model.classify(PROBES)
     assert len(results) == len(PROBES)
@@ -115,7 +121,8 @@ def test_label_sets_come_from_a_labels_file_next_to_the_data(tmp_path: Path) -> 
     )
     classifiers.train([data], tmp_path / "m")
     model = classifiers.load_model(tmp_path / "m")
-    assert [(ls.name, ls.label_ids, ls.threshold) for ls in model.label_sets] == [("urgency", ("high", "low"), 0.7)]
+    assert [(ls.name, ls.label_ids, ls.threshold) for ls in model.label_sets] == [
+        ("urgency", ("high", "low"), 0.7)]
     assert model.languages == ("en",)
     (c,) = model.classify(["电梯坏了"])  # no zh pipeline: routed to the one there is
     assert c.labels["urgency"].label in {"high", "low"}

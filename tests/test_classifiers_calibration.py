@@ -47,7 +47,8 @@ def test_offsets_are_stored_and_never_lower_macro_f1_on_the_rows_they_were_fitte
     out, heldout = calibrated
     meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
     model = classifiers.load_model(out)
-    assert model.biases == meta["biases"] and set(meta["temperatures"]) == {ls.name for ls in model.label_sets}
+    assert model.biases == meta["biases"]
+    assert set(meta["temperatures"]) == {ls.name for ls in model.label_sets}
     raw = SpacyClassifier(model.pipelines, model.label_sets, model.version)
     with_offsets = classifiers.evaluate(model, heldout)
     without = classifiers.evaluate(raw, heldout)
@@ -70,7 +71,8 @@ def test_offsets_decide_the_label_and_scores_stay_a_distribution(calibrated: tup
         for name, label in adjusted.labels.items():
             assert sum(label.scores.values()) == pytest.approx(1.0)
             offsets = model.biases.get(name, {})
-            logits = {k: math.log(max(v, 1e-12)) + offsets.get(k, 0.0) for k, v in plain.labels[name].scores.items()}
+            logits = {k: math.log(max(v, 1e-12)) + offsets.get(k, 0.0)
+                      for k, v in plain.labels[name].scores.items()}
             assert label.label == max(logits, key=logits.__getitem__)
 
 
@@ -83,5 +85,6 @@ def test_no_offsets_from_few_rows_or_when_they_do_not_generalise(tmp_path: Path)
     rows = classifiers.read_rows([FIXTURE])
     assert fit_biases(raw, rows, min_rows=len(rows) + 1) == {}
     # labels unrelated to the texts: offsets fitted on one half never help on the other
-    shuffled = [{**r, "sentiment": ["negative", "neutral", "positive"][i % 3]} for i, r in enumerate(rows * 5)]
+    shuffled = [{**r, "sentiment": ["negative", "neutral", "positive"][i % 3]}
+                for i, r in enumerate(rows * 5)]
     assert "sentiment" not in fit_biases(raw, shuffled, min_rows=10)

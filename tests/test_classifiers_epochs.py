@@ -1,4 +1,5 @@
-"""Choosing the number of epochs on the dev split (``[training] patience``), as ``spacy train`` keeps model-best."""
+"""Choosing the number of epochs on the dev split (``[training] patience``), as ``spacy train`` keeps
+model-best."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def test_patience_keeps_the_best_epoch_and_the_refit_trains_that_many() -> None:
     rows, dev = _english(TRAIN), _english(HELDOUT)
     sets = find_label_sets([TRAIN])
     # a high learning rate overfits within a few epochs: the best epoch is an early one
-    cfg = load_training_config(overrides={"training.patience": 3, "training.epochs": 30, "optimizer.learn_rate": 0.05})
+    cfg = load_training_config(
+        overrides={"training.patience": 3, "training.epochs": 30, "optimizer.learn_rate": 0.05})
     nlp, kept = _fit("en", rows, sets, cfg, 0, dev)
     assert 1 <= kept < 30  # stopped early
     best = _DevScorer(nlp, sets, dev).score(_final_weights(nlp, {}))
@@ -49,4 +51,5 @@ def test_train_records_the_epochs_and_patience_zero_trains_them_all(tmp_path: Pa
 
     fixed = load_training_config(overrides={"training.epochs": 5})
     train_rows(rows, tmp_path / "b", label_sets=sets, config=fixed)
-    assert json.loads((tmp_path / "b" / "meta.json").read_text(encoding="utf-8"))["epochs"] == {"en": 5, "zh": 5}
+    meta = json.loads((tmp_path / "b" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["epochs"] == {"en": 5, "zh": 5}

@@ -52,7 +52,8 @@ def test_to_json_shape() -> None:
 
 def test_rich_renderer_prints_every_table(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
-    classifiers.render_report(EvaluationReport({"toy": score_predictions("toy", GOLD, PRED, CONF)}, "m-x"), console)
+    classifiers.render_report(
+        EvaluationReport({"toy": score_predictions("toy", GOLD, PRED, CONF)}, "m-x"), console)
     text = console.export_text()
     assert "macro-F1 0.656" in text and "confusion" in text and "ECE 0.300" in text
 

@@ -25,7 +25,8 @@ SHOWN = "[/] bus late [red]x[/red] [link=http://evil.example]click[/link] \\x1b[
 
 def printed(value: str) -> str:
     out = io.StringIO()
-    Console(file=out, width=300, color_system="truecolor", force_terminal=True, highlight=False).print(safe(value), end="")
+    console = Console(file=out, width=300, color_system="truecolor", force_terminal=True, highlight=False)
+    console.print(safe(value), end="")
     return out.getvalue()
 
 
@@ -53,7 +54,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Capture
     return tmp_path / "home"
 
 
-def test_submitted_text_with_markup_is_stored_listed_and_shown(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_submitted_text_with_markup_is_stored_listed_and_shown(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     submitted = cli(capsys, "submit", HOSTILE)
     assert submitted.code == 0, submitted  # was 1 (MarkupError) after storing the case
     assert "created" in submitted.out and "\x1b" not in submitted.out
@@ -66,7 +69,9 @@ def test_submitted_text_with_markup_is_stored_listed_and_shown(home: Path, capsy
     assert SHOWN in shown.out and "\x1b" not in shown.out
 
 
-def test_a_protective_tab_does_not_become_a_live_formula(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_protective_tab_does_not_become_a_live_formula(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # the text normalisation strips the leading tab a cautious clerk typed; the CSV quotes what is left
     assert cli(capsys, "submit", "\t=1+1 the toilets are dirty").code == 0
     out = home / "cases.csv"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import storage
 from pipeline import models as service
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.config import BUNDLED_MODEL_DIR, load_settings
 from pipeline.core.errors import ExitCode, ModelError
 from pipeline.core.model import Channel, IntakeItem, Source
@@ -61,7 +61,8 @@ def test_train_with_model_dir_writes_there(trained: Path) -> None:
 
 
 def test_evaluate_json(trained: Path) -> None:
-    result = CliRunner().invoke(app, ["evaluate", "--data", str(FIXTURE), "--model-dir", str(trained), "--json"])
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(FIXTURE), "--model-dir", str(trained), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert set(out) == {"department", "sentiment", "kind"}
@@ -87,7 +88,8 @@ def test_train_without_model_dir_makes_a_version_then_promote_and_rollback(home:
     # identical data -> the same version, not a second copy
     again = json.loads(runner.invoke(app, ["train", "--data", str(FIXTURE), "--json"]).stdout)["version"]
     assert again == first
-    second = json.loads(runner.invoke(app, ["train", "--data", str(FIXTURE), "--seed", "1", "--json"]).stdout)["version"]
+    second = json.loads(
+        runner.invoke(app, ["train", "--data", str(FIXTURE), "--seed", "1", "--json"]).stdout)["version"]
     assert second != first
     assert current_dir() == BUNDLED_MODEL_DIR  # trained, not promoted
 
@@ -117,7 +119,8 @@ def test_promote_unknown_version_fails(home: Path) -> None:
 
 def test_console_script_reports_a_missing_model(tmp_path: Path) -> None:
     result = subprocess.run(
-        [str(CONSOLE_SCRIPT), "evaluate", "--data", str(FIXTURE), "--model-dir", str(tmp_path / "none"), "--json"],
+        [str(CONSOLE_SCRIPT), "evaluate", "--data", str(FIXTURE), "--model-dir", str(tmp_path / "none"),
+         "--json"],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == ExitCode.model_error
@@ -156,7 +159,8 @@ def test_an_old_registry_json_is_imported_once(home: Path, trained: Path) -> Non
     runner = CliRunner()
     listed = json.loads(runner.invoke(app, ["models", "list", "--json"]).stdout)
     assert {v["version"]: v["status"] for v in listed} == {
-        "m-20261101-aaaaaaaaaa": "retired", "m-20261102-bbbbbbbbbb": "promoted", "m-20261103-cccccccccc": "candidate"}
+        "m-20261101-aaaaaaaaaa": "retired", "m-20261102-bbbbbbbbbb": "promoted",
+        "m-20261103-cccccccccc": "candidate"}
     assert not (root / "registry.json").exists() and (root / "registry.json.imported").is_file()
     assert current_dir() == root / "m-20261102-bbbbbbbbbb"
     # the old promotion history is kept: rollback goes to the version promoted before
@@ -187,8 +191,8 @@ def test_correct_accepts_only_the_label_sets_labels(home: Path) -> None:
     assert bad_set.exit_code == ExitCode.bad_args and "sentiment" in squeezed(bad_set.output)
     with storage.open_database(load_settings().resolved_database_url) as db, db.session() as s:
         assert storage.list_corrections(s) == []
-    good = runner.invoke(app, ["correct", reference, "--label-set", "department", "--label", "public_security",
-                               "--reviewer", "ana"])
+    good = runner.invoke(app, ["correct", reference, "--label-set", "department",
+                               "--label", "public_security", "--reviewer", "ana"])
     assert good.exit_code == 0, good.output
     with storage.open_database(load_settings().resolved_database_url) as db, db.session() as s:
         assert storage.confirmed_labels(storage.get_case(s, reference)) == {"department": "public_security"}

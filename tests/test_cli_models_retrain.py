@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import classifiers
 import storage
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.core.model import Channel, IntakeItem, Source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +72,8 @@ def test_reclassify_keeps_reviewer_confirmed_labels(deployment: storage.Database
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     version = classifiers.load_model(other).version
-    assert summary["cases"] == 4 and summary["confirmed_labels_kept"] == 2 and summary["model_version"] == version
+    assert summary["cases"] == 4 and summary["confirmed_labels_kept"] == 2
+    assert summary["model_version"] == version
     after = _cases(deployment)
     assert after[text]["department"] == "medical" and after[text]["kind"] == "suggestion"
     assert after[text]["labels"]["department"]["confirmed_by"] == "ana"
@@ -113,7 +114,8 @@ def test_retrain_without_new_corrections_does_nothing(deployment: storage.Databa
         assert storage.list_model_versions(s) == []
         (case,) = [c for c in storage.list_cases(s) if c.text == TEXTS[2]]
         storage.correct_label(s, case, "sentiment", "negative", reviewer="bo")
-    first = json.loads(runner.invoke(app, ["retrain", "--data", str(FIXTURE), "--heldout", str(FIXTURE), "--json"]).stdout)
+    first = json.loads(
+        runner.invoke(app, ["retrain", "--data", str(FIXTURE), "--heldout", str(FIXTURE), "--json"]).stdout)
     assert first["retrained"] is True
     # nothing corrected since: the nightly run says so and trains nothing
     again = runner.invoke(app, ["retrain", "--data", str(FIXTURE), "--heldout", str(FIXTURE)])

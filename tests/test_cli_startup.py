@@ -53,9 +53,11 @@ def test_cases_list_keeps_references_whole_at_80_columns(env: dict[str, str], tm
     url = f"sqlite:///{tmp_path / 'home' / 'complaintdesk.db'}"
     storage.migrate(url)
     with storage.open_database(url) as db:
-        refs = [add_case(db, "窗口排队太久，工作人员态度很差。" * 5, channel=Channel.email, name=f"<m{i}@example.org>",
-                         department="window_services", confidence=0.3) for i in range(3)]
-    proc = subprocess.run([EXE, "cases", "list"], env=env, capture_output=True, text=True, timeout=300, check=False)
+        refs = [add_case(db, "窗口排队太久，工作人员态度很差。" * 5, channel=Channel.email,
+                         name=f"<m{i}@example.org>", department="window_services", confidence=0.3)
+                for i in range(3)]
+    proc = subprocess.run([EXE, "cases", "list"], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert all(cell_len(line) <= 80 for line in lines), lines

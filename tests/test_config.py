@@ -20,7 +20,9 @@ from pipeline.core.errors import ConfigError
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 
 
-def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     # COMPLAINTDESK_HOME and XDG_DATA_HOME come from the autouse ``isolated_home`` fixture
     return subprocess.run([EXE, *args], check=False, capture_output=True, text=True, cwd=cwd, timeout=120,
                           env={**os.environ, "COLUMNS": "200", **(env or {})})
@@ -36,11 +38,13 @@ def test_home_option_finds_its_config_file_imap_table_included(isolated_home: Pa
     """The reproduced bug of issue 9: the IMAP/SMTP loader read the config file of COMPLAINTDESK_HOME
     (or ./.complaintdesk), never the one under ``--home``."""
     write_config(isolated_home, '[imap]\nhost = "env-home.example"\n')
-    other = write_config(tmp_path / "other", 'due_days = 30\n[imap]\nhost = "option-home.example"\nport = 1993\n'
-                                             '[smtp]\nhost = "relay.example"\n[ocr]\nlanguages = "eng"\n')
+    other = write_config(tmp_path / "other",
+                         'due_days = 30\n[imap]\nhost = "option-home.example"\nport = 1993\n'
+                         '[smtp]\nhost = "relay.example"\n[ocr]\nlanguages = "eng"\n')
     s = load_settings(home=other)
     assert s.home == other and s.due_days == 30
-    assert (s.imap.host, s.imap.port, s.smtp.host, s.ocr.languages) == ("option-home.example", 1993, "relay.example", "eng")
+    assert (s.imap.host, s.imap.port, s.smtp.host, s.ocr.languages) == (
+        "option-home.example", 1993, "relay.example", "eng")
     assert load_settings().imap.host == "env-home.example"
 
 
@@ -53,8 +57,9 @@ def test_poll_reads_the_imap_table_of_the_home_given_on_the_command_line(tmp_pat
 
 
 def test_each_layer_beats_the_one_before(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_config(isolated_home, 'due_days = 20\nmodel_dir = "/from/file"\n'
-                                '[imap]\nhost = "file"\nuser = "file"\nport = 1\n[ocr]\nworkers = 3\npdf_dpi = 150\n')
+    write_config(isolated_home,
+                 'due_days = 20\nmodel_dir = "/from/file"\n'
+                 '[imap]\nhost = "file"\nuser = "file"\nport = 1\n[ocr]\nworkers = 3\npdf_dpi = 150\n')
     monkeypatch.setenv("COMPLAINTDESK_DUE_DAYS", "25")
     monkeypatch.setenv("COMPLAINTDESK_IMAP_USER", "env")
     monkeypatch.setenv("COMPLAINTDESK_IMAP_PORT", "2")
@@ -68,7 +73,9 @@ def test_each_layer_beats_the_one_before(isolated_home: Path, monkeypatch: pytes
     assert load_settings(due_days=7).due_days == 7
 
 
-def test_the_default_home_is_the_per_user_data_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_default_home_is_the_per_user_data_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("COMPLAINTDESK_HOME")
     monkeypatch.chdir(tmp_path)
     s = load_settings()
@@ -156,7 +163,9 @@ def secrets_in_worker(dumped: dict[str, object]) -> tuple[str, str, Path]:
     return settings.imap.password_value(), settings.imap.host, settings.home
 
 
-def test_settings_survive_the_trip_to_a_worker_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_settings_survive_the_trip_to_a_worker_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("COMPLAINTDESK_IMAP_PASSWORD", "imap-secret")
     monkeypatch.setenv("COMPLAINTDESK_SMTP_PASSWORD", "smtp-secret")
     s = load_settings(imap={"host": "imap.example"}, home=tmp_path / "h", due_days=9)
@@ -166,7 +175,8 @@ def test_settings_survive_the_trip_to_a_worker_process(monkeypatch: pytest.Monke
     # the worker's own environment must not leak in: the copy is exactly the parent's settings
     monkeypatch.setenv("COMPLAINTDESK_IMAP_HOST", "not-this.example")
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        assert pool.submit(secrets_in_worker, s.model_dump()).result() == ("imap-secret", "imap.example", tmp_path / "h")
+        assert pool.submit(secrets_in_worker, s.model_dump()).result() == (
+            "imap-secret", "imap.example", tmp_path / "h")
 
 
 def test_the_hint_points_at_a_database_in_the_old_default_place(monkeypatch: pytest.MonkeyPatch,

@@ -134,9 +134,12 @@ def test_5_missing_dependency(home: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "zzz_nonexistent" in run.err
 
 
-def test_6_model_error(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_6_model_error(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COMPLAINTDESK_MODEL_DIR", str(home / "no-model"))
-    assert cli(capsys, "init").code == ExitCode.ok  # the database is opened first (the model registry is in it)
+    # the database is opened first (the model registry is in it)
+    assert cli(capsys, "init").code == ExitCode.ok
     run = cli(capsys, "submit", "the lift is broken")
     assert run.code == ExitCode.model_error, run
     assert "no trained model" in run.err
@@ -150,7 +153,9 @@ def test_7_storage_error(home: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert missing.code == ExitCode.storage_error and "no case" in missing.err
 
 
-def test_8_mailbox_error(home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_8_mailbox_error(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert cli(capsys, "init").code == ExitCode.ok
     for name, value in {"HOST": "127.0.0.1", "PORT": "1", "USER": "u", "PASSWORD": "p", "SECURITY": "none",
                         "ONCE_ATTEMPTS": "1", "BACKOFF_INITIAL_SECONDS": "0.01"}.items():

@@ -78,8 +78,8 @@ def test_hostile_display_name_cannot_redirect_the_ack(relay: Relay) -> None:
 
 def test_built_ack_has_one_line_headers() -> None:
     request = AckRequest("good@example.org", "Li\r\nBcc: evil@example.com",
-                         "lights\r\nBcc: evil@example.com [Case #2026-000009]", "<a@x>\r\nBcc: evil@example.com",
-                         "<r1@x> junk\r\nX-Evil: 1 <r2@x>")
+                         "lights\r\nBcc: evil@example.com [Case #2026-000009]",
+                         "<a@x>\r\nBcc: evil@example.com", "<r1@x> junk\r\nX-Evil: 1 <r2@x>")
     msg = build_ack("2026-000001", request, smtp())
     assert msg["To"] == "good@example.org"
     assert msg["Subject"] == "Re: lights Bcc: evil@example.com [Case #2026-000001]"

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import storage
-
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 from tests.mail_support import SAMPLES, complaint
 
@@ -62,7 +61,8 @@ def test_mail_import_then_poll_once(dovecot: Dovecot, tmp_path: Path) -> None:  
     password_file = tmp_path / "imap-password"
     password_file.write_text(dovecot.password + "\n")
     dovecot.append([(SAMPLES / "01-plain-en.eml").read_bytes(), complaint(1)])
-    polled = run(imap_env(env, dovecot, COMPLAINTDESK_IMAP_PASSWORD_FILE=str(password_file)), "poll", "--once")
+    polled = run(imap_env(env, dovecot, COMPLAINTDESK_IMAP_PASSWORD_FILE=str(password_file)),
+                 "poll", "--once")
     assert polled.returncode == 0, polled.stderr
     assert "created" in polled.stdout and dovecot.password not in polled.stdout + polled.stderr
     # created 1 (the new complaint), matched 1 (the sample imported before), ignored 0, quarantined 0
@@ -76,8 +76,8 @@ def test_mail_import_then_poll_once(dovecot: Dovecot, tmp_path: Path) -> None:  
 def test_poll_every_stops_cleanly_on_sigterm(dovecot: Dovecot, tmp_path: Path) -> None:  # noqa: F811
     env = imap_env(base_env(tmp_path), dovecot, COMPLAINTDESK_IMAP_PASSWORD=dovecot.password)
     dovecot.append([complaint(i) for i in range(3)])
-    proc = subprocess.Popen([EXE, "poll", "--every", "1s", "--folder", "INBOX"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([EXE, "poll", "--every", "1s", "--folder", "INBOX"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = err = ""
     try:
         deadline = time.monotonic() + 120

@@ -14,7 +14,8 @@ from pipeline.mail.settings import AfterStore, Security
 
 def test_file_then_env_then_overrides(monkeypatch: pytest.MonkeyPatch, isolated_home: Path) -> None:
     (isolated_home / "config.toml").write_text(
-        '[imap]\nhost = "file.example"\nport = 1143\nuser = "file-user"\nfolder = "INBOX"\nafter_store = "move"\n'
+        '[imap]\nhost = "file.example"\nport = 1143\nuser = "file-user"\nfolder = "INBOX"\n'
+        'after_store = "move"\n'
         '[smtp]\nack = true\nhost = "smtp.example"\nfrom_address = "desk@example.org"\n')
     monkeypatch.setenv("COMPLAINTDESK_IMAP_USER", "env-user")
     monkeypatch.setenv("COMPLAINTDESK_IMAP_FOLDER", "INBOX, Complaints ,")

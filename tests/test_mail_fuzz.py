@@ -27,7 +27,8 @@ from pipeline.mail.parse import ParsedMessage, parse_message
 from pipeline.mail.settings import Security, SmtpSettings
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SMTP = SmtpSettings(ack=True, host="127.0.0.1", port=25, security=Security.none, from_address="desk@center.example")
+SMTP = SmtpSettings(ack=True, host="127.0.0.1", port=25, security=Security.none,
+                    from_address="desk@center.example")
 
 # -- strategies: headers ----------------------------------------------------------------------------
 
@@ -42,9 +43,11 @@ def encoded_words(draw: st.DrawFn) -> str:
     """An RFC 2047 word, well or badly formed: wrong length, foreign characters, bad charset, CR/LF inside."""
     charset = draw(_CHARSETS)
     if draw(st.booleans()):
-        data = draw(st.one_of(_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")), st.binary(max_size=30)))
+        data = draw(st.one_of(_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")),
+                              st.binary(max_size=30)))
         payload = base64.b64encode(data).decode()
-        payload = draw(st.sampled_from([payload, payload[:-1], payload[:-2], payload + "=", payload.rstrip("=")]))
+        payload = draw(st.sampled_from(
+            [payload, payload[:-1], payload[:-2], payload + "=", payload.rstrip("=")]))
         kind = draw(st.sampled_from("Bb"))
     else:
         payload = draw(st.from_regex(r"[A-Za-z0-9_=\-.@:<>]{0,30}", fullmatch=True))
@@ -54,7 +57,8 @@ def encoded_words(draw: st.DrawFn) -> str:
 
 
 _ADDRESS_BITS = st.sampled_from([
-    "a@b.c", "<good@example.org>", "Evil <evil@example.com>", "evil@example.com", ",", ";", ":", "<", ">", '"',
+    "a@b.c", "<good@example.org>", "Evil <evil@example.com>", "evil@example.com",
+    ",", ";", ":", "<", ">", '"',
     "undisclosed-recipients:;", "(comment)", "@", "\\", "\r\n", "\r\nBcc: evil@example.com", "\x00", "张伟",
     "a@[127.0.0.1]", '"a b"@c.d', "a@例子.中国", "..@x.y", "a@-x-.y",
 ])
@@ -64,8 +68,9 @@ _HEADER_VALUES = st.one_of(
     st.builds(lambda c, n: c * n, st.sampled_from(["x", "=?utf-8?B?YQ==?= ", "a@b.c, ", "\t"]),
               st.integers(0, 3000)),  # very long lines
 )
-_HEADER_NAMES = st.sampled_from(["Subject", "From", "To", "Reply-To", "Message-ID", "In-Reply-To", "References",
-                                 "Date", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
+_HEADER_NAMES = st.sampled_from(["Subject", "From", "To", "Reply-To", "Message-ID", "In-Reply-To",
+                                 "References", "Date", "Content-Type", "Content-Transfer-Encoding",
+                                 "Content-Disposition",
                                  "List-Id", "Auto-Submitted", "X-Junk"])
 
 
@@ -92,7 +97,8 @@ def leaf(draw: st.DrawFn) -> bytes:
     data = draw(st.one_of(st.binary(max_size=200), _TEXT.map(lambda t: t.encode("utf-8", "surrogatepass"))))
     if cte.strip().lower().startswith("base64"):
         body = base64.encodebytes(data)
-        body = body[:draw(st.integers(0, len(body)))] + draw(st.sampled_from([b"", b"=", b"\xff", b"==junk", b"!"]))
+        body = (body[:draw(st.integers(0, len(body)))]
+                + draw(st.sampled_from([b"", b"=", b"\xff", b"==junk", b"!"])))
     elif cte == "quoted-printable":
         body = draw(st.sampled_from([b"caf=C3=A9", b"=E4=B8=AD=", b"=\r\n", b"=ZZ", b"="])) + data
     else:
@@ -103,7 +109,8 @@ def leaf(draw: st.DrawFn) -> bytes:
     if cte:
         head += header_bytes("Content-Transfer-Encoding", cte)
     if draw(st.booleans()):
-        name = draw(st.one_of(encoded_words(), st.sampled_from(["x.png", "a/../b.pdf", "", "%E4", "\r\nX: y"])))
+        name = draw(st.one_of(encoded_words(),
+                              st.sampled_from(["x.png", "a/../b.pdf", "", "%E4", "\r\nX: y"])))
         head += header_bytes("Content-Disposition", f'attachment; filename="{name}"')
     if draw(st.booleans()):
         head += header_bytes("Content-Length", str(draw(st.integers(0, 10**15))))  # a huge declared part
@@ -120,12 +127,14 @@ def multipart(children: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
         declared = draw(st.sampled_from([boundary, "other", None]))
         subtype = draw(st.sampled_from(["mixed", "alternative", "related", "report", "digest"]))
         if draw(st.integers(0, 4)) == 0:  # forwarded as an attachment: message/rfc822 around a message
-            return header_bytes("Content-Type", "message/rfc822") + b"\r\n" + b"From: x@y.z\r\n" + b"".join(parts)
+            return (header_bytes("Content-Type", "message/rfc822") + b"\r\n" + b"From: x@y.z\r\n"
+                    + b"".join(parts))
         ctype = f"multipart/{subtype}" + (f'; boundary="{declared}"' if declared is not None else "")
         body = b"".join(b"--" + boundary.encode() + b"\r\n" + p + b"\r\n" for p in parts)
         if draw(st.booleans()):
             body += b"--" + boundary.encode() + b"--\r\n"  # else: truncated, no closing boundary
-        return header_bytes("Content-Type", ctype) + b"\r\n" + draw(st.sampled_from([b"", b"preamble\r\n"])) + body
+        return (header_bytes("Content-Type", ctype) + b"\r\n"
+                + draw(st.sampled_from([b"", b"preamble\r\n"])) + body)
 
     return build()
 

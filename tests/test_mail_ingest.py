@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import storage
-from pipeline.mail.ingest import Envelope, ingest_messages, import_paths, iter_envelopes
 from classifiers import LabelSet
-from pipeline.core.model import Classification
 from pipeline.context import RunContext
+from pipeline.core.model import Classification
+from pipeline.mail.ingest import Envelope, import_paths, ingest_messages, iter_envelopes
 from tests.fakes import RecordingClassifier
 from tests.mail_support import SAMPLES, bundled_model, case_count, complaint, make_context
 
@@ -87,7 +87,8 @@ def test_reply_threads_by_reference_and_by_in_reply_to(ctx: RunContext) -> None:
     (orig,) = ingest_messages([env(complaint(1, mid="<orig@example.org>"))], ctx)
     ref = orig.outcome.reference
     by_ref = complaint(2, subject=f"Re: Complaint [Case #{ref}]", body="Any news?\n\nOn Mon wrote:\n> old")
-    by_header = complaint(3, subject="Re: Complaint 1", body="Still waiting.", In_Reply_To="<orig@example.org>")
+    by_header = complaint(3, subject="Re: Complaint 1", body="Still waiting.",
+                          In_Reply_To="<orig@example.org>")
     done = ingest_messages([env(by_ref, 2), env(by_header, 3)], ctx)
     assert [(d.outcome.kind, d.outcome.reference) for d in done] == [("matched", ref), ("matched", ref)]
     assert case_count(ctx) == 1
@@ -191,8 +192,10 @@ def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext) -> 
 def test_poison_header_does_not_stop_the_batch(tmp_path: Path, sqlite_ctx: RunContext) -> None:
     # issue 10: a bad base64 word raised HeaderParseError out of ingest_messages; nothing was stored
     poison = b"From: a@b.c\r\nSubject: =?utf-8?B?a?=\r\nMessage-ID: <p2@x>\r\n\r\nhello\r\n"
-    unusable = b"From: =?utf-8?B?a?=\r\nMessage-ID: <p3@x>\r\n\r\n\r\n"  # no subject, no body: nothing to read
-    for name, data in [("1.eml", complaint(1)), ("2.eml", poison), ("3.eml", unusable), ("4.eml", complaint(4))]:
+    # no subject, no body: nothing to read
+    unusable = b"From: =?utf-8?B?a?=\r\nMessage-ID: <p3@x>\r\n\r\n\r\n"
+    for name, data in [("1.eml", complaint(1)), ("2.eml", poison), ("3.eml", unusable),
+                       ("4.eml", complaint(4))]:
         (tmp_path / name).write_bytes(data)
     outcomes = list(import_paths([tmp_path / f"{n}.eml" for n in range(1, 5)], sqlite_ctx))
     assert [o.kind for o in outcomes] == ["created", "created", "quarantined", "created"]

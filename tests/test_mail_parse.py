@@ -1,4 +1,5 @@
-"""Parsing unit tests: one per charset and message shape, the bundled samples, hostile headers and broken MIME.
+"""Parsing unit tests: one per charset and message shape, the bundled samples, hostile headers and
+broken MIME.
 
 The property-based tests are in ``test_mail_fuzz.py``.
 """
@@ -19,8 +20,9 @@ ZH = "我在三号窗口排队等了两个小时，工作人员态度很差。"
 
 
 def raw(headers: dict[str, str], body: bytes, ctype: str = "text/plain", cte: str = "8bit") -> bytes:
-    head = {"From": "a@example.org", "To": "desk@example.org", "Subject": "s", "Message-ID": "<m1@example.org>",
-            "MIME-Version": "1.0", "Content-Type": ctype, "Content-Transfer-Encoding": cte, **headers}
+    head = {"From": "a@example.org", "To": "desk@example.org", "Subject": "s",
+            "Message-ID": "<m1@example.org>", "MIME-Version": "1.0", "Content-Type": ctype,
+            "Content-Transfer-Encoding": cte, **headers}
     lines = [f"{k}: {v}" for k, v in head.items() if v]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
 
@@ -94,7 +96,7 @@ def test_rfc2047_subject_and_name() -> None:
 
 
 def test_quoted_printable_body() -> None:
-    body = "caf=C3=A9 and a soft=\r\n break".encode()
+    body = b"caf=C3=A9 and a soft=\r\n break"
     msg = parse_message(raw({}, body, 'text/plain; charset="utf-8"', "quoted-printable"))
     assert msg.text == "café and a soft break"
 
@@ -113,8 +115,8 @@ def test_multipart_alternative_prefers_plain() -> None:
 def test_multipart_related_html_only_with_inline_image() -> None:
     m = EmailMessage()
     m["From"], m["Subject"] = "a@b.org", "rel"
-    m.set_content("<html><body><style>.x{}</style><p>Dirty <i>toilets</i></p><img src='cid:i1'></body></html>",
-                  subtype="html")
+    m.set_content("<html><body><style>.x{}</style><p>Dirty <i>toilets</i></p>"
+                  "<img src='cid:i1'></body></html>", subtype="html")
     m.add_related(b"\x89PNG\r\n\x1a\nfake", maintype="image", subtype="png", cid="<i1>")
     msg = parse_message(m.as_bytes())
     assert msg.text == "Dirty\ntoilets" or msg.text.replace("\n", " ") == "Dirty toilets"
@@ -131,12 +133,14 @@ def test_attachments_listed_and_archives_not_unpacked() -> None:
     m["From"], m["Subject"] = "a@b.org", "files"
     m.set_content("see attached")
     m.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="form.pdf")
-    m.add_attachment(b"PK\x03\x04zip", maintype="application", subtype="zip", filename="=?utf-8?q?r=C3=A9sum=C3=A9?=.zip")
+    m.add_attachment(b"PK\x03\x04zip", maintype="application", subtype="zip",
+                     filename="=?utf-8?q?r=C3=A9sum=C3=A9?=.zip")
     m.add_attachment(b"a,b\n", maintype="text", subtype="csv", filename="data.csv")
     msg = parse_message(m.as_bytes())
     assert msg.text == "see attached"
     assert [(a.name, a.media_type, a.size) for a in msg.attachments] == [
-        ("form.pdf", "application/pdf", 13), ("résumé.zip", "application/zip", 7), ("data.csv", "text/csv", 4)]
+        ("form.pdf", "application/pdf", 13), ("résumé.zip", "application/zip", 7),
+        ("data.csv", "text/csv", 4)]
     assert [a.wants_ocr for a in msg.attachments] == [True, False, False]
 
 
@@ -145,7 +149,8 @@ def test_attachments_listed_and_archives_not_unpacked() -> None:
 
 @pytest.mark.parametrize("quote", [
     "On Mon, 2 Nov 2026 at 09:00, Desk <desk@center.example> wrote:\n> old text\n> more",
-    "On Mon, 2 Nov 2026 at 09:00, Complaints Desk of the Service Center\n<desk@center.example> wrote:\n\n> old",
+    "On Mon, 2 Nov 2026 at 09:00, Complaints Desk of the Service Center\n"
+    "<desk@center.example> wrote:\n\n> old",
     "-----Original Message-----\nFrom: Desk\nSent: Monday\nSubject: x\n\nold text",
     "From: Desk <desk@center.example>\nSent: Monday, 2 November 2026 09:00\nTo: me\nSubject: x\n\nold text",
     "在 2026年11月2日 09:00，投诉中心 <desk@center.example> 写道：\n> old text",
@@ -167,7 +172,8 @@ def test_signature_stripped() -> None:
 
 def test_forwarded_inline_keeps_the_complaint() -> None:
     body = ("FYI, citizen complaint below.\n\n---------- Forwarded message ---------\n"
-            "From: Li Lei <li@example.cn>\nDate: Mon, 2 Nov 2026\nSubject: parking\nTo: info@center.example\n\n"
+            "From: Li Lei <li@example.cn>\nDate: Mon, 2 Nov 2026\nSubject: parking\n"
+            "To: info@center.example\n\n"
             "The bus bay is always blocked by parked cars.\n")
     msg = parse_message(raw({"Subject": "Fwd: parking"}, body.encode()))
     assert msg.forwarded
@@ -218,7 +224,8 @@ def test_threading_headers() -> None:
 # -- malformed ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("data", [b"", b"   \r\n", b"just some bytes without any header", b"\x00\xff\xfe" * 10])
+@pytest.mark.parametrize(
+    "data", [b"", b"   \r\n", b"just some bytes without any header", b"\x00\xff\xfe" * 10])
 def test_malformed(data: bytes) -> None:
     with pytest.raises(MalformedMessageError):
         parse_message(data)
@@ -231,8 +238,10 @@ POISON = b"From: a@b.c\r\nSubject: =?utf-8?B?a?=\r\nMessage-ID: <p2@x>\r\n\r\nhe
 
 def test_bad_base64_word_in_subject_keeps_its_raw_text() -> None:
     msg = parse_message(POISON)  # raised email.errors.HeaderParseError before
-    assert (msg.subject, msg.sender, msg.text, msg.message_id) == ("=?utf-8?B?a?=", "a@b.c", "hello", "<p2@x>")
-    assert msg.problems == ("subject: encoded word '=?utf-8?B?a?=': base64 of impossible length, kept as it is",)
+    assert (msg.subject, msg.sender, msg.text, msg.message_id) == (
+        "=?utf-8?B?a?=", "a@b.c", "hello", "<p2@x>")
+    assert msg.problems == (
+        "subject: encoded word '=?utf-8?B?a?=': base64 of impossible length, kept as it is",)
 
 
 def test_bad_word_in_the_from_name_keeps_the_address() -> None:
@@ -285,7 +294,8 @@ def test_first_valid_mailbox_wins() -> None:
 
 
 def test_message_ids_are_visible_ascii_only() -> None:
-    msg = parse_message(raw({"Message-ID": "<a\x01b@x>", "References": "<ok@x> <bad\x7f@x> <also-ok@y>"}, b"hi"))
+    msg = parse_message(
+        raw({"Message-ID": "<a\x01b@x>", "References": "<ok@x> <bad\x7f@x> <also-ok@y>"}, b"hi"))
     assert msg.message_id == "" and msg.references == ("<ok@x>", "<also-ok@y>")
 
 
@@ -296,7 +306,8 @@ def _with_attachment(encoded: bytes, cte: str = "base64") -> bytes:
     return (b"From: a@example.org\r\nSubject: photo\r\nMIME-Version: 1.0\r\n"
             b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
             b"--b\r\nContent-Type: text/plain\r\n\r\nthe lift is broken\r\n"
-            b'--b\r\nContent-Type: image/png; name="x.png"\r\nContent-Disposition: attachment; filename="x.png"\r\n'
+            b'--b\r\nContent-Type: image/png; name="x.png"\r\n'
+            b'Content-Disposition: attachment; filename="x.png"\r\n'
             b"Content-Transfer-Encoding: " + cte.encode() + b"\r\n\r\n" + encoded + b"\r\n--b--\r\n")
 
 
@@ -320,7 +331,8 @@ def test_base64_with_junk_keeps_what_decodes() -> None:
 def test_unknown_transfer_encoding_is_kept_and_noted() -> None:
     msg = parse_message(_with_attachment(b"rawbytes", cte="x-rot13"))
     assert msg.attachments[0].data == b"rawbytes"
-    assert msg.problems == ("attachment x.png: unknown transfer encoding 'x-rot13', kept the bytes as they are",)
+    assert msg.problems == (
+        "attachment x.png: unknown transfer encoding 'x-rot13', kept the bytes as they are",)
 
 
 def test_undecodable_body_charset_is_noted() -> None:

@@ -31,7 +31,8 @@ def _train_with_rules(folder: Path, threshold: float, margin: float) -> classifi
     folder.mkdir(parents=True)
     shutil.copy(FIXTURE, folder / "train.jsonl")
     labels = DEFAULT_LABELS_FILE.read_text(encoding="utf-8")
-    labels = labels.replace("threshold = 0.5", f"threshold = {threshold}").replace("margin = 0.1", f"margin = {margin}")
+    labels = (labels.replace("threshold = 0.5", f"threshold = {threshold}")
+              .replace("margin = 0.1", f"margin = {margin}"))
     (folder / "labels.toml").write_text(labels, encoding="utf-8")
     classifiers.train([folder], folder / "model")
     return classifiers.load_model(folder / "model")
@@ -57,7 +58,8 @@ def test_labels_toml_thresholds_decide_needs_review(
     db: storage.Database, strict_and_lenient: tuple[classifiers.SpacyClassifier, ...]
 ) -> None:
     strict, lenient = strict_and_lenient
-    assert {ls.threshold for ls in strict.label_sets} == {0.99} and {ls.margin for ls in lenient.label_sets} == {0.0}
+    assert {ls.threshold for ls in strict.label_sets} == {0.99}
+    assert {ls.margin for ls in lenient.label_sets} == {0.0}
     strict_refs = [_create(db, text, strict) for text in TEXTS]
     lenient_refs = [_create(db, f"{text} (again)", lenient) for text in TEXTS]
     with db.session() as s:
@@ -85,9 +87,12 @@ def test_unlisted_label_sets_use_the_labels_toml_defaults(db: storage.Database) 
 def test_correct_label_is_checked_against_the_label_sets(db: storage.Database) -> None:
     label_sets = classifiers.load_label_sets()
     reference = _create(db, "The police desk lost my passport.", FakeClassifier())
-    with pytest.raises(InvalidLabelError, match=r"'pol1ce_typo' is not a label of 'department'.*public_security"):
-        service.correct_label(db, reference, "department", "pol1ce_typo", reviewer="ana", label_sets=label_sets)
-    with pytest.raises(InvalidLabelError, match=r"'mood' is not a label set; allowed: department, sentiment, kind"):
+    with pytest.raises(InvalidLabelError,
+                       match=r"'pol1ce_typo' is not a label of 'department'.*public_security"):
+        service.correct_label(db, reference, "department", "pol1ce_typo", reviewer="ana",
+                              label_sets=label_sets)
+    with pytest.raises(InvalidLabelError,
+                       match=r"'mood' is not a label set; allowed: department, sentiment, kind"):
         service.correct_label(db, reference, "mood", "negative", reviewer="ana", label_sets=label_sets)
     # storage checks too when it is given the allowed labels (a web app calling it directly)
     with db.session() as s, pytest.raises(InvalidLabelError, match="allowed: negative, neutral, positive"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ocr import ocr_many
-from ocr.synth import Degradation, make_slip
 from ocr.settings import OcrSettings
+from ocr.synth import Degradation, make_slip
 from pipeline.core.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
 from pipeline.core.model import OcrResult
 from tests.ocr_fixtures import png_bytes, png_declaring

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import ocr
-from ocr.synth import HEADER_EN, HEADER_ZH, Degradation, is_chinese, make_slip
 from ocr.settings import OcrSettings
+from ocr.synth import HEADER_EN, HEADER_ZH, Degradation, is_chinese, make_slip
 from tests.ocr_fixtures import ROOT, SAMPLES, cer, ocr_settings  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow

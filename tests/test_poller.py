@@ -13,12 +13,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 import storage
+from pipeline.context import RunContext
 from pipeline.core.errors import MailboxError
 from pipeline.mail.imap import ImapMailSource, MailboxLoginError
 from pipeline.mail.parse import parse_message
-from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
-from pipeline.context import RunContext
 from pipeline.mail.poller import MailboxBusyError, Poller, parse_interval
+from pipeline.mail.settings import AfterStore, ImapSettings, Security, SmtpSettings
 from tests.dovecot import Dovecot, dovecot, dovecot_server  # noqa: F401  (fixtures)
 from tests.mail_support import SAMPLES, case_count, complaint, make_context, wait_for
 
@@ -36,7 +36,8 @@ def imap_for(server: Dovecot, folder: str, **kw: object) -> ImapSettings:
     values: dict[str, object] = {
         "host": "127.0.0.1", "port": server.port, "user": server.user, "password": server.password,
         "security": Security.none, "folder": folder, "timeout_seconds": 5, "batch_size": 50,
-        "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.5, "once_attempts": 3, "lock_ttl_seconds": 30,
+        "backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.5, "once_attempts": 3,
+        "lock_ttl_seconds": 30,
     }
     values.update(kw)
     return ImapSettings.model_validate(values)
@@ -78,7 +79,8 @@ def test_new_mail_becomes_cases_flagged_after_commit(dovecot_server: Dovecot, ct
     assert stats.outcomes == {"created": 64, "matched": 1, "ignored": 2}
     assert [len(u) for u, _ in applied] == [50, 17] and all(ok for _, ok in applied)
     flags = dovecot_server.uids(folder)
-    assert all("$Complaintdesk" in f for f in flags.values()) and not any("\\Seen" in f for f in flags.values())
+    assert all("$Complaintdesk" in f for f in flags.values())
+    assert not any("\\Seen" in f for f in flags.values())
     assert states(ctx, f"{imap.mailbox_key}/{folder}")[1] == 67
     with ctx.db.session() as s:
         slip = storage.find_case_by_message_id(s, ["<slip-0005@center.example>"])
@@ -151,8 +153,10 @@ def test_threading_noise_and_acknowledgment(dovecot_server: Dovecot, ctx: RunCon
         assert ack["In-Reply-To"] == "<first@example.org>" and ack["To"] == "citizen1@example.org"
         assert any("precedence: bulk" in r for r in ignored) and any("mailing list" in r for r in ignored)
         # the citizen answers the ack (subject keeps the reference), and answers the first mail (In-Reply-To)
-        by_ref = complaint(5, subject="Re: " + " ".join(ack["Subject"].split()), body="Here is my ticket number: 42.")
-        by_header = complaint(6, subject="Re: something", body="Also the lights.", In_Reply_To="".join(ack["Message-ID"].split()))
+        by_ref = complaint(5, subject="Re: " + " ".join(ack["Subject"].split()),
+                           body="Here is my ticket number: 42.")
+        by_header = complaint(6, subject="Re: something", body="Also the lights.",
+                              In_Reply_To="".join(ack["Message-ID"].split()))
         dovecot_server.append([by_ref, by_header], folder)
         stats2 = Poller(ctx, imap, smtp=smtp).run(once=True)
         assert stats2.outcomes == {"matched": 2} and len(received) == 1
@@ -168,7 +172,8 @@ def test_threading_noise_and_acknowledgment(dovecot_server: Dovecot, ctx: RunCon
 def test_broken_mime_is_quarantined_and_polling_goes_on(dovecot_server: Dovecot, ctx: RunContext) -> None:
     folder = new_folder()
     broken = [b"X-Nothing: at all\r\n\r\n", b"garbage without headers \x00\xff",
-              b"From: a@b\r\nContent-Type: multipart/mixed; boundary=\"z\"\r\n\r\n--z\r\nContent-Type: text/plain;"
+              b"From: a@b\r\nContent-Type: multipart/mixed; boundary=\"z\"\r\n\r\n"
+              b"--z\r\nContent-Type: text/plain;"
               b" charset=bogus-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n@@@notbase64\r\n"]
     dovecot_server.append([broken[0], complaint(1), broken[1], broken[2], complaint(2)], folder)
     stats = Poller(ctx, imap_for(dovecot_server, folder)).run(once=True)
@@ -210,7 +215,8 @@ def test_lock_of_a_dead_local_poller_is_taken_over(dovecot_server: Dovecot, ctx:
     imap = imap_for(dovecot_server, new_folder())
     dovecot_server.append([complaint(1)], imap.folder)
     with ctx.db.session() as s:
-        assert storage.acquire_lock(s, f"imap-poller:{imap.mailbox_key}", f"{socket.gethostname()}:{dead.pid}")
+        assert storage.acquire_lock(s, f"imap-poller:{imap.mailbox_key}",
+                                    f"{socket.gethostname()}:{dead.pid}")
     assert Poller(ctx, imap).run(once=True).outcomes == {"created": 1}
 
 

@@ -19,12 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage
-from pipeline.mail.imap import FolderStatus, RawEmail
-from pipeline.mail.settings import AfterStore, ImapSettings, Security
-from pipeline.mail.poller import Poller
 from pipeline.context import RunContext
+from pipeline.mail.imap import FolderStatus, RawEmail
+from pipeline.mail.poller import Poller
+from pipeline.mail.settings import AfterStore, ImapSettings, Security
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context
+
 
 def _child(db_url: str, home: str, imap: dict[str, object]) -> None:
     """The poller process: forked (so it starts without re-importing spaCy), then SIGKILLed."""
@@ -107,7 +108,8 @@ class FakeMailSource:
     def fetch_after(self, last_uid: int, batch_size: int, max_message_bytes: int) -> Iterator[list[RawEmail]]:
         uids = [u for u in sorted(self.messages) if u > last_uid]
         for i in range(0, len(uids), batch_size):
-            yield [RawEmail("INBOX", u, self.messages[u], len(self.messages[u])) for u in uids[i:i + batch_size]]
+            yield [RawEmail("INBOX", u, self.messages[u], len(self.messages[u]))
+                   for u in uids[i:i + batch_size]]
 
     def apply(self, uids: Sequence[int], action: AfterStore) -> None:
         self.applied.extend(uids)
@@ -129,7 +131,8 @@ def fuzz_ctx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunContext]:
 
 
 _parts = st.sampled_from([
-    b"From: a@example.org\r\n", b"Subject: =?gb2312?B?broken?=\r\n", b"Content-Type: multipart/mixed; boundary=x\r\n",
+    b"From: a@example.org\r\n", b"Subject: =?gb2312?B?broken?=\r\n",
+    b"Content-Type: multipart/mixed; boundary=x\r\n",
     b"Content-Type: text/html; charset=big5\r\n", b"Content-Transfer-Encoding: base64\r\n",
     b"Content-Transfer-Encoding: quoted-printable\r\n", b"Message-ID: <fz@x>\r\n", b"In-Reply-To: <<<>\r\n",
     b"\r\n", b"--x\r\n", b"--x--\r\n", b"Content-Type: image/png\r\n", b"Content-Type: message/rfc822\r\n",

@@ -4,6 +4,7 @@ start (real PostgreSQL behind a TCP relay the test switches on), and IDLE with s
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
@@ -20,10 +21,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 import storage
-from pipeline.mail import poller as poller_module
-from pipeline.mail.settings import SmtpSettings, Security
-from pipeline.mail.poller import Poller
 from pipeline.context import RunContext
+from pipeline.mail import poller as poller_module
+from pipeline.mail.poller import Poller
+from pipeline.mail.settings import Security, SmtpSettings
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server, free_port  # noqa: F401  (fixture)
 from tests.mail_support import case_count, complaint, make_context, wait_for
@@ -87,7 +88,8 @@ def _crashing_child(db_url: str, home: str, imap: dict[str, object], smtp_port: 
 def test_ack_is_not_lost_when_the_poller_dies_between_commit_and_send(dovecot_server: Dovecot,  # noqa: F811
                                                                        tmp_path: Path) -> None:
     folder = new_folder()
-    dovecot_server.append([complaint(1, mid="<one@example.org>"), complaint(2, mid="<two@example.org>")], folder)
+    dovecot_server.append([complaint(1, mid="<one@example.org>"), complaint(2, mid="<two@example.org>")],
+                          folder)
     db_url, home = f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "home"
     ctx = make_context(db_url, home)
     imap = imap_for(dovecot_server, folder)
@@ -95,8 +97,8 @@ def test_ack_is_not_lost_when_the_poller_dies_between_commit_and_send(dovecot_se
         with Relay(free_port()) as relay:
             proc = multiprocessing.get_context("fork").Process(
                 target=_crashing_child,
-                args=(db_url, str(home), {**imap.model_dump(mode="json"), "password": dovecot_server.password},
-                      relay.port))
+                args=(db_url, str(home),
+                      {**imap.model_dump(mode="json"), "password": dovecot_server.password}, relay.port))
             proc.start()
             proc.join(60)
             assert proc.exitcode == -signal.SIGKILL
@@ -181,10 +183,8 @@ class TcpRelay:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 @pytest.mark.postgres

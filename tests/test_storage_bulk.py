@@ -1,4 +1,5 @@
-"""Bulk case creation (``create_cases``), batch lookups and the acknowledgment outbox, on SQLite and PostgreSQL."""
+"""Bulk case creation (``create_cases``), batch lookups and the acknowledgment outbox, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from tests.test_storage_cases import item
 
 
 def email_item(message_id: str, body: str) -> IntakeItem:
-    source = Source.from_bytes(Channel.email, message_id, f"{message_id}\n{body}".encode(), "message/rfc822")
-    return IntakeItem(source=source, text=body, language="en", subject=f"About {message_id}", sender="a@example.org")
+    source = Source.from_bytes(Channel.email, message_id, f"{message_id}\n{body}".encode(),
+                               "message/rfc822")
+    return IntakeItem(source=source, text=body, language="en", subject=f"About {message_id}",
+                      sender="a@example.org")
 
 
 def test_create_cases_matches_create_case(db: storage.Database) -> None:
     with db.session() as s:
-        single = storage.create_case(s, item("one by one"), due_days=15, actor="t", thresholds={"kind": ReviewRule(0.8)})
+        single = storage.create_case(s, item("one by one"), due_days=15, actor="t",
+                                     thresholds={"kind": ReviewRule(0.8)})
         single_row = storage.case_to_dict(single)
         items = [item(f"bulk number {n}") for n in range(5)]
         originals = [None, *[[("a.eml", "message/rfc822", "original", "b" * 64, 10),
@@ -34,8 +38,10 @@ def test_create_cases_matches_create_case(db: storage.Database) -> None:
             assert [e.action for e in storage.audit_trail(s, stored)] == ["created"]
         row = made[0].data
     # same shape and values as a case made by create_case (apart from what identifies it)
-    differ = {"reference", "sha256", "source", "text", "pages", "documents", "created_at", "updated_at", "due_at"}
-    assert {k: v for k, v in row.items() if k not in differ} == {k: v for k, v in single_row.items() if k not in differ}
+    differ = {"reference", "sha256", "source", "text", "pages", "documents", "created_at", "updated_at",
+              "due_at"}
+    assert ({k: v for k, v in row.items() if k not in differ}
+            == {k: v for k, v in single_row.items() if k not in differ})
     assert row["needs_review"] is True  # kind 0.7 < threshold 0.8, as for the single case
     assert [d["role"] for d in made[1].data["documents"]] == ["original", "attachment"]
 
@@ -95,5 +101,7 @@ def test_outbox_one_ack_per_case_sent_once(db: storage.Database) -> None:
     with db.session() as s:
         assert storage.pending_acks(s, mailbox="box", max_attempts=9) == []
         row = storage.find_ack(s, one.id)
-        assert row is not None and row.message_id == "<ack@x>" and row.sent_at is not None and row.attempts == 3
-        assert [p.reference for p in storage.pending_acks(s, mailbox="other", max_attempts=3)] == [two.reference]
+        assert row is not None and row.message_id == "<ack@x>" and row.sent_at is not None
+        assert row.attempts == 3
+        assert [p.reference for p in storage.pending_acks(s, mailbox="other", max_attempts=3)] == [
+            two.reference]

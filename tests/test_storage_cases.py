@@ -1,4 +1,5 @@
-"""Cases on SQLite and PostgreSQL: creation, references, duplicates, quarantine, lifecycle, audit, JSON form."""
+"""Cases on SQLite and PostgreSQL: creation, references, duplicates, quarantine, lifecycle, audit, JSON
+form."""
 
 from __future__ import annotations
 
@@ -28,11 +29,15 @@ CONTRACT_KEYS = {
 }
 
 
-def classification(department: str = "permits", confidence: float = 0.9, runner_up: float = 0.05) -> Classification:
+def classification(
+    department: str = "permits", confidence: float = 0.9, runner_up: float = 0.05
+) -> Classification:
     return Classification(
         {
-            "department": Label("department", department, confidence, {department: confidence, "tax": runner_up}),
-            "sentiment": Label("sentiment", "negative", 0.8, {"negative": 0.8, "neutral": 0.15, "positive": 0.05}),
+            "department": Label("department", department, confidence,
+                                {department: confidence, "tax": runner_up}),
+            "sentiment": Label("sentiment", "negative", 0.8,
+                               {"negative": 0.8, "neutral": 0.15, "positive": 0.05}),
             "kind": Label("kind", "complaint", 0.7, {"complaint": 0.7, "suggestion": 0.3}),
         },
         model_version="test-v1",
@@ -49,8 +54,8 @@ def item(body: str = "The queue at window 3 took two hours.", **kw: object) -> I
         "classification": classification(),
     }
     defaults.update(kw)
-    return IntakeItem(source=Source.from_bytes(Channel.slip, f"scans/{abs(hash(body))}.png", data, "image/png"),
-                      **defaults)  # type: ignore[arg-type]
+    source = Source.from_bytes(Channel.slip, f"scans/{abs(hash(body))}.png", data, "image/png")
+    return IntakeItem(source=source, **defaults)  # type: ignore[arg-type]
 
 
 def test_create_case_and_read_it_back(db: storage.Database) -> None:
@@ -61,7 +66,7 @@ def test_create_case_and_read_it_back(db: storage.Database) -> None:
     with db.session() as s:
         case = storage.get_case(s, reference)
         row = storage.case_to_dict(case)
-    assert CONTRACT_KEYS <= row.keys()
+    assert row.keys() >= CONTRACT_KEYS
     assert row["status"] == "new"
     assert row["department"] == "permits" and row["department_confidence"] == pytest.approx(0.9)
     assert row["sentiment"] == "negative" and row["kind"] == "complaint"
@@ -75,14 +80,17 @@ def test_create_case_and_read_it_back(db: storage.Database) -> None:
     assert created.tzinfo is not None
     assert datetime.fromisoformat(row["due_at"]) - created == timedelta(days=15)
     assert row["documents"] == [{"sha256": row["sha256"], "filename": row["source"].split("/")[-1],
-                                 "media_type": "image/png", "size": len(row["text"].encode()), "role": "original"}]
+                                 "media_type": "image/png", "size": len(row["text"].encode()),
+                                 "role": "original"}]
 
 
 def test_pages_of_a_multi_page_scan_are_kept(db: storage.Database) -> None:
     two = (PageText(1, "The lift is broken.", 91.0, "eng"), PageText(2, "电梯坏了", 47.5, "chi_sim"))
     with db.session() as s:
-        one_by_one = storage.create_case(s, item("The lift is broken.", pages=two), due_days=15, actor="test").reference
-        (bulk,) = storage.create_cases(s, [item("Another two-page slip.", pages=two)], due_days=15, actor="test")
+        one_by_one = storage.create_case(s, item("The lift is broken.", pages=two), due_days=15,
+                                         actor="test").reference
+        (bulk,) = storage.create_cases(s, [item("Another two-page slip.", pages=two)], due_days=15,
+                                       actor="test")
     with db.session() as s:
         for reference in (one_by_one, bulk.reference):
             pages = storage.case_to_dict(storage.get_case(s, reference))["pages"]
@@ -124,7 +132,8 @@ def test_concurrent_reference_allocation_is_unique(db: storage.Database) -> None
             barrier.wait()
             for i in range(per_thread):
                 with db.session() as s:
-                    ref = storage.create_case(s, item(f"thread {n} case {i}"), due_days=15, actor=f"t{n}").reference
+                    ref = storage.create_case(s, item(f"thread {n} case {i}"), due_days=15,
+                                              actor=f"t{n}").reference
                 with lock:
                     refs.append(ref)
         except BaseException as e:  # noqa: BLE001 - reported below
@@ -175,7 +184,8 @@ def test_originals_listed_once_per_sha(db: storage.Database) -> None:
         (classification(confidence=0.9, runner_up=0.05), None, False),
         (classification(confidence=0.45, runner_up=0.4), None, True),  # below default 0.5
         (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.95)}, True),  # below it
-        (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3)}, True),  # top two close
+        # the top two are close
+        (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3)}, True),
         (classification(confidence=0.55, runner_up=0.5), {"department": ReviewRule(0.3, margin=0.02)}, False),
         (classification(confidence=0.9, runner_up=0.05), {"department": ReviewRule(0.5, margin=0.9)}, True),
         (None, None, True),  # not classified
@@ -196,15 +206,20 @@ def test_get_case_missing_says_how_to_list(db: storage.Database) -> None:
 
 def test_list_cases_filters_and_order(db: storage.Database) -> None:
     with db.session() as s:
-        a = storage.create_case(s, item("a", classification=classification("permits")), due_days=15, actor="t")
-        b = storage.create_case(s, item("b", classification=classification("sanitation")), due_days=15, actor="t")
-        c = storage.create_case(s, item("c", classification=classification("permits")), due_days=15, actor="t")
+        a = storage.create_case(s, item("a", classification=classification("permits")), due_days=15,
+                                actor="t")
+        b = storage.create_case(s, item("b", classification=classification("sanitation")), due_days=15,
+                                actor="t")
+        c = storage.create_case(s, item("c", classification=classification("permits")), due_days=15,
+                                actor="t")
         storage.set_status(s, c, "triaged", actor="t")
     with db.session() as s:
         assert [x.reference for x in storage.list_cases(s)] == [c.reference, b.reference, a.reference]
-        assert [x.reference for x in storage.list_cases(s, department="permits")] == [c.reference, a.reference]
+        assert [x.reference for x in storage.list_cases(s, department="permits")] == [
+            c.reference, a.reference]
         assert [x.reference for x in storage.list_cases(s, status="new")] == [b.reference, a.reference]
-        assert [x.reference for x in storage.list_cases(s, status="new", department="permits")] == [a.reference]
+        assert [x.reference for x in storage.list_cases(s, status="new", department="permits")] == [
+            a.reference]
         assert len(storage.list_cases(s, limit=2)) == 2
         with pytest.raises(storage.InvalidTransitionError, match="statuses are"):
             storage.list_cases(s, status="open")
@@ -244,7 +259,8 @@ def test_status_lifecycle_and_audit(db: storage.Database) -> None:
         trail = storage.audit_trail(s, case)
     assert [e.action for e in trail] == ["created"] + ["status"] * 8
     assert trail[0].actor == "scan" and trail[0].detail["reference"] == reference
-    assert [(e.detail["from"], e.detail["to"]) for e in trail[1:3]] == [("new", "triaged"), ("triaged", "in_progress")]
+    assert [(e.detail["from"], e.detail["to"]) for e in trail[1:3]] == [
+        ("new", "triaged"), ("triaged", "in_progress")]
     assert trail[1].detail["note"] == "to triaged" and trail[1].actor == "clerk"
 
 

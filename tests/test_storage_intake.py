@@ -29,11 +29,12 @@ def test_upgrade_backfills_finished_intake_rows_for_stored_inputs(blank_db_url: 
         with engine.begin() as conn:
             for n, channel in enumerate(("slip", "email", "manual"), start=1):
                 conn.execute(text(
-                    "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, sender,"
-                    " status, model_version, needs_review, fields, pages, created_at, updated_at) VALUES (:id, :ref,"
-                    " :channel, :name, :sha, 'en', 'x', '', '', 'new', 'v1', false, '[]', '[]', :now, :now)"),
-                    {"id": n, "ref": f"2026-00000{n}", "channel": channel, "name": f"in{n}", "sha": f"{n}" * 64,
-                     "now": now})
+                    "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject,"
+                    " sender, status, model_version, needs_review, fields, pages, created_at, updated_at)"
+                    " VALUES (:id, :ref, :channel, :name, :sha, 'en', 'x', '', '', 'new', 'v1', false, '[]',"
+                    " '[]', :now, :now)"),
+                    {"id": n, "ref": f"2026-00000{n}", "channel": channel, "name": f"in{n}",
+                     "sha": f"{n}" * 64, "now": now})
             conn.execute(text(
                 "INSERT INTO quarantine (channel, source_name, sha256, reason, error_type, created_at)"
                 " VALUES ('slip', 'bad.png', :sha, 'corrupt PNG', 'UnreadableScanError', :now)"),

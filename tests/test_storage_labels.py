@@ -14,14 +14,17 @@ from pipeline.core.model import Channel, Classification, IntakeItem, Label, Sour
 def cls(department: str, version: str, confidence: float = 0.9) -> Classification:
     return Classification(
         {
-            "department": Label("department", department, confidence, {department: confidence, "x": 1 - confidence}),
+            "department": Label("department", department, confidence,
+                                {department: confidence, "x": 1 - confidence}),
             "sentiment": Label("sentiment", "negative", 0.9, {"negative": 0.9, "neutral": 0.1}),
         },
         model_version=version,
     )
 
 
-def make_case(s: object, body: str = "Broken bench in the waiting hall", department: str = "facilities") -> storage.Case:
+def make_case(
+    s: object, body: str = "Broken bench in the waiting hall", department: str = "facilities"
+) -> storage.Case:
     item = IntakeItem(source=Source.from_bytes(Channel.manual, "typed", body.encode()), text=body,
                       classification=cls(department, "v1"))
     return storage.create_case(s, item, due_days=15, actor="t")  # type: ignore[arg-type]
@@ -31,7 +34,8 @@ def test_correction_recorded_and_label_confirmed(db: storage.Database) -> None:
     with db.session() as s:
         case = make_case(s)
         correction = storage.correct_label(s, case, "department", "maintenance", reviewer="ana")
-        assert (correction.old_label, correction.new_label, correction.model_version) == ("facilities", "maintenance", "v1")
+        assert (correction.old_label, correction.new_label, correction.model_version) == (
+            "facilities", "maintenance", "v1")
         reference = case.reference
     with db.session() as s:
         case = storage.get_case(s, reference)
@@ -106,19 +110,22 @@ def test_model_registry(db: storage.Database) -> None:
     with db.session() as s:
         assert storage.current_model_version(s) is None
         storage.register_model_version(s, "v1", "/models/v1", metrics={"macro_f1": 0.8}, now=t0)
-        storage.register_model_version(s, "v2", "/models/v2", metrics={"macro_f1": 0.85}, now=t0 + timedelta(days=1))
+        storage.register_model_version(s, "v2", "/models/v2", metrics={"macro_f1": 0.85},
+                                       now=t0 + timedelta(days=1))
         storage.promote_model_version(s, "v1", actor="ops", now=t0)
     with db.session() as s:
         current = storage.current_model_version(s)
         assert current is not None and current.version == "v1" and current.promoted_at is not None
         storage.promote_model_version(s, "v2", actor="ops", now=t0 + timedelta(days=2))
     with db.session() as s:
-        assert [(m.version, m.status) for m in storage.list_model_versions(s)] == [("v2", "promoted"), ("v1", "retired")]
+        assert [(m.version, m.status) for m in storage.list_model_versions(s)] == [
+            ("v2", "promoted"), ("v1", "retired")]
         back = storage.rollback_model_version(s, actor="ops", now=t0 + timedelta(days=3))
         assert back.version == "v1"
         assert storage.get_model_version(s, "v2").status == "retired"
         again = storage.register_model_version(s, "v2", "/models/v2b", metrics={"macro_f1": 0.9})
-        assert again.path == "/models/v2b" and again.metrics == {"macro_f1": 0.9} and again.status == "retired"
+        assert again.path == "/models/v2b" and again.metrics == {"macro_f1": 0.9}
+        assert again.status == "retired"
         storage.register_model_version(s, "v3", "/models/v3")
         storage.retire_model_version(s, "v3", actor="ops")
         assert storage.get_model_version(s, "v3").status == "retired"

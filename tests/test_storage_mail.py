@@ -43,7 +43,8 @@ def test_reply_threads_onto_its_case(db: storage.Database) -> None:
         assert reply.references == "<first@example.org> <ack-1@desk>"
     with db.session() as s:
         case = storage.get_case(s, reference)
-        assert [m.message_id for m in case.messages] == ["<first@example.org>", "<ack-1@desk>", "<reply@example.org>"]
+        assert [m.message_id for m in case.messages] == [
+            "<first@example.org>", "<ack-1@desk>", "<reply@example.org>"]
         assert [m.direction for m in case.messages] == ["in", "out", "in"]
         msg = storage.find_message(s, sha256="c" * 64)
         assert msg is not None and msg.message_id == "<reply@example.org>"
@@ -68,8 +69,8 @@ def test_add_message_is_idempotent_by_message_id(db: storage.Database) -> None:
 
 def test_ignored_messages_recorded_once(db: storage.Database) -> None:
     with db.session() as s:
-        first = storage.record_ignored(s, message_id="<auto@x>", sha256="e" * 64, reason="auto-reply (Auto-Submitted)",
-                                       mailbox="desk@host/INBOX", uid=7)
+        first = storage.record_ignored(s, message_id="<auto@x>", sha256="e" * 64,
+                                       reason="auto-reply (Auto-Submitted)", mailbox="desk@host/INBOX", uid=7)
     with db.session() as s:
         again = storage.record_ignored(s, message_id="<auto@x>", sha256="e" * 64, reason="other")
         assert again.id == first.id and again.reason.startswith("auto-reply") and again.uid == 7
@@ -105,7 +106,8 @@ def test_lock_is_exclusive_until_released_or_stale(db: storage.Database) -> None
     later = utcnow() + timedelta(minutes=10)
     with db.session() as s:
         assert not storage.acquire_lock(s, name, "host-b:2", stale_after=timedelta(minutes=30), now=later)
-        assert storage.acquire_lock(s, name, "host-b:2", stale_after=timedelta(minutes=5), now=later)  # stale: taken
+        # stale: taken
+        assert storage.acquire_lock(s, name, "host-b:2", stale_after=timedelta(minutes=5), now=later)
     with db.session() as s:
         holder = storage.lock_holder(s, name)
         assert holder is not None and holder.holder == "host-b:2"
@@ -146,7 +148,8 @@ def test_message_dates_naive_or_zoned_are_stored_as_utc(db: storage.Database) ->
         case = email_case(s, "<dates@x>")
         naive = storage.add_message(s, case, message_id="<n@x>", received_at=datetime(2026, 3, 1, 8, 0))
         zoned = storage.add_message(s, case, message_id="<z@x>",
-                                    received_at=datetime(2026, 3, 1, 16, 0, tzinfo=timezone(timedelta(hours=8))))
+                                    received_at=datetime(2026, 3, 1, 16, 0,
+                                                         tzinfo=timezone(timedelta(hours=8))))
         s.flush()
         ids = naive.id, zoned.id
     with db.session() as s:

@@ -30,17 +30,21 @@ cases_app = typer.Typer(help="List, show and export cases.", no_args_is_help=Tru
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_FORMATS = ("jsonl", "json", "csv")
 
-StatusOption = Annotated[str | None, typer.Option(help=f"Only cases with this status: {', '.join(STATUSES)}.")]
+StatusOption = Annotated[
+    str | None, typer.Option(help=f"Only cases with this status: {', '.join(STATUSES)}.")
+]
 DepartmentOption = Annotated[
     str | None, typer.Option(help="Only cases of this department (a label of classifiers/labels.toml).")
 ]
 ChannelOption = Annotated[str | None, typer.Option(help=f"Only cases that came in by {', '.join(CHANNELS)}.")]
 ReviewOption = Annotated[
     bool | None,
-    typer.Option("--needs-review/--reviewed", help="Only cases queued for review, or only those that are not."),
+    typer.Option("--needs-review/--reviewed",
+                 help="Only cases queued for review, or only those that are not."),
 ]
 SinceOption = Annotated[
-    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Only cases created on or after this date (UTC).")
+    datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="Only cases created on or after this date (UTC)."),
 ]
 
 
@@ -97,8 +101,8 @@ def cases_list(
         return
     console.print(compact_table(
         ("reference", "status", "review", "channel", "department", "sentiment", "kind", "due", "text"),
-        [(safe(row["reference"]), safe(row["status"]), "yes" if row["needs_review"] else "", safe(row["channel"]),
-          label(row, "department"), label(row, "sentiment"), label(row, "kind"),
+        [(safe(row["reference"]), safe(row["status"]), "yes" if row["needs_review"] else "",
+          safe(row["channel"]), label(row, "department"), label(row, "sentiment"), label(row, "kind"),
           safe(str(row.get("due_at") or "")[:10]), snippet(row["text"], 80)) for row in rows],
     ))
     console.print(f"{len(rows)} case(s)")
@@ -134,8 +138,12 @@ def cases_show(
 
 @cases_app.command("export")
 def cases_export(
-    format: Annotated[str, typer.Option("--format", help="jsonl (one case per line), json (one array) or csv.")] = "jsonl",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write; default standard output.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="jsonl (one case per line), json (one array) or csv.")
+    ] = "jsonl",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write; default standard output.")
+    ] = None,
     status: StatusOption = None,
     department: DepartmentOption = None,
     channel: ChannelOption = None,

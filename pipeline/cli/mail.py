@@ -36,17 +36,25 @@ def register(app: typer.Typer) -> None:
 
 
 def poll(
-    once: Annotated[bool, typer.Option("--once", help="One pass over the folders, then exit (cron, timers).")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="One pass over the folders, then exit (cron, timers).")
+    ] = False,
     every: Annotated[str, typer.Option(help="Poll interval when running continuously: 30s, 5m, 1h.")] = "5m",
     host: Annotated[str | None, typer.Option(help="IMAP host \\[env: COMPLAINTDESK_IMAP_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="IMAP port \\[env: COMPLAINTDESK_IMAP_PORT].")] = None,
     user: Annotated[str | None, typer.Option(help="IMAP user \\[env: COMPLAINTDESK_IMAP_USER].")] = None,
-    folder: Annotated[str | None, typer.Option(help="Folder(s), comma-separated \\[env: COMPLAINTDESK_IMAP_FOLDER].")] = None,
-    security: Annotated[Security | None, typer.Option(help="ssl, starttls or none \\[env: COMPLAINTDESK_IMAP_SECURITY].")] = None,
+    folder: Annotated[
+        str | None, typer.Option(help="Folder(s), comma-separated \\[env: COMPLAINTDESK_IMAP_FOLDER].")
+    ] = None,
+    security: Annotated[
+        Security | None, typer.Option(help="ssl, starttls or none \\[env: COMPLAINTDESK_IMAP_SECURITY].")
+    ] = None,
     wait_for_lock: Annotated[bool | None, typer.Option(
-        "--wait-for-lock/--no-wait-for-lock", help="Wait while another poller works the mailbox (default: exit).")] = None,
+        "--wait-for-lock/--no-wait-for-lock",
+        help="Wait while another poller works the mailbox (default: exit).")] = None,
     ack: Annotated[bool | None, typer.Option(
-        "--ack/--no-ack", help="Send acknowledgments over SMTP \\[env: COMPLAINTDESK_SMTP_ACK, default off].")] = None,
+        "--ack/--no-ack",
+        help="Send acknowledgments over SMTP \\[env: COMPLAINTDESK_SMTP_ACK, default off].")] = None,
 ) -> None:
     """Poll the IMAP mailbox: new mail becomes cases, replies join their case, noise is ignored.
 
@@ -54,8 +62,8 @@ def poll(
     table of HOME/config.toml), never from an option.
     """
     from pipeline.cli.app import settings as cli_settings
-    from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
     from pipeline.context import open_context
+    from pipeline.mail.poller import Backoff, Poller, parse_interval, retry_while_database_down
 
     try:
         interval = parse_interval(every)
@@ -69,7 +77,8 @@ def poll(
     imap, smtp = settings.imap, settings.smtp
     imap.check()
     if smtp.ack and not (smtp.host and smtp.from_address):
-        raise ConfigError("acknowledgments are on but COMPLAINTDESK_SMTP_HOST or COMPLAINTDESK_SMTP_FROM_ADDRESS is unset")
+        raise ConfigError("acknowledgments are on but COMPLAINTDESK_SMTP_HOST or "
+                          "COMPLAINTDESK_SMTP_FROM_ADDRESS is unset")
     stop = threading.Event()
     with _stop_on_signals(stop):
         # a database that is down at start is waited for (with back-off), as the IMAP server is
@@ -81,7 +90,8 @@ def poll(
             return
         poller = Poller(ctx, imap, smtp=smtp if smtp.ack else None, stop=stop)
         mode = "once" if once else f"every {every}"
-        err_console.print(safe(f"polling {imap.user}@{imap.host}:{imap.resolved_port} {imap.folders} ({mode})"))
+        err_console.print(
+            safe(f"polling {imap.user}@{imap.host}:{imap.resolved_port} {imap.folders} ({mode})"))
         stats = poller.run(once=once, every=interval)
     _print_stats(stats.outcomes, stats.acks_sent, stopped=stop.is_set() and not once)
     if once and stats.outcomes.get("quarantined"):
@@ -90,13 +100,15 @@ def poll(
 
 @mail_app.command("import")
 def import_(
-    paths: Annotated[list[Path], typer.Argument(help=".eml files, mbox files, Maildir folders, or folders of them.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help=".eml files, mbox files, Maildir folders, or folders of them.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per message.")] = False,
 ) -> None:
     """Import e-mail from files into cases, exactly like the poller would (same dedupe and threading)."""
     from pipeline.cli.app import settings as cli_settings
-    from pipeline.mail.ingest import import_paths
     from pipeline.context import open_context
+    from pipeline.mail.ingest import import_paths
 
     require_paths(paths)
     ctx = open_context(cli_settings(), actor="mail-import")
@@ -134,5 +146,6 @@ def _print_stats(outcomes: Any, acks: int, *, stopped: bool) -> None:
     for name in ("created", "matched", "ignored", "quarantined"):
         table.add_column(name, justify="right")
     table.add_column("acks sent", justify="right")
-    table.add_row(*(str(outcomes.get(k, 0)) for k in ("created", "matched", "ignored", "quarantined")), str(acks))
+    table.add_row(*(str(outcomes.get(k, 0)) for k in ("created", "matched", "ignored", "quarantined")),
+                  str(acks))
     console.print(table)

@@ -11,7 +11,8 @@ Where models live:
 - ``train`` alone writes ``Settings.models_root/<version>`` and registers it in the database (a
   candidate: ``models promote`` it);
 - every other command uses the current model (``pipeline.models.current_model_dir``): ``--model-dir``,
-  else ``Settings.model_dir``, else the version promoted in the database, else the bundled ``classifiers/model``.
+  else ``Settings.model_dir``, else the version promoted in the database, else the bundled
+  ``classifiers/model``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _settings() -> Settings:
     """The settings of this invocation, honouring the main CLI's global options when present."""
     cli = sys.modules.get("pipeline.cli.app")
     if cli is not None and hasattr(cli, "settings"):
-        return cli.settings()  # type: ignore[no-any-return]
+        return cli.settings()
     return load_settings()
 
 
@@ -54,7 +55,8 @@ def _database(settings: Settings) -> Iterator[storage.Database]:
 
 
 def _current_dir(settings: Settings, model_dir: Path | None) -> Path:
-    """``--model-dir``, else ``Settings.model_dir`` (no database needed for either), else the promoted model."""
+    """``--model-dir``, else ``Settings.model_dir`` (no database needed for either), else the promoted
+    model."""
     explicit = model_dir if model_dir is not None else settings.model_dir
     if explicit is not None:
         return Path(explicit)
@@ -65,14 +67,18 @@ def _current_dir(settings: Settings, model_dir: Path | None) -> Path:
 def train_cmd(
     data: Annotated[
         list[Path] | None,
-        typer.Option("--data", help="JSONL file or directory of *.jsonl (repeatable) [default: classifiers/data]."),
+        typer.Option("--data",
+                     help="JSONL file or directory of *.jsonl (repeatable) [default: classifiers/data]."),
     ] = None,
     model_dir: Annotated[
-        Path | None, typer.Option("--model-dir", help="Write the model here instead of a new version in HOME/models.")
+        Path | None,
+        typer.Option("--model-dir", help="Write the model here instead of a new version in HOME/models."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed; the same data and seed give the same model.")] = 0,
     labels: Annotated[
-        Path | None, typer.Option(help="Label sets file (TOML/JSON) [default: labels.toml next to the data, else built-in].")
+        Path | None,
+        typer.Option(help="Label sets file (TOML/JSON) "
+                          "[default: labels.toml next to the data, else built-in]."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the model info as JSON.")] = False,
 ) -> None:
@@ -94,7 +100,8 @@ def train_cmd(
     for col in ("label set", "labels", "rows per language", "accuracy", "macro-F1", "n"):
         table.add_column(col)
     for ls in info.label_sets:
-        per_lang = ", ".join(f"{lang} {sum(info.counts[lang].get(ls.name, {}).values())}" for lang in info.languages)
+        per_lang = ", ".join(f"{lang} {sum(info.counts[lang].get(ls.name, {}).values())}"
+                             for lang in info.languages)
         m = info.metrics.get(ls.name, {})
         table.add_row(ls.name, str(len(ls.labels)), per_lang, str(m.get("accuracy", "-")),
                       str(m.get("macro_f1", "-")), str(m.get("n", "-")))
@@ -105,8 +112,12 @@ def train_cmd(
 
 def evaluate_cmd(
     data: Annotated[Path, typer.Option("--data", help="Labelled JSONL file (or directory of *.jsonl).")],
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Model to evaluate [default: the current one].")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object keyed by label set.")] = False,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model-dir", help="Model to evaluate [default: the current one].")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object keyed by label set.")
+    ] = False,
 ) -> None:
     """Score a model on labelled rows: precision/recall/F1 per label, macro-F1, confusion, calibration."""
     require_paths([data])
@@ -143,7 +154,9 @@ def models_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
 
 
 @models_app.command("promote")
-def models_promote(version: Annotated[str, typer.Argument(help="A version from `complaintdesk models list`.")]) -> None:
+def models_promote(
+    version: Annotated[str, typer.Argument(help="A version from `complaintdesk models list`.")],
+) -> None:
     """Make VERSION the model used by scan, submit, mail, reclassify and evaluate."""
     settings = _settings()
     with _database(settings) as db:
@@ -176,11 +189,13 @@ def register(app: typer.Typer) -> None:
 
 def retrain_cmd(
     data: Annotated[
-        list[Path] | None, typer.Option("--data", help="Shipped training data (repeatable) [default: classifiers/data].")
+        list[Path] | None,
+        typer.Option("--data", help="Shipped training data (repeatable) [default: classifiers/data]."),
     ] = None,
     heldout: Annotated[
         list[Path] | None,
-        typer.Option("--heldout", help="Held-out evaluation JSONL (repeatable) [default: classifiers/data/heldout]."),
+        typer.Option("--heldout",
+                     help="Held-out evaluation JSONL (repeatable) [default: classifiers/data/heldout]."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Train and compare, but never promote.")] = False,
@@ -197,13 +212,15 @@ def retrain_cmd(
     settings = _settings()
     with _database(settings) as db:
         outcome = service.retrain(db, settings.models_root, actor="retrain", model_dir=settings.model_dir,
-                                  data=data or (), heldout=heldout or (), seed=seed, dry_run=dry_run, force=force)
+                                  data=data or (), heldout=heldout or (), seed=seed, dry_run=dry_run,
+                                  force=force)
     if as_json:
         sys.stdout.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
         return
     result = outcome.result
     if result is None:
-        console.print(f"{safe(outcome.reason)}; nothing to retrain, keeping {safe(outcome.current)} (--force retrains anyway)")
+        console.print(f"{safe(outcome.reason)}; nothing to retrain, keeping {safe(outcome.current)} "
+                      "(--force retrains anyway)")
         return
     table = Table(title=f"held-out macro-F1 ({result.eval_rows} rows, incl. a share of corrections)")
     for col in ("label set", f"current {outcome.current}", f"candidate {outcome.candidate}", "n"):
@@ -218,45 +235,56 @@ def retrain_cmd(
         console.print(f"[green]promoted {safe(outcome.candidate)}[/green] (previous versions kept; "
                       "`complaintdesk models rollback`)")
     else:
-        console.print(f"kept {safe(outcome.current)}; candidate {safe(outcome.candidate)} stays registered, not promoted")
+        console.print(f"kept {safe(outcome.current)}; candidate {safe(outcome.candidate)} stays registered, "
+                      "not promoted")
 
 
 def reclassify_cmd(
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Model to use [default: the current one].")] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model-dir", help="Model to use [default: the current one].")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Cases classified per batch (and per transaction).")] = 256,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
     """Re-run the current model over open cases; labels a reviewer confirmed are never overwritten."""
     settings = _settings()
     with _database(settings) as db:
-        current = service.current_model_dir(db, settings.models_root, model_dir=model_dir or settings.model_dir)
-        summary = service.reclassify(db, classifiers.load_model(current), actor="reclassify", batch_size=batch_size)
+        current = service.current_model_dir(db, settings.models_root,
+                                            model_dir=model_dir or settings.model_dir)
+        summary = service.reclassify(db, classifiers.load_model(current), actor="reclassify",
+                                     batch_size=batch_size)
     if as_json:
         sys.stdout.write(json.dumps(summary.to_json()) + "\n")
         return
-    console.print(f"reclassified {summary.cases} open cases with {safe(summary.model_version)}: {summary.changed_cases} "
-                  f"changed ({summary.changed_labels} labels), {summary.confirmed_labels_kept} reviewer-confirmed "
-                  "labels kept")
+    console.print(f"reclassified {summary.cases} open cases with {safe(summary.model_version)}: "
+                  f"{summary.changed_cases} changed ({summary.changed_labels} labels), "
+                  f"{summary.confirmed_labels_kept} reviewer-confirmed labels kept")
 
 
 def correct_cmd(
     reference: Annotated[str, typer.Argument(help="The case, e.g. 2026-000123.")],
-    label_set: Annotated[str, typer.Option("--label-set", help="Which label set: department, sentiment, kind...")],
+    label_set: Annotated[
+        str, typer.Option("--label-set", help="Which label set: department, sentiment, kind...")
+    ],
     label: Annotated[str, typer.Option("--label", help="The right label; one of the label set's labels.")],
     reviewer: Annotated[str, typer.Option("--reviewer", help="Who decided (recorded with the correction).")],
     model_dir: Annotated[
-        Path | None, typer.Option("--model-dir", help="Model whose label sets apply [default: the current one].")
+        Path | None,
+        typer.Option("--model-dir", help="Model whose label sets apply [default: the current one]."),
     ] = None,
 ) -> None:
     """Set (or confirm) a case's label as a reviewer; it becomes training data for `complaintdesk retrain`."""
     settings = _settings()
     with _database(settings) as db:
-        current = service.current_model_dir(db, settings.models_root, model_dir=model_dir or settings.model_dir)
+        current = service.current_model_dir(db, settings.models_root,
+                                            model_dir=model_dir or settings.model_dir)
         label_sets = classifiers.read_label_sets(current)
         try:
-            case = service.correct_label(db, reference, label_set, label, reviewer=reviewer, label_sets=label_sets)
+            case = service.correct_label(db, reference, label_set, label, reviewer=reviewer,
+                                         label_sets=label_sets)
         except InvalidLabelError as e:
             # a bad option value is a usage error (exit 2), shown with the option it came from
             hint = "--label-set" if label_set not in {ls.name for ls in label_sets} else "--label"
             raise typer.BadParameter(str(e), param_hint=hint) from e
-    console.print(f"case {safe(case['reference'])}: {safe(label_set)} = {safe(label)} (confirmed by {safe(reviewer)})")
+    console.print(f"case {safe(case['reference'])}: {safe(label_set)} = {safe(label)} "
+                  f"(confirmed by {safe(reviewer)})")

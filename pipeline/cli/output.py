@@ -52,12 +52,14 @@ def plain(value: object, *, keep_newlines: bool = False) -> str:
 
 
 def safe(value: object, *, keep_newlines: bool = False) -> str:
-    """``value`` ready for ``console.print`` or a table cell: control characters made visible, markup escaped."""
+    """``value`` ready for ``console.print`` or a table cell: control characters made visible, markup
+    escaped."""
     return escape(plain(value, keep_newlines=keep_newlines))
 
 
 class SafeFormatter(logging.Formatter):
-    """Log lines carry file names and Message-IDs too: show their control characters instead of sending them."""
+    """Log lines carry file names and Message-IDs too: show their control characters instead of sending
+    them."""
 
     def format(self, record: logging.LogRecord) -> str:
         return plain(super().format(record), keep_newlines=True)
@@ -78,7 +80,8 @@ def compact_table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, 
     Cells are printed as given: pass them through ``safe`` first.
     """
     # cell_len, not len: a Chinese file name is two terminal cells per character
-    widths = [max([cell_len(header), *(cell_len(r[i]) for r in rows)]) for i, header in enumerate(headers[:-1])]
+    widths = [max([cell_len(header), *(cell_len(r[i]) for r in rows)])
+              for i, header in enumerate(headers[:-1])]
     shown = list(range(len(widths)))
 
     def excess() -> int:
@@ -152,7 +155,8 @@ def print_outcomes(outcomes: list[Any], *, show_text: bool = False) -> None:
             snippet(row.get("text", ""), 80 if show_text else 40) if row else snippet(o.reason or "", 200),
         ))
     console.print(compact_table(
-        ("source", "outcome", "reference", "department", "sentiment", "kind", "OCR conf", "text / reason"), rows,
+        ("source", "outcome", "reference", "department", "sentiment", "kind", "OCR conf", "text / reason"),
+        rows,
         keep=3,
     ))
     counts = Counter(str(o.kind) for o in outcomes)

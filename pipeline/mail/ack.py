@@ -40,6 +40,8 @@ _MSGID_RE = re.compile(r"<[!-;=?-~]+>")  # visible ASCII, as ``parse`` keeps the
 #: longest subject we echo back; a hostile one can be megabytes
 _MAX_SUBJECT = 200
 
+#: the signature delimiter is "-- " with its trailing space (RFC 3676), written ``--\x20`` below so
+#: that editors and linters that strip trailing whitespace cannot break it
 BODY = """\
 Dear {name},
 
@@ -50,7 +52,7 @@ If you write to us again about this matter, please keep [Case #{reference}] in t
 
 感谢您的来信。您的意见已登记，案件编号 {reference}。如需补充，请在邮件主题中保留 [Case #{reference}]。
 
--- 
+--\x20
 Service Center Complaints Desk
 """
 
@@ -89,8 +91,8 @@ def build_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> Em
     """
     recipient = request.recipient.strip()
     if not valid_address(recipient):
-        raise AckError(f"no acknowledgment for case {reference}: {one_line(recipient)[:100]!r} is not a valid "
-                       "e-mail address")
+        raise AckError(f"no acknowledgment for case {reference}: {one_line(recipient)[:100]!r} "
+                       "is not a valid e-mail address")
     msg = EmailMessage()
     msg["From"] = settings.from_address
     msg["To"] = recipient
@@ -132,7 +134,8 @@ def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str
     try:
         context = ssl.create_default_context()
         if settings.security is Security.ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=settings.timeout_seconds, context=context)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=settings.timeout_seconds,
+                                                  context=context)
         else:
             smtp = smtplib.SMTP(host, port, timeout=settings.timeout_seconds)
         with smtp:
@@ -143,6 +146,7 @@ def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str
                 smtp.login(settings.user, password)
             smtp.send_message(msg)
     except (smtplib.SMTPException, OSError) as e:
-        raise AckError(f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e
+        raise AckError(
+            f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e
     log.info("acknowledgment for case %s sent to %s", reference, request.recipient)
     return str(msg["Message-ID"])

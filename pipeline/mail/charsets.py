@@ -55,7 +55,8 @@ def decode_text(data: bytes, declared: str | None) -> tuple[str, str]:
     if best is not None:
         return str(best), _departure(label, known, f"{best.encoding} (guessed)")
     name = candidates[0]
-    return data.decode(name, errors="replace"), f"undecodable bytes, decoded as {name} with replacement characters"
+    return (data.decode(name, errors="replace"),
+            f"undecodable bytes, decoded as {name} with replacement characters")
 
 
 def decode_bytes(data: bytes, declared: str | None) -> str:

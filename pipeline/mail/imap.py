@@ -7,6 +7,8 @@ imapclient, and unit tests pass a fake. Every imapclient, socket and TLS error i
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import ssl
 import threading
@@ -65,7 +67,9 @@ class MailSource(Protocol):
 
     def open_folder(self, folder: str) -> FolderStatus: ...
 
-    def fetch_after(self, last_uid: int, batch_size: int, max_message_bytes: int) -> Iterator[list[RawEmail]]: ...
+    def fetch_after(
+        self, last_uid: int, batch_size: int, max_message_bytes: int
+    ) -> Iterator[list[RawEmail]]: ...
 
     def apply(self, uids: Sequence[int], action: AfterStore) -> None: ...
 
@@ -143,17 +147,20 @@ class ImapMailSource:
         """
         folder = self._folder
         uids = sorted(u for u in _translate(
-            f"searching {folder!r}", lambda: self._client.search(["UID", f"{last_uid + 1}:*"])) if u > last_uid)
+            f"searching {folder!r}", lambda: self._client.search(["UID", f"{last_uid + 1}:*"]))
+            if u > last_uid)
         if not uids:
             return
         sizes: dict[int, int] = {}
         for chunk in _chunks(uids, 5000):
-            answer = _translate(f"reading sizes in {folder!r}", lambda c=chunk: self._client.fetch(c, ["RFC822.SIZE"]))
+            answer = _translate(f"reading sizes in {folder!r}",
+                                functools.partial(self._client.fetch, chunk, ["RFC822.SIZE"]))
             sizes.update({uid: int(v.get(b"RFC822.SIZE", 0)) for uid, v in answer.items()})
         for batch in _size_batches(uids, sizes, batch_size, max_message_bytes):
             wanted = [u for u in batch if sizes.get(u, 0) <= max_message_bytes]
-            answer = _translate(f"fetching {len(wanted)} messages from {folder!r}",
-                                lambda w=wanted: self._client.fetch(w, ["BODY.PEEK[]"])) if wanted else {}
+            answer = _translate(
+                f"fetching {len(wanted)} messages from {folder!r}",
+                functools.partial(self._client.fetch, wanted, ["BODY.PEEK[]"])) if wanted else {}
             out = []
             for uid in batch:
                 if uid in answer:
@@ -217,8 +224,10 @@ class ImapMailSource:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                responses = _translate("waiting in IDLE", lambda r=remaining: self._client.idle_check(min(r, 1.0)))
-                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                responses = _translate("waiting in IDLE",
+                                       functools.partial(self._client.idle_check, min(remaining, 1.0)))
+                if any(isinstance(r, tuple) and len(r) > 1 and r[1] in (b"EXISTS", b"RECENT")
+                       for r in responses):
                     log.info("new mail announced by IDLE in %s", self._folder)
                     return True
         finally:
@@ -234,10 +243,8 @@ class ImapMailSource:
         self._shutdown()
 
     def _shutdown(self) -> None:
-        try:
+        with contextlib.suppress(OSError, IMAPClientError):
             self._client.shutdown()
-        except (OSError, IMAPClientError):
-            pass
 
     def __enter__(self) -> ImapMailSource:
         return self

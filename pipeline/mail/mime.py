@@ -23,9 +23,11 @@ _KNOWN = ("", "7bit", "8bit", "binary", "quoted-printable", "x-uuencode", "uuenc
 _DEFECTS: dict[type[email.errors.MessageDefect], str] = {
     email.errors.NoBoundaryInMultipartDefect: "multipart without a boundary, read as one part",
     email.errors.StartBoundaryNotFoundDefect: "the MIME boundary never appears, read as one part",
-    email.errors.CloseBoundaryNotFoundDefect: "the closing MIME boundary is missing (the message may be truncated)",
+    email.errors.CloseBoundaryNotFoundDefect:
+        "the closing MIME boundary is missing (the message may be truncated)",
     email.errors.MultipartInvariantViolationDefect: "declared multipart but has no parts",
-    email.errors.MissingHeaderBodySeparatorDefect: "a header line without a colon, read as the start of the body",
+    email.errors.MissingHeaderBodySeparatorDefect:
+        "a header line without a colon, read as the start of the body",
     email.errors.FirstHeaderLineIsContinuationDefect: "the first header line is a continuation line",
     email.errors.MisplacedEnvelopeHeaderDefect: "a 'From ' envelope line among the headers",
     email.errors.InvalidMultipartContentTransferEncodingDefect: "a multipart with a transfer encoding",
@@ -51,7 +53,8 @@ def decode_payload(part: email.message.Message) -> tuple[bytes | None, str]:
 
 
 def decode_base64(data: bytes) -> tuple[bytes, str]:
-    """Decode base64 leniently: skip foreign characters, stop at the padding, keep a truncated tail's prefix."""
+    """Decode base64 leniently: skip foreign characters, stop at the padding, keep a truncated tail's
+    prefix."""
     notes: list[str] = []
     if _B64_ANY.search(data):
         notes.append("characters outside base64 skipped")

@@ -148,7 +148,7 @@ def _check_structure(msg: email.message.Message, raw: bytes) -> None:
         raise MalformedMessageError("the message has no headers")
     known = {"from", "to", "subject", "date", "message-id", "mime-version", "content-type", "received",
              "return-path", "sender", "reply-to", "cc", "in-reply-to", "references"}
-    if not any(k.lower() in known for k in msg.keys()):
+    if not any(k.lower() in known for k in msg):
         raise MalformedMessageError("no e-mail headers found (not an RFC 5322 message)")
     if msg.defects and not msg.is_multipart() and not msg.get_payload():
         names = ", ".join(type(d).__name__ for d in msg.defects)
@@ -408,10 +408,9 @@ def _unwrap_forward(lines: list[str]) -> list[str]:
 
 def _cut_signature(lines: list[str]) -> list[str]:
     for i in range(len(lines) - 1, -1, -1):
-        if lines[i] in ("-- ", "--", "—— ", "-- \u00a0"):
-            # only a trailing block counts: a signature is short
-            if len(lines) - i <= 15:
-                return lines[:i]
+        # only a trailing block counts: a signature is short
+        if lines[i] in ("-- ", "--", "—— ", "-- \u00a0") and len(lines) - i <= 15:
+            return lines[:i]
     return lines
 
 
@@ -445,7 +444,8 @@ def _inner_messages(msg: email.message.Message, problems: list[str]) -> list[str
 
 
 def _attachments(msg: email.message.Message, problems: list[str]) -> list[Attachment]:
-    """Every attachment, decoded as far as it goes; what could not be is in ``problems``, never dropped silently."""
+    """Every attachment, decoded as far as it goes; what could not be is in ``problems``, never dropped
+    silently."""
     out: list[Attachment] = []
     for n, part in enumerate(_walk_outer(msg), start=1):
         ctype = part.get_content_type()

@@ -40,14 +40,14 @@ from typing import TypeVar
 import tenacity
 
 import storage
-from pipeline.mail.ack import AckError, send_ack, should_ack
+from pipeline.context import RunContext
 from pipeline.core.errors import MailboxError, StorageError
+from pipeline.intake import RESUME_IDLE, resume
+from pipeline.mail.ack import AckError, send_ack, should_ack
 from pipeline.mail.imap import MailboxLoginError, MailSource, RawEmail, connect
+from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
 from pipeline.mail.parse import ParsedMessage
 from pipeline.mail.settings import ImapSettings, SmtpSettings
-from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
-from pipeline.context import RunContext
-from pipeline.intake import RESUME_IDLE, resume
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,8 @@ class Poller:
         if self.smtp is None:
             return 0
         with self.ctx.db.session() as session:
-            queued = storage.pending_acks(session, mailbox=self.imap.mailbox_key, max_attempts=MAX_ACK_ATTEMPTS)
+            queued = storage.pending_acks(session, mailbox=self.imap.mailbox_key,
+                                          max_attempts=MAX_ACK_ATTEMPTS)
         sent = 0
         for ack in queued:
             try:
@@ -294,8 +295,9 @@ class Poller:
             with self.ctx.db.session() as session:
                 if storage.mark_ack_sent(session, ack.id, message_id):
                     case = storage.get_case(session, ack.reference)
-                    storage.add_message(session, case, message_id=message_id, in_reply_to=ack.request.in_reply_to,
-                                        direction="out", sender=self.smtp.from_address,
+                    storage.add_message(session, case, message_id=message_id,
+                                        in_reply_to=ack.request.in_reply_to, direction="out",
+                                        sender=self.smtp.from_address,
                                         subject=f"[Case #{ack.reference}]", actor=self.ctx.actor)
             sent += 1
         self.stats.acks_sent += sent
@@ -307,7 +309,8 @@ class Poller:
         """Sleep (or IDLE) for ``seconds``, refreshing the lock often enough that it never goes stale."""
         deadline = time.monotonic() + seconds
         step = max(1.0, self.imap.lock_ttl_seconds / 3)
-        if use_idle and self._source is not None and len(self.imap.folders) > 1 and self._news_in_first_folder():
+        if (use_idle and self._source is not None and len(self.imap.folders) > 1
+                and self._news_in_first_folder()):
             return
         while not self.stop.is_set():
             remaining = deadline - time.monotonic()
@@ -374,7 +377,8 @@ class Poller:
                        f"(last heartbeat {beat:%Y-%m-%d %H:%M:%S} UTC)" if beat else
                        f"another poller is working mailbox {self.imap.mailbox_key}")
             if not self.imap.wait_for_lock:
-                raise MailboxBusyError(f"{message}; this one exits. Use --wait-for-lock to wait for it instead")
+                raise MailboxBusyError(
+                    f"{message}; this one exits. Use --wait-for-lock to wait for it instead")
             log.warning("%s; waiting for it", message)
             if self.stop.wait(min(10.0, max(1.0, self.imap.lock_ttl_seconds / 4))):
                 return False
@@ -387,7 +391,8 @@ class Poller:
             log.warning("could not refresh the mailbox lock: %s", e)
             return
         if not held:
-            raise MailboxBusyError(f"lost the lock on mailbox {self.imap.mailbox_key} to another poller; stopping")
+            raise MailboxBusyError(
+                f"lost the lock on mailbox {self.imap.mailbox_key} to another poller; stopping")
 
     def _release_lock(self) -> None:
         try:

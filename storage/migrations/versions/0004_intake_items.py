@@ -30,11 +30,12 @@ ONE_CASE_PER_ORIGINAL = "channel IN ('slip', 'email')"
 # (source table, channel, source name, outcome, case id, reason, message id, mailbox, uid, received at)
 _BACKFILL = (
     ("cases", "channel", "source_name", "'created'", "id", "''", "''", "''", "NULL", "created_at"),
-    ("quarantine", "channel", "source_name", "'quarantined'", "NULL", "reason", "''", "''", "NULL", "created_at"),
-    ("ignored_messages", "'email'", "message_id", "'ignored'", "NULL", "reason", "message_id", "mailbox", "uid",
+    ("quarantine", "channel", "source_name", "'quarantined'", "NULL", "reason", "''", "''", "NULL",
      "created_at"),
-    ("case_messages", "'email'", "message_id", "'matched'", "case_id", "'reply added to the case'", "message_id",
-     "''", "NULL", "received_at"),
+    ("ignored_messages", "'email'", "message_id", "'ignored'", "NULL", "reason", "message_id", "mailbox",
+     "uid", "created_at"),
+    ("case_messages", "'email'", "message_id", "'matched'", "case_id", "'reply added to the case'",
+     "message_id", "''", "NULL", "received_at"),
 )
 
 
@@ -55,7 +56,8 @@ def upgrade() -> None:
         sa.Column("source_name", sa.Text(), nullable=False),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False, server_default="0"),
-        sa.Column("media_type", sa.String(length=200), nullable=False, server_default="application/octet-stream"),
+        sa.Column("media_type", sa.String(length=200), nullable=False,
+                  server_default="application/octet-stream"),
         sa.Column("dedupe_key", sa.String(length=100), nullable=True),
         sa.Column("message_id", sa.String(length=998), nullable=False, server_default=""),
         sa.Column("mailbox", sa.String(length=500), nullable=False, server_default=""),
@@ -85,8 +87,8 @@ def upgrade() -> None:
     for table, channel, name, outcome, case_id, reason, mid, mailbox, uid, at in _BACKFILL:
         key = "'sha256:' || s.sha256"
         op.execute(
-            f"INSERT INTO intake_items (channel, source_name, sha256, dedupe_key, message_id, mailbox, uid, state, "
-            f"outcome, case_id, reason, received_at, updated_at) "
+            f"INSERT INTO intake_items (channel, source_name, sha256, dedupe_key, message_id, mailbox, uid, "
+            f"state, outcome, case_id, reason, received_at, updated_at) "
             f"SELECT {channel}, s.{name}, s.sha256, {key}, {mid}, {mailbox}, {uid}, 'done', {outcome}, "
             f"{case_id}, {reason}, s.{at}, s.{at} FROM {table} s "
             f"WHERE s.sha256 <> '' AND s.id = (SELECT MIN(s2.id) FROM {table} s2 WHERE s2.sha256 = s.sha256) "
