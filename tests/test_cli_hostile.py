@@ -46,6 +46,15 @@ def test_log_lines_show_control_characters() -> None:
     assert SafeFormatter("%(message)s").format(record) == "bad file a\\x1b[2Jb.png"
 
 
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests read whole cells back from tables. The console's width is fixed when it is
+    # created, from the terminal or COLUMNS of whichever process imported it first (80 under xdist).
+    from pipeline.cli import output
+
+    monkeypatch.setattr(output.console, "width", 200)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
     # SQLite: `submit` and `scan` leave their engine to the garbage collector (see test_exit_codes)
