@@ -27,6 +27,7 @@ max_decode_bytes 400 MB); before this change the 8900x8900 PNG peaked at 3,073 M
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -46,8 +47,8 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocr.synth import LATIN_FONT, make_slip
-from tests.ocr_fixtures import build_pdf
+from ocr.synth import LATIN_FONT, make_slip  # noqa: E402
+from tests.ocr_fixtures import build_pdf  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 LIMIT_BYTES = int(1.5 * 2**30)
@@ -119,10 +120,8 @@ def tree_rss(root: psutil.Process) -> int:
     except psutil.NoSuchProcess:
         return 0
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += process.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total
 
 

@@ -87,7 +87,7 @@ def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(cli_env: 
     assert len(first) == len(files)
     assert {c["outcome"] for c in first} == {"created"}
     for case in first:
-        assert CASE_KEYS <= case.keys()
+        assert case.keys() >= CASE_KEYS
         assert re.fullmatch(r"\d{4}-\d{6}", case["reference"])
         assert case["status"] == "new" and case["channel"] == "slip"
         assert case["text"].strip() and 0 <= case["ocr_confidence"] <= 100

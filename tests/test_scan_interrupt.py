@@ -7,6 +7,7 @@ session that outlives it (the forkserver, OCR workers, their Tesseract runs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -144,10 +145,8 @@ def _session(sid: int) -> list[tuple[int, str]]:
 def _kill_session(proc: subprocess.Popen[bytes]) -> None:
     # Clean up after a failure only; the assertions above are what the test is about.
     for pid, _ in _session(proc.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     if proc.poll() is None:
         proc.kill()
         proc.wait()
