@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -256,7 +256,7 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
 
 
 def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
-               channel: Channel = Channel.slip) -> Iterator[Outcome]:
+               channel: Channel = Channel.slip) -> Generator[Outcome, None, None]:
     """The scan channel: accept every file, then process the new ones; one outcome per entry.
 
     A file named twice, or stored by an earlier run, is reported as a match without OCR. An entry

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import email.parser
 import email.policy
+import functools
 import hashlib
 import logging
 import mailbox
@@ -321,14 +322,14 @@ def _read(ctx: RunContext, items: Sequence[Pending]) -> list[_Prepared]:
         with ctx.db.reader() as session:
             seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
             for p in parsed_ok:
-                _guard(p, lambda p=p: _decide(session, p, seen))
+                _guard(p, functools.partial(_decide, session, p, seen))
     wanted = [p for p in parsed_ok if p.action in ("new", "reply")]
     for p in wanted:
-        _guard(p, lambda p=p: _collect(p, ctx))
+        _guard(p, functools.partial(_collect, p, ctx))
     _ocr_attachments([p for p in wanted if p.action in ("new", "reply")], ctx)  # no transaction open
     for p in wanted:
         if p.action in ("new", "reply"):
-            _guard(p, lambda p=p: _finish_text(p))
+            _guard(p, functools.partial(_finish_text, p))
     return prepared
 
 
