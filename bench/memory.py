@@ -61,7 +61,9 @@ def _png(mode: str, size: int, fill: object) -> bytes:
     # once the page is reduced to the OCR budget.
     font = ImageFont.truetype(str(LATIN_FONT), size // 40)
     ink = 0 if mode in ("1", "L") else (0, 0, 0, 255)
-    ImageDraw.Draw(image).text((size // 10, size // 2), "Window 3 was closed all morning", fill=ink, font=font)
+    ImageDraw.Draw(image).text(
+        (size // 10, size // 2), "Window 3 was closed all morning", fill=ink, font=font
+    )
     buffer = io.BytesIO()
     image.save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
@@ -92,7 +94,9 @@ def _pdf_huge_box() -> bytes:
 
 
 INPUTS: dict[str, tuple[str, Callable[[], bytes]]] = {
-    "baseline-slip": ("slip.png", lambda: make_slip("The lift near the east entrance is broken again.", seed=1)),
+    "baseline-slip": (
+        "slip.png", lambda: make_slip("The lift near the east entrance is broken again.", seed=1)
+    ),
     "png-8900-gray": ("huge.png", lambda: _png("1", 8900, 1)),
     "png-8900-rgba": ("huge-rgba.png", lambda: _png("RGBA", 8900, (250, 250, 250, 255))),
     "jpeg-8900": ("huge.jpg", lambda: _jpeg(8900, progressive=False)),
@@ -165,7 +169,9 @@ def _outcome(out: str, err: str, code: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="*", choices=sorted(INPUTS), help="Inputs to run (default: all).")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
     args = parser.parse_args()
@@ -193,7 +199,8 @@ def main() -> int:
 def _row(run: Run) -> str:
     verdict = "pass" if run.peak < LIMIT_BYTES else "FAIL"
     return (
-        f"{run.name:24} {run.size:>11,} {run.peak / 2**20:>11,.0f} MB {run.seconds:>8.1f}  {verdict:6}  {run.outcome}"
+        f"{run.name:24} {run.size:>11,} {run.peak / 2**20:>11,.0f} MB "
+        f"{run.seconds:>8.1f}  {verdict:6}  {run.outcome}"
     )
 
 
