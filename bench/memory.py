@@ -27,6 +27,7 @@ max_decode_bytes 400 MB); before this change the 8900x8900 PNG peaked at 3,073 M
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -46,8 +47,8 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ocr.synth import LATIN_FONT, make_slip
-from tests.ocr_fixtures import build_pdf
+from ocr.synth import LATIN_FONT, make_slip  # noqa: E402
+from tests.ocr_fixtures import build_pdf  # noqa: E402
 
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 LIMIT_BYTES = int(1.5 * 2**30)
@@ -60,7 +61,9 @@ def _png(mode: str, size: int, fill: object) -> bytes:
     # once the page is reduced to the OCR budget.
     font = ImageFont.truetype(str(LATIN_FONT), size // 40)
     ink = 0 if mode in ("1", "L") else (0, 0, 0, 255)
-    ImageDraw.Draw(image).text((size // 10, size // 2), "Window 3 was closed all morning", fill=ink, font=font)
+    ImageDraw.Draw(image).text(
+        (size // 10, size // 2), "Window 3 was closed all morning", fill=ink, font=font
+    )
     buffer = io.BytesIO()
     image.save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
@@ -91,7 +94,9 @@ def _pdf_huge_box() -> bytes:
 
 
 INPUTS: dict[str, tuple[str, Callable[[], bytes]]] = {
-    "baseline-slip": ("slip.png", lambda: make_slip("The lift near the east entrance is broken again.", seed=1)),
+    "baseline-slip": (
+        "slip.png", lambda: make_slip("The lift near the east entrance is broken again.", seed=1)
+    ),
     "png-8900-gray": ("huge.png", lambda: _png("1", 8900, 1)),
     "png-8900-rgba": ("huge-rgba.png", lambda: _png("RGBA", 8900, (250, 250, 250, 255))),
     "jpeg-8900": ("huge.jpg", lambda: _jpeg(8900, progressive=False)),
@@ -119,10 +124,8 @@ def tree_rss(root: psutil.Process) -> int:
     except psutil.NoSuchProcess:
         return 0
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += process.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
     return total
 
 
@@ -166,7 +169,9 @@ def _outcome(out: str, err: str, code: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", nargs="*", choices=sorted(INPUTS), help="Inputs to run (default: all).")
     parser.add_argument("--keep", type=Path, help="Work in this folder and keep it.")
     args = parser.parse_args()
@@ -194,7 +199,8 @@ def main() -> int:
 def _row(run: Run) -> str:
     verdict = "pass" if run.peak < LIMIT_BYTES else "FAIL"
     return (
-        f"{run.name:24} {run.size:>11,} {run.peak / 2**20:>11,.0f} MB {run.seconds:>8.1f}  {verdict:6}  {run.outcome}"
+        f"{run.name:24} {run.size:>11,} {run.peak / 2**20:>11,.0f} MB "
+        f"{run.seconds:>8.1f}  {verdict:6}  {run.outcome}"
     )
 
 

@@ -241,7 +241,8 @@ def _decoded(frame: Image.Image, name: str, number: int, settings: OcrSettings) 
     if need > settings.max_decode_bytes:
         raise DecompressionBombError(
             f"{name}: page {number} ({declared[0]}x{declared[1]}, {frame.mode}) would need about "
-            f"{need / 2**20:,.0f} MB to decode, over the limit of {settings.max_decode_bytes / 2**20:,.0f} MB "
+            f"{need / 2**20:,.0f} MB to decode, "
+            f"over the limit of {settings.max_decode_bytes / 2**20:,.0f} MB "
             "(ocr.max_decode_bytes); possible decompression bomb"
         )
     try:

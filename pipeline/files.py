@@ -26,7 +26,9 @@ from typing import BinaryIO
 from pipeline.core.errors import ConfigError, UnreadableScanError, UnsupportedFormatError
 
 #: extensions tried when a folder is scanned; single files named explicitly are always tried.
-SCAN_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf", ".webp", ".heic", ".bmp", ".gif"})
+SCAN_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf", ".webp", ".heic", ".bmp", ".gif"}
+)
 _SCAN_FORMATS = "PNG, JPEG, TIFF, PDF, WebP, HEIC, BMP, GIF"
 
 CHUNK = 1 << 20

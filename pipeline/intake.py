@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,7 +84,8 @@ def accept_file(ctx: RunContext, path: Path, *, channel: Channel = Channel.slip)
     return accept_source(ctx, source, keys=[f"sha256:{sha}"])
 
 
-def accept_text(ctx: RunContext, text: str, *, channel: Channel = Channel.manual, name: str = "typed") -> Accepted:
+def accept_text(ctx: RunContext, text: str, *, channel: Channel = Channel.manual,
+                name: str = "typed") -> Accepted:
     """Accept a complaint typed in by staff (hotline, opinion book) or sent through a web form."""
     data = text.encode("utf-8")
     source = Source.from_bytes(channel, name, data, "text/plain")
@@ -94,7 +95,8 @@ def accept_text(ctx: RunContext, text: str, *, channel: Channel = Channel.manual
 
 
 def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], message_id: str = "",
-                  mailbox: str = "", uid: int | None = None, options: dict[str, Any] | None = None) -> Accepted:
+                  mailbox: str = "", uid: int | None = None,
+                  options: dict[str, Any] | None = None) -> Accepted:
     """Write the intake row of an input whose original is already in the blob store (one transaction)."""
     with ctx.db.session() as session:
         record, new = storage.accept_record(
@@ -174,7 +176,8 @@ def resume(ctx: RunContext, *, idle_for: timedelta | None = None, limit: int | N
     log.warning("finishing %d intake items an earlier run left unfinished", len(ids))
     outcomes = list(process_many(ctx, ids, acknowledge=acknowledge))
     for outcome in outcomes:
-        log.warning("resumed %s: %s %s", outcome.source.name, outcome.kind, outcome.reference or outcome.reason)
+        log.warning("resumed %s: %s %s", outcome.source.name, outcome.kind,
+                    outcome.reference or outcome.reason)
     return outcomes
 
 
@@ -210,7 +213,8 @@ def _process_texts(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
     for item in items:
         text = ctx.blobs.read(item.source.sha256).decode("utf-8")
         if not text.strip():
-            yield store_quarantine(ctx, item.intake_id, item.source, InputError("the complaint text is empty"))
+            yield store_quarantine(ctx, item.intake_id, item.source,
+                                   InputError("the complaint text is empty"))
         else:
             ready.append((item, IntakeItem(source=item.source, text=text)))
     for (item, _), enriched in zip(ready, enrich([i for _, i in ready], ctx.classifier), strict=True):
@@ -243,7 +247,8 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
         if isinstance(result, ComplaintdeskError):
             yield store_quarantine(ctx, intake_id, item.source, result)
         elif not result.text.strip():
-            yield store_quarantine(ctx, intake_id, item.source, UnreadableScanError("OCR found no text on any page"))
+            yield store_quarantine(ctx, intake_id, item.source,
+                                   UnreadableScanError("OCR found no text on any page"))
         else:
             (enriched,) = enrich([IntakeItem(source=item.source, text=result.text, pages=result.pages)],
                                  ctx.classifier)
@@ -256,7 +261,7 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
 
 
 def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
-               channel: Channel = Channel.slip) -> Iterator[Outcome]:
+               channel: Channel = Channel.slip) -> Generator[Outcome, None, None]:
     """The scan channel: accept every file, then process the new ones; one outcome per entry.
 
     A file named twice, or stored by an earlier run, is reported as a match without OCR. An entry
@@ -294,7 +299,8 @@ def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) ->
     return Outcome(OutcomeKind.skipped, source, reason=reason)
 
 
-def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual, name: str = "typed") -> Outcome:
+def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual,
+                name: str = "typed") -> Outcome:
     """The typed-in channel: accept the text, then process it."""
     accepted = accept_text(ctx, text, channel=channel, name=name)
     if not accepted.new:
@@ -310,7 +316,9 @@ def _earlier_outcomes(ctx: RunContext, recognised: Sequence[Accepted], todo: lis
         with ctx.db.reader() as session:
             (record,) = storage.get_intake(session, [a.intake_id])
             if record.state == "done":  # reported under the name it has now
-                outcomes.append(dataclasses.replace(recorded_outcome(session, record, again=True), source=a.source))
+                outcomes.append(
+                    dataclasses.replace(recorded_outcome(session, record, again=True), source=a.source)
+                )
                 continue
         if a.intake_id not in todo:
             todo.append(a.intake_id)

@@ -71,7 +71,8 @@ def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: Com
         if record.state == "done":
             return recorded_outcome(session, record, again=True)
         # storable: a reason may quote a file name holding bytes that are not UTF-8
-        kept = storage.quarantine(session, source, storable(str(error)), type(error).__name__, actor=ctx.actor)
+        kept = storage.quarantine(session, source, storable(str(error)), type(error).__name__,
+                                  actor=ctx.actor)
         storage.finish_intake(session, intake_id, OutcomeKind.quarantined, reason=kept.reason)
     log.warning("quarantined %s: %s", source.name, kept.reason)
     return Outcome(OutcomeKind.quarantined, source, None, kept.reason, None, intake_id)

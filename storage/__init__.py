@@ -38,6 +38,16 @@ from storage.errors import (
     SchemaError,
     StorageError,
 )
+from storage.intake import (
+    accept_record,
+    find_intake,
+    finish_intake,
+    get_intake,
+    intake_counts,
+    pending_intake,
+    record_failure,
+    start_attempt,
+)
 from storage.integrity import (
     KeptOriginal,
     OriginalProblem,
@@ -53,16 +63,6 @@ from storage.labels import (
     list_corrections,
     mark_reviewed,
     relabel_case,
-)
-from storage.intake import (
-    accept_record,
-    finish_intake,
-    find_intake,
-    get_intake,
-    intake_counts,
-    pending_intake,
-    record_failure,
-    start_attempt,
 )
 from storage.locks import acquire_lock, lock_holder, refresh_lock, release_lock
 from storage.mailbox import get_mailbox_state, set_mailbox_state

@@ -59,7 +59,8 @@ class BlobStore:
         target = self.path(sha)
         try:
             if target.is_file() and target.stat().st_size == len(data):
-                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:  # kept by a version that made it 0444
+                # kept by a version that made it 0444
+                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:
                     os.chmod(target, READ_ONLY_FILE_MODE)
                 return sha
             make_private_dir(target.parent)
@@ -72,7 +73,9 @@ class BlobStore:
                     os.fsync(out.fileno())
                 written = _hash_file(tmp)
                 if written != sha:
-                    raise StorageError(f"the copy of {sha} written to {tmp} hashes to {written}; disk problem?")
+                    raise StorageError(
+                        f"the copy of {sha} written to {tmp} hashes to {written}; disk problem?"
+                    )
                 os.chmod(tmp, READ_ONLY_FILE_MODE)
                 os.replace(tmp, target)
             finally:
@@ -124,7 +127,8 @@ class BlobStore:
         target = self.path(sha)
         try:
             if target.is_file() and target.stat().st_size == size:
-                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:  # kept by a version that made it 0444
+                # kept by a version that made it 0444
+                if target.stat().st_mode & 0o777 != READ_ONLY_FILE_MODE:
                     os.chmod(target, READ_ONLY_FILE_MODE)
                 return
             make_private_dir(target.parent)

@@ -67,7 +67,9 @@ def get_case(session: Session, reference: str) -> Case:
     """
     case = find_case(session, reference)
     if case is None:
-        raise CaseNotFoundError(f"no case with reference {reference}; list cases with `complaintdesk cases list`")
+        raise CaseNotFoundError(
+            f"no case with reference {reference}; list cases with `complaintdesk cases list`"
+        )
     return case
 
 
@@ -203,8 +205,8 @@ def _case_values(
         "needs_review": bool(item.problems) or review_needed(item.classification, thresholds or {}),
         "problems": list(item.problems),
         "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
-        "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language, "method": pg.method,
-                   "chars": len(pg.text.strip())} for pg in item.pages],
+        "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language,
+                   "method": pg.method, "chars": len(pg.text.strip())} for pg in item.pages],
         "due_at": created + timedelta(days=due_days),
         "created_at": created,
         "updated_at": created,
@@ -222,7 +224,10 @@ _DEFAULT_RULE = ReviewRule()
 
 
 def review_needed(classification: Classification | None, rules: Mapping[str, ReviewRule]) -> bool:
-    """True if the item was not classified or a label breaks its label set's rule (``ReviewRule()`` if unlisted)."""
+    """True if the item was not classified or a label breaks its label set's rule.
+
+    A label set that is not listed has the rule ``ReviewRule()``.
+    """
     if classification is None or not classification.labels:
         return True
     return any(rules.get(label.label_set, _DEFAULT_RULE).needs_review(label)
@@ -244,7 +249,8 @@ def _labels_of(classification: Classification | None) -> list[CaseLabel]:
     ]
 
 
-def _documents(originals: Sequence[OriginalRef] | None, item: IntakeItem, created: datetime) -> list[Document]:
+def _documents(originals: Sequence[OriginalRef] | None, item: IntakeItem,
+               created: datetime) -> list[Document]:
     if originals is None:
         source = item.source
         originals = [(PurePath(source.name).name or source.name, source.media_type, "original", source.sha256,
@@ -253,7 +259,8 @@ def _documents(originals: Sequence[OriginalRef] | None, item: IntakeItem, create
     for filename, media_type, role, sha256, size in originals:
         if sha256 not in documents:  # the same bytes are listed with a case once
             documents[sha256] = Document(
-                sha256=sha256, filename=filename, media_type=media_type, role=role, size=size, created_at=created
+                sha256=sha256, filename=filename, media_type=media_type, role=role, size=size,
+                created_at=created,
             )
     return list(documents.values())
 
@@ -372,7 +379,9 @@ def set_status(
 
 def _check_status(status: str) -> None:
     if status not in CASE_STATUSES:
-        raise InvalidTransitionError(f"unknown case status {status!r}; statuses are {', '.join(CASE_STATUSES)}")
+        raise InvalidTransitionError(
+            f"unknown case status {status!r}; statuses are {', '.join(CASE_STATUSES)}"
+        )
 
 
 def _clean_reference(reference: str) -> str:
@@ -423,7 +432,8 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         row[f"{label_set}_confidence"] = found["confidence"] if found else None
     row["labels"] = labels
     row["documents"] = [
-        {"sha256": d.sha256, "filename": d.filename, "media_type": d.media_type, "size": d.size, "role": d.role}
+        {"sha256": d.sha256, "filename": d.filename, "media_type": d.media_type, "size": d.size,
+         "role": d.role}
         for d in case.documents
     ]
     return row

@@ -56,7 +56,9 @@ class Database:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         # same pool; the option tells the "begin" listener which kind of transaction to start
-        self._readers = sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
+        self._readers = sessionmaker(
+            engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @property
     def url(self) -> str:
@@ -301,7 +303,9 @@ def _check_revision(conn: Connection, shown: str) -> None:
             f"the database at {shown} is at schema revision {current}, which this version of complaintdesk "
             "does not know (was it migrated by a newer version?)"
         )
-    raise SchemaError(f"the database at {shown} is at schema revision {current}, not {head}; {INIT_HINT} to migrate it")
+    raise SchemaError(
+        f"the database at {shown} is at schema revision {current}, not {head}; {INIT_HINT} to migrate it"
+    )
 
 
 def translate_error(e: SQLAlchemyError, shown_url: str) -> StorageError:
@@ -327,11 +331,14 @@ def translate_error(e: SQLAlchemyError, shown_url: str) -> StorageError:
         )
     if "database is locked" in lowered:
         return StorageError(
-            f"the database at {shown_url} stayed locked by another process for {SQLITE_BUSY_TIMEOUT_MS // 1000} s "
+            f"the database at {shown_url} stayed locked by another process "
+            f"for {SQLITE_BUSY_TIMEOUT_MS // 1000} s "
             f"({detail}); is a long batch running?"
         )
     if isinstance(e, OperationalError):
-        return StorageError(f"cannot use the database at {shown_url}: {detail}; check the URL, or {INIT_HINT}")
+        return StorageError(
+            f"cannot use the database at {shown_url}: {detail}; check the URL, or {INIT_HINT}"
+        )
     return StorageError(f"database error at {shown_url}: {detail}")
 
 
@@ -348,7 +355,9 @@ def _check_sqlite_file(database: Path) -> None:
     """Fail with what is wrong: no database (run init), or one this user may not read."""
     folder = database.parent
     if not os.access(folder, os.X_OK) and folder.exists():
-        raise StorageError(f"cannot reach {database}: this user may not enter the folder {folder} (permission denied)")
+        raise StorageError(
+            f"cannot reach {database}: this user may not enter the folder {folder} (permission denied)"
+        )
     if not database.exists():
         raise SchemaError(f"no database at {database}; {INIT_HINT} to create it")
     if not os.access(database, os.R_OK):

@@ -91,7 +91,8 @@ def _inspect(original: KeptOriginal, blobs: BlobStore) -> tuple[int, str] | Orig
         return OriginalProblem(original, OriginalStatus.unreadable, f"cannot read {path}: {e.strerror or e}")
 
 
-def _compare(original: KeptOriginal, seen: tuple[int, str] | OriginalProblem | None) -> OriginalProblem | None:
+def _compare(original: KeptOriginal,
+             seen: tuple[int, str] | OriginalProblem | None) -> OriginalProblem | None:
     if seen is None:
         return OriginalProblem(original, OriginalStatus.missing, "no file in the store")
     if isinstance(seen, OriginalProblem):
@@ -100,7 +101,8 @@ def _compare(original: KeptOriginal, seen: tuple[int, str] | OriginalProblem | N
     if sha != original.sha256:
         return OriginalProblem(original, OriginalStatus.damaged, f"{size} bytes hashing to {sha}")
     if size != original.size:  # same bytes as the blob, but the row recorded another size
-        return OriginalProblem(original, OriginalStatus.damaged, f"{size} bytes, the case lists {original.size}")
+        return OriginalProblem(original, OriginalStatus.damaged,
+                               f"{size} bytes, the case lists {original.size}")
     return None
 
 

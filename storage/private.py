@@ -6,6 +6,7 @@ permissive umask (0o000 under some service managers) cannot widen them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,7 +53,5 @@ def make_private_file(path: Path) -> None:
 
 def tighten(path: Path, mode: int) -> None:
     """Give an existing file ``mode`` (a database made by an older version was world-readable)."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.chmod(path, mode)
-    except FileNotFoundError:
-        pass

@@ -13,8 +13,9 @@ savepoint was how duplicates burned numbers while the transaction around them co
 from __future__ import annotations
 
 import re
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
 from storage._dialect import insert_or_ignore
@@ -37,8 +38,9 @@ def next_references(session: Session, year: int, count: int) -> list[str]:
     """Allocate ``count`` consecutive references of ``year`` with one counter update (for a batch)."""
     if count < 1:
         return []
-    table = ReferenceCounter.__table__
-    insert_or_ignore(session, table, ["year"], year=year, last_value=0)  # type: ignore[arg-type]
+    # The declarative base types __table__ as any FromClause; ours is a plain Table, which update() takes.
+    table = cast(Table, ReferenceCounter.__table__)
+    insert_or_ignore(session, table, ["year"], year=year, last_value=0)
     statement = (
         update(table)
         .where(table.c.year == year)

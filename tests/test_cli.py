@@ -28,10 +28,13 @@ CASE_KEYS = {
 }
 
 
-def run(env: dict[str, str], *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(env: dict[str, str], *args: str, check: bool = True,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([EXE, *args], env=env, capture_output=True, text=True, input=stdin, timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"complaintdesk {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"complaintdesk {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 
@@ -77,17 +80,22 @@ def test_help_lists_every_command_and_each_is_in_the_readme() -> None:
 
 
 @pytest.mark.slow
-def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(cli_env: dict[str, str], tmp_path: Path) -> None:
+def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
     slips = tmp_path / "box"
-    shutil.copytree(SAMPLES, slips, ignore=shutil.ignore_patterns("*.md", "*.txt", "*.json"))  # skipped by scan
-    files = [p for p in slips.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf"}]
+    # the ignored files would be skipped by scan
+    shutil.copytree(SAMPLES, slips, ignore=shutil.ignore_patterns("*.md", "*.txt", "*.json"))
+    files = [
+        p for p in slips.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".pdf"}
+    ]
     assert len(files) >= 6
     run(cli_env, "init")
     first = json_lines(run(cli_env, "scan", str(slips), "--json").stdout)
     assert len(first) == len(files)
     assert {c["outcome"] for c in first} == {"created"}
     for case in first:
-        assert CASE_KEYS <= case.keys()
+        assert case.keys() >= CASE_KEYS
         assert re.fullmatch(r"\d{4}-\d{6}", case["reference"])
         assert case["status"] == "new" and case["channel"] == "slip"
         assert case["text"].strip() and 0 <= case["ocr_confidence"] <= 100
@@ -164,7 +172,10 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_submit_show_and_export(cli_env: dict[str, str], tmp_path: Path) -> None:
     run(cli_env, "init")
-    text = "The toilets on the 2nd floor have been dirty all week and there is no soap. Call me on 13812345678."
+    text = (
+        "The toilets on the 2nd floor have been dirty all week and there is no soap. "
+        "Call me on 13812345678."
+    )
     case = json.loads(run(cli_env, "submit", text, "--json").stdout)
     assert case["outcome"] == "created" and case["channel"] == "manual"
     assert case["department"] == "facilities"

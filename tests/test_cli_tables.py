@@ -21,7 +21,9 @@ def render(table: object, width: int = 160) -> list[str]:
 def test_compact_table_keeps_wide_file_names_whole() -> None:
     # 16 Chinese characters are 32 cells: sized with len() the column would be 16 cells and cut them
     name = "投诉建议二零二六年十一月窗口七号.png"
-    table = output.compact_table(("source", "outcome", "text / reason"), [(name, "created", "窗口排队太久" * 40)])
+    table = output.compact_table(
+        ("source", "outcome", "text / reason"), [(name, "created", "窗口排队太久" * 40)]
+    )
     lines = render(table)
     body = [line for line in lines if "created" in line]
     assert len(body) == 1, lines  # one line per row

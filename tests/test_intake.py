@@ -113,7 +113,8 @@ def test_an_unreadable_entry_is_skipped_with_its_reason_and_the_batch_goes_on(
     outcomes = list(scan_files([folder_named_as_a_file, empty], ctx))
     assert [o.kind for o in outcomes] == [OutcomeKind.skipped, OutcomeKind.quarantined]
     assert "scan.png" in outcomes[0].reason and outcomes[1].reason
-    assert [(r.source_name, r.state) for r in _rows(ctx)] == [(str(empty), "done")]  # nothing kept of the skipped
+    # nothing kept of the skipped
+    assert [(r.source_name, r.state) for r in _rows(ctx)] == [(str(empty), "done")]
     again = list(scan_files([folder_named_as_a_file, empty], ctx))
     assert [o.kind for o in again] == [OutcomeKind.skipped, OutcomeKind.quarantined]
     assert len(_rows(ctx)) == 1  # recognised, not accepted twice

@@ -206,7 +206,8 @@ def test_poison_header_does_not_stop_the_batch(tmp_path: Path, sqlite_ctx: RunCo
     assert case_count(sqlite_ctx) == 3
 
 
-def _with_attachments(n: int, body: str, attachments: list[tuple[str, bytes]], subject: str = "Photos") -> bytes:
+def _with_attachments(n: int, body: str, attachments: list[tuple[str, bytes]],
+                      subject: str = "Photos") -> bytes:
     from email.message import EmailMessage
 
     m = EmailMessage()

@@ -167,7 +167,9 @@ def _check(data: bytes) -> None:
     assert isinstance(result, OcrResult)
 
 
-SEEDS: dict[str, Callable[[], bytes]] = {"png": _png_seed, "jpeg": _jpeg_seed, "tiff": _tiff_seed, "pdf": _pdf_seed}
+SEEDS: dict[str, Callable[[], bytes]] = {
+    "png": _png_seed, "jpeg": _jpeg_seed, "tiff": _tiff_seed, "pdf": _pdf_seed
+}
 
 
 @pytest.mark.parametrize("kind", sorted(SEEDS))

@@ -7,6 +7,7 @@ session that outlives it (the forkserver, OCR workers, their Tesseract runs).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,9 @@ import pytest
 
 from ocr.synth import make_slip
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
+pytestmark = [
+    pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+]
 
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 #: a loaded CI machine needs this long to load the model and start the pool
@@ -84,7 +87,9 @@ def test_kill_9_during_ocr_leaves_no_worker(slips: Path, cli_env: dict[str, str]
         _kill_session(proc)
 
 
-def test_ocr_many_interrupted_again_and_again_never_hangs_or_leaves_a_worker(slips: Path, tmp_path: Path) -> None:
+def test_ocr_many_interrupted_again_and_again_never_hangs_or_leaves_a_worker(
+    slips: Path, tmp_path: Path
+) -> None:
     # The hang was one try in five: workers interrupted inside the pool's queue code kept its lock.
     for attempt in range(3):
         proc, _ = _start([sys.executable, "-c", OCR_MANY_SCRIPT, str(slips)], dict(os.environ), tmp_path)
@@ -144,10 +149,8 @@ def _session(sid: int) -> list[tuple[int, str]]:
 def _kill_session(proc: subprocess.Popen[bytes]) -> None:
     # Clean up after a failure only; the assertions above are what the test is about.
     for pid, _ in _session(proc.pid):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     if proc.poll() is None:
         proc.kill()
         proc.wait()

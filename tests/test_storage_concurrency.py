@@ -94,7 +94,8 @@ def test_sqlite_readers_are_not_blocked_by_a_long_writer(tmp_path: Path) -> None
     assert writer.returncode == 0, err.decode()
     assert failures == []
     p95 = statistics.quantiles(latencies, n=20)[-1]
-    print(f"{len(latencies)} reads, median {statistics.median(latencies) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+    print(f"{len(latencies)} reads, median {statistics.median(latencies) * 1000:.1f} ms, "
+          f"p95 {p95 * 1000:.1f} ms")
     assert p95 < P95_LIMIT_SECONDS, (
         f"p95 read latency {p95 * 1000:.0f} ms over {len(latencies)} reads (slowest {max(latencies):.2f} s)"
     )

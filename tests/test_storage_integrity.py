@@ -103,8 +103,9 @@ def test_check_command_exits_7_and_prints_json_when_an_original_is_missing(
     result = runner.invoke(app, ["check", "--json"])
     assert result.exit_code == ExitCode.storage_error, result.output
     rows = [json.loads(line) for line in result.output.splitlines()]
-    assert rows == [{"reference": reference, "filename": "lost.png", "sha256": storage.sha256_bytes(b"lost slip"),
-                     "size": 9, "status": "missing", "detail": "no file in the store"}]
+    assert rows == [{"reference": reference, "filename": "lost.png",
+                     "sha256": storage.sha256_bytes(b"lost slip"), "size": 9,
+                     "status": "missing", "detail": "no file in the store"}]
     table = runner.invoke(app, ["check"])
     assert table.exit_code == ExitCode.storage_error
     assert reference in table.output and "missing" in table.output

@@ -52,14 +52,16 @@ def test_session_rolls_back_on_error_and_translates(db: storage.Database) -> Non
         pass
 
     with pytest.raises(Boom), db.session() as s:
-        s.add(storage.QuarantineRecord(channel="slip", source_name="x", sha256="a" * 64, reason="r", error_type="E"))
+        s.add(storage.QuarantineRecord(channel="slip", source_name="x", sha256="a" * 64, reason="r",
+                                       error_type="E"))
         s.flush()
         raise Boom
     with db.session() as s:
         assert storage.find_quarantine_by_sha256(s, "a" * 64) is None
     with pytest.raises(storage.StorageError, match="constraint"), db.session() as s:
         for _ in range(2):
-            s.add(storage.QuarantineRecord(channel="slip", source_name="x", sha256="b" * 64, reason="r", error_type="E"))
+            s.add(storage.QuarantineRecord(channel="slip", source_name="x", sha256="b" * 64, reason="r",
+                                           error_type="E"))
         s.flush()
 
 

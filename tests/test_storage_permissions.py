@@ -102,7 +102,9 @@ def test_permission_errors_say_so_and_do_not_suggest_init(detail: str) -> None:
 
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 #: root reads and writes whatever the modes say; without these capabilities it obeys them like anyone
-DROP_OVERRIDES = ["--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+DROP_OVERRIDES = [
+    "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"
+]
 
 
 def as_plain_user(home: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
@@ -115,7 +117,9 @@ def as_plain_user(home: Path, *args: str, **env_extra: str) -> subprocess.Comple
         prefix = [setpriv, *DROP_OVERRIDES]
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
     env.update(COMPLAINTDESK_HOME=str(home), COLUMNS="200", **env_extra)
-    return subprocess.run([*prefix, EXE, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [*prefix, EXE, *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def said(result: subprocess.CompletedProcess[str]) -> str:
@@ -123,7 +127,9 @@ def said(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join(result.stderr.split())
 
 
-def test_read_only_data_directory_still_lists_cases_and_refuses_writes_with_the_reason(tmp_path: Path) -> None:
+def test_read_only_data_directory_still_lists_cases_and_refuses_writes_with_the_reason(
+    tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     storage.migrate(f"sqlite:///{home / 'complaintdesk.db'}")
     home.chmod(0o500)

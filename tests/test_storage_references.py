@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import UTC, datetime
 
@@ -34,11 +35,8 @@ def attempt(db: storage.Database, worker: int, n: int) -> None:
         with db.session() as session:
             storage.create_case(session, slip(mine), due_days=15, actor="test")
     elif kind == 1:  # the same original as another worker's: refused, the transaction still commits
-        with db.session() as session:
-            try:
-                storage.create_case(session, slip("shared"), due_days=15, actor="test")
-            except storage.DuplicateCaseError:
-                pass
+        with db.session() as session, contextlib.suppress(storage.DuplicateCaseError):
+            storage.create_case(session, slip("shared"), due_days=15, actor="test")
     elif kind == 2:  # a case whose transaction fails later and is rolled back
         with pytest.raises(Abandoned), db.session() as session:
             storage.create_case(session, slip(mine), due_days=15, actor="test")
@@ -50,10 +48,8 @@ def attempt(db: storage.Database, worker: int, n: int) -> None:
                 storage.create_cases(session, items, due_days=15, actor="test")
             except storage.DuplicateCaseError:
                 for item in items:
-                    try:
+                    with contextlib.suppress(storage.DuplicateCaseError):
                         storage.create_case(session, item, due_days=15, actor="test")
-                    except storage.DuplicateCaseError:
-                        pass
 
 
 def test_references_are_contiguous_after_concurrent_refusals_and_rollbacks(db: storage.Database) -> None:

@@ -45,9 +45,12 @@ def _global_options(
         "Data directory: database, originals, models, config.toml \\[env: COMPLAINTDESK_HOME; "
         f"default: {default_home()}]."))] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="SQLAlchemy URL \\[env: COMPLAINTDESK_DATABASE_URL]; default SQLite in HOME.")
+        str | None,
+        typer.Option(help="SQLAlchemy URL \\[env: COMPLAINTDESK_DATABASE_URL]; default SQLite in HOME."),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details and show tracebacks.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log details and show tracebacks.")
+    ] = False,
 ) -> None:
     _state["verbose"] = verbose
     _state["overrides"] = {"home": home, "database_url": database_url}
@@ -162,7 +165,9 @@ def _interrupted(outcomes: list[Any], total: int) -> None:
 
 @app.command()
 def submit(
-    text: Annotated[str, typer.Argument(help="The complaint as typed in by staff; '-' reads standard input.")],
+    text: Annotated[
+        str, typer.Argument(help="The complaint as typed in by staff; '-' reads standard input.")
+    ],
     channel: Annotated[str, typer.Option(help="manual (hotline, opinion book) or web.")] = "manual",
     as_json: Annotated[bool, typer.Option("--json", help="Print the case as JSON.")] = False,
 ) -> None:
@@ -243,7 +248,9 @@ def main(argv: list[str] | None = None) -> None:
         code = report_error(e, verbose=_state["verbose"])
         if _state["settings"] is not None and _is_schema_error(e):
             # the usual cause is looking in the wrong place, not a missing `init`: say where we looked
-            err_console.print(f"  {safe(_state['settings'].location_hint())}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"  {safe(_state['settings'].location_hint())}", highlight=False, soft_wrap=True
+            )
         sys.exit(code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

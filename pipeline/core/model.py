@@ -136,7 +136,8 @@ class IntakeItem:
     classification: Classification | None = None
     subject: str = ""  # e-mail subject, empty for slips
     sender: str = ""  # e-mail From address, empty for slips
-    problems: tuple[str, ...] = ()  # what could not be read: a corrupt or skipped attachment, a truncated part
+    # what could not be read: a corrupt or skipped attachment, a truncated part
+    problems: tuple[str, ...] = ()
 
     @property
     def ocr_confidence(self) -> float:
@@ -150,7 +151,8 @@ class OutcomeKind(StrEnum):
     matched = "matched"  # the same original was already a case (or a reply joined its case)
     quarantined = "quarantined"  # unreadable or malformed: kept with its reason
     ignored = "ignored"  # e-mail noise: auto-replies, bounces, bulk mail
-    skipped = "skipped"  # not taken, not recorded (not a scan, a link out, unreadable): looked at again next time
+    # not taken, not recorded (not a scan, a link out, unreadable): looked at again next time
+    skipped = "skipped"
 
 
 @dataclass(frozen=True, slots=True)

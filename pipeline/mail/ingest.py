@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import email.parser
 import email.policy
+import functools
 import hashlib
 import logging
 import mailbox
@@ -122,7 +123,10 @@ def accept_messages(ctx: RunContext, envelopes: Sequence[Envelope], *, max_messa
             data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
             sha = hashlib.sha256(data).hexdigest()
             message_id = _message_id(envelope.data)
-            keys = [f"mail:{fingerprint(envelope.data)}", f"sha256:{sha}"] if envelope.data else [f"sha256:{sha}"]
+            keys = (
+                [f"mail:{fingerprint(envelope.data)}", f"sha256:{sha}"]
+                if envelope.data else [f"sha256:{sha}"]
+            )
             options = {"origin": envelope.origin, "declared_size": envelope.declared_size,
                        "max_bytes": max_message_bytes, "outbox": outbox, "downloaded": bool(envelope.data)}
             record, new = storage.accept_record(
@@ -221,7 +225,8 @@ def process_messages(ctx: RunContext, items: Sequence[Pending], *,
         return []
     prepared = _read(ctx, items)
     to_classify = [p for p in prepared if p.action in ("new", "reply") and p.item is not None]
-    for p, item in zip(to_classify, enrich([p.item for p in to_classify if p.item is not None], ctx.classifier),
+    for p, item in zip(to_classify,
+                       enrich([p.item for p in to_classify if p.item is not None], ctx.classifier),
                        strict=True):
         p.item = item
     if acknowledge is not None:
@@ -244,7 +249,8 @@ def _envelope(ctx: RunContext, item: Pending) -> Envelope:
                     int(o.get("declared_size", 0)))
 
 
-def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, outbox: str) -> list[Ingested]:
+def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext,
+                  outbox: str) -> list[Ingested]:
     """Store a batch in ``session``, in order: runs of plain new complaints in bulk, the rest one by one.
 
     A reply may refer to a case made earlier in this batch, so the pending run of new complaints is
@@ -255,7 +261,8 @@ def _settle_batch(session: Any, prepared: Sequence[_Prepared], ctx: RunContext, 
     shas: set[str] = set()
 
     def write_run() -> None:
-        for i, result in zip(run, _create_many(session, [prepared[i] for i in run], ctx, outbox), strict=True):
+        for i, result in zip(run, _create_many(session, [prepared[i] for i in run], ctx, outbox),
+                             strict=True):
             done[i] = result
         run.clear()
         shas.clear()
@@ -321,14 +328,14 @@ def _read(ctx: RunContext, items: Sequence[Pending]) -> list[_Prepared]:
         with ctx.db.reader() as session:
             seen = _Seen.load(session, [p.parsed for p in parsed_ok if p.parsed is not None])
             for p in parsed_ok:
-                _guard(p, lambda p=p: _decide(session, p, seen))
+                _guard(p, functools.partial(_decide, session, p, seen))
     wanted = [p for p in parsed_ok if p.action in ("new", "reply")]
     for p in wanted:
-        _guard(p, lambda p=p: _collect(p, ctx))
+        _guard(p, functools.partial(_collect, p, ctx))
     _ocr_attachments([p for p in wanted if p.action in ("new", "reply")], ctx)  # no transaction open
     for p in wanted:
         if p.action in ("new", "reply"):
-            _guard(p, lambda p=p: _finish_text(p))
+            _guard(p, functools.partial(_finish_text, p))
     return prepared
 
 
@@ -372,10 +379,14 @@ def _collect(p: _Prepared, ctx: RunContext) -> None:
     limit, cap = ctx.settings.ocr.max_file_bytes, MAX_ATTACHMENTS_READ
     wanted = [a for a in parsed.attachments if a.wants_ocr]
     for a in wanted[cap:]:
-        p.problems.append(f"attachment {a.name}: not read, over the limit of {cap} attachments read per message")
+        p.problems.append(
+            f"attachment {a.name}: not read, over the limit of {cap} attachments read per message"
+        )
     for a in wanted[:cap]:
         if a.size > limit:
-            p.problems.append(f"attachment {a.name}: not read, {a.size:,} bytes is over the OCR limit of {limit:,}")
+            p.problems.append(
+                f"attachment {a.name}: not read, {a.size:,} bytes is over the OCR limit of {limit:,}"
+            )
         else:
             p.to_ocr.append(a)
 
@@ -587,7 +598,8 @@ def _source(p: _Prepared) -> Source:
         data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
         return Source(Channel.email, envelope.origin, hashlib.sha256(data).hexdigest(),
                       envelope.declared_size or len(envelope.data), "message/rfc822")
-    return Source(Channel.email, parsed.message_id or envelope.origin, parsed.sha256, parsed.size, "message/rfc822")
+    return Source(Channel.email, parsed.message_id or envelope.origin, parsed.sha256, parsed.size,
+                  "message/rfc822")
 
 
 # -- new complaints -----------------------------------------------------------------------------

@@ -48,7 +48,8 @@ def upgrade() -> None:
         # typed-in complaints may repeat each other's words: one case per original only for files and mail
         batch.drop_constraint("uq_cases_sha256", type_="unique")
     op.create_index("uq_cases_sha256", "cases", ["sha256"], unique=True,
-                    sqlite_where=sa.text(ONE_CASE_PER_ORIGINAL), postgresql_where=sa.text(ONE_CASE_PER_ORIGINAL))
+                    sqlite_where=sa.text(ONE_CASE_PER_ORIGINAL),
+                    postgresql_where=sa.text(ONE_CASE_PER_ORIGINAL))
     op.create_table(
         "intake_items",
         sa.Column("id", sa.Integer(), nullable=False),
