@@ -61,7 +61,7 @@ def _kill_when(proc: subprocess.Popen[str], ready: callable, timeout: float = 30
         assert time.monotonic() < deadline, "never reached the point to kill it"
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reaps it and closes its pipes
 
 
 def _run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
