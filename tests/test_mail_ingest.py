@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import mailbox
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import storage
-from classifiers import LabelSet
 from pipeline.context import RunContext
 from pipeline.core.model import Classification
 from pipeline.mail.ingest import Envelope, import_paths, ingest_messages, iter_envelopes
@@ -154,30 +152,19 @@ def test_import_bundled_samples(sqlite_ctx: RunContext) -> None:
     assert (slip.case or {})["ocr_confidence"] is not None
 
 
-@dataclasses.dataclass
-class PoisonClassifier:
+class PoisonClassifier(RecordingClassifier):
     """The real model, except that a text containing "poison" gets its department label twice (under a
     second key): the database's unique (case, label set) constraint then really rejects that case."""
 
-    inner: RecordingClassifier
-
-    @property
-    def version(self) -> str:
-        return self.inner.version
-
-    @property
-    def label_sets(self) -> tuple[LabelSet, ...]:
-        return self.inner.label_sets
-
     def classify(self, texts: Sequence[str]) -> list[Classification]:
-        out = self.inner.classify(texts)
+        out = super().classify(texts)
         return [Classification({**c.labels, "department-again": c.labels["department"]}, c.model_version)
                 if "poison" in text else c for text, c in zip(texts, out, strict=True)]
 
 
 def test_a_message_the_store_chokes_on_is_quarantined_alone(ctx: RunContext) -> None:
     assert isinstance(ctx.classifier, RecordingClassifier)
-    ctx.classifier = PoisonClassifier(ctx.classifier)
+    ctx.classifier = PoisonClassifier(ctx.classifier.inner)
     # the batch is written in bulk first; when the database rejects it, message by message
     msgs = [complaint(1), complaint(2, body="A poison pill of a complaint about window 3."), complaint(3)]
     done = ingest_messages([env(m, i) for i, m in enumerate(msgs)], ctx)

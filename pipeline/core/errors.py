@@ -89,10 +89,8 @@ class ConfigError(ComplaintdeskError):
     exit_code = ExitCode.config_error
 
 
-class InvalidLabelError(ComplaintdeskError):
+class InvalidLabelError(UsageError):
     """A label or label set that is not in the model's label sets; the message lists the allowed ones."""
-
-    exit_code = ExitCode.bad_args
 
 
 class MissingDependencyError(ComplaintdeskError):
