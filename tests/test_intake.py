@@ -130,3 +130,14 @@ def test_two_callers_with_the_same_words_are_two_cases(ctx: RunContext) -> None:
     assert [o.kind for o in (first, second, web)] == [OutcomeKind.created] * 3
     assert len({first.reference, second.reference, web.reference}) == 3
     assert _case_count(ctx) == 3
+
+
+def test_a_rescan_restores_an_original_missing_from_the_store(ctx: RunContext, tmp_path: Path) -> None:
+    scan = tmp_path / "a.pdf"
+    scan.write_bytes(b"%PDF-1.4 not really a pdf")
+    (first,) = scan_files([scan], ctx)
+    blob = ctx.blobs.path(first.source.sha256)
+    blob.unlink()
+    (again,) = scan_files([scan], ctx)
+    assert again.kind == first.kind and blob.is_file()
+    assert ctx.blobs.read(first.source.sha256) == scan.read_bytes()

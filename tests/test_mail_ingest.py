@@ -237,3 +237,17 @@ def test_nothing_readable_at_all_is_quarantined_with_its_reason(ctx: RunContext)
     (d,) = ingest_messages([env(msg, 3)], ctx)
     assert d.outcome.kind == "quarantined"
     assert "attachment could not be read" in d.outcome.reason or "no text" in d.outcome.reason
+
+
+def test_cases_show_prints_what_could_not_be_read(ctx: RunContext, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.cli_support import cli
+
+    msg = _with_attachments(4, "The ramp at the west entrance is icy and nobody salts it.",
+                            [("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)])
+    (d,) = ingest_messages([env(msg, 4)], ctx)
+    monkeypatch.setenv("COMPLAINTDESK_HOME", str(ctx.settings.home))
+    monkeypatch.setenv("COMPLAINTDESK_DATABASE_URL", ctx.settings.resolved_database_url)
+    shown = cli(capsys, "cases", "show", d.outcome.reference or "")
+    assert shown.code == 0, shown.err
+    assert "not read" in shown.out and "broken.png" in shown.out

@@ -132,6 +132,8 @@ def cases_show(
         table.add_row(f"[bold]{name}", label(row, name))
     for f in row.get("fields", []):
         table.add_row(f"[bold]field {safe(f['name'])}", safe(f["value"]))
+    for problem in row.get("problems", []):  # what could not be read of the input: a reviewer must look
+        table.add_row("[bold yellow]not read", safe(problem))
     console.print(table)
     console.print(safe(row["text"], keep_newlines=True))
 
