@@ -140,9 +140,23 @@ def process_many(ctx: RunContext, ids: Sequence[int], *,
             retried.append(item)
         else:
             fresh.append(item)
-    yield from _run_stages(ctx, fresh, acknowledge)
-    for item in retried:
-        yield from _run_stages(ctx, [item], acknowledge)
+    try:
+        yield from _run_stages(ctx, fresh, acknowledge)
+        for item in retried:
+            yield from _run_stages(ctx, [item], acknowledge)
+    except ComplaintdeskError as e:  # the batch stops (Tesseract gone, database down): say why on its rows
+        _note_failure(ctx, [item.intake_id for item in (*fresh, *retried)], e)
+        raise
+
+
+def _note_failure(ctx: RunContext, ids: Sequence[int], error: ComplaintdeskError) -> None:
+    """Keep the error that stopped a batch on its unfinished rows, so it is never only in a log."""
+    try:
+        with ctx.db.session() as session:
+            for intake_id in ids:
+                storage.record_failure(session, intake_id, f"{type(error).__name__}: {error}")
+    except storage.StorageError:  # the database itself is what failed: the log is all there is
+        log.exception("could not record the error on %d intake items", len(ids))
 
 
 def _run_stages(ctx: RunContext, items: Sequence[Pending],

@@ -66,8 +66,8 @@ def start_attempt(session: Session, ids: Sequence[int]) -> None:
 
 
 def record_failure(session: Session, intake_id: int, error: str) -> None:
-    """Keep the last error of an attempt that will be retried (the row stays ``received``)."""
-    session.execute(update(IntakeRecord).where(IntakeRecord.id == intake_id)
+    """Keep the last error of an attempt that will be retried (a finished row is left as it is)."""
+    session.execute(update(IntakeRecord).where(IntakeRecord.id == intake_id, IntakeRecord.state == "received")
                     .values(last_error=error, updated_at=utcnow()))
 
 

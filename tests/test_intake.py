@@ -141,3 +141,21 @@ def test_a_rescan_restores_an_original_missing_from_the_store(ctx: RunContext, t
     (again,) = scan_files([scan], ctx)
     assert again.kind == first.kind and blob.is_file()
     assert ctx.blobs.read(first.source.sha256) == scan.read_bytes()
+
+
+def test_an_error_that_stops_a_batch_is_kept_on_its_unfinished_rows(ctx: RunContext) -> None:
+    from pipeline.core.errors import ModelError
+
+    class BrokenClassifier:
+        version, label_sets = "broken", ctx.classifier.label_sets
+
+        def classify(self, texts: object) -> list[object]:
+            raise ModelError("the model directory vanished")
+
+    ctx.classifier = BrokenClassifier()  # type: ignore[assignment]  # a fake through the protocol's shape
+    accepted = accept_text(ctx, TEXT)
+    with pytest.raises(ModelError):
+        process(ctx, accepted.intake_id)
+    (row,) = _rows(ctx)
+    assert (row.state, row.attempts) == ("received", 1)
+    assert row.last_error == "ModelError: the model directory vanished"
