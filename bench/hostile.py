@@ -17,6 +17,18 @@ lines), and, from the SQLite database (``cases``, ``quarantine``, ``ignored_mess
     .venv/bin/python bench/hostile.py [--seed 10] [--json PATH] [--keep DIR]
 
 Exits 1 if anything was lost, duplicated or crashed, or the peak passed 1.5 GB.
+
+Results, 2026-12-01 06:00 UTC, 2 shared cores, seed 10, default settings (about 90 s in all); the
+first runs found two quadratic regexes (normalize_text, the e-mail field) that held ``mail import``
+for minutes on a 200 KB header pushed into the body:
+
+    input family          tried  outcomes                         lost  dup  crashes  peak tree RSS
+    e-mail headers           40  40 created                          0    0        0         167 MB
+    MIME structure           13  13 created                          0    0        0         526 MB
+    file names               16  16 created                          0    0        0         566 MB
+    folder entries           12  1 created, 11 skipped               0    0        0         383 MB
+    image headers            13  1 created, 12 quarantined           0    0        0         670 MB
+    re-submission (all)      94  71 matched, 12 quar., 11 skipped    0    0        0         185 MB
 """
 
 from __future__ import annotations
