@@ -129,32 +129,56 @@ def tree_rss(root: psutil.Process) -> int:
     return total
 
 
-def scan(name: str, filename: str, data: bytes, home: Path, work: Path) -> Run:
-    folder = work / name
-    folder.mkdir()
-    (folder / filename).write_bytes(data)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
+@dataclass
+class Sampled:
+    """A finished command: exit code, output, and the peak RSS of its process tree in bytes."""
+
+    code: int
+    out: str
+    err: str
+    peak: int
+    seconds: float
+
+
+def run_sampled(argv: list[str], env: dict[str, str], *, timeout: float | None = None) -> Sampled:
+    """Run ``argv`` to its end while summing the RSS of it and all its descendants every ~50 ms."""
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [EXE, "--home", str(home), "scan", str(folder), "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="backslashreplace")
     peak = 0
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
-        root = psutil.Process(proc.pid)
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:  # it ended before the first sample
+            return
         while not done.is_set():
             peak = max(peak, tree_rss(root))
             time.sleep(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    out, err = proc.communicate()
-    done.set()
-    sampler.join()
-    return Run(name, len(data), _outcome(out, err, proc.returncode), peak, time.monotonic() - started)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\n(killed after {timeout} s)"
+    finally:
+        done.set()
+        sampler.join()
+    return Sampled(proc.returncode, out, err, peak, time.monotonic() - started)
+
+
+def scan(name: str, filename: str, data: bytes, home: Path, work: Path) -> Run:
+    folder = work / name
+    folder.mkdir()
+    (folder / filename).write_bytes(data)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
+    ran = run_sampled([EXE, "--home", str(home), "scan", str(folder), "--json"], env)
+    return Run(name, len(data), _outcome(ran.out, ran.err, ran.code), ran.peak, ran.seconds)
 
 
 def _outcome(out: str, err: str, code: int) -> str:

@@ -40,3 +40,8 @@ class OcrSettings(BaseModel):
     #: OCR worker processes; 0 means one per core
     workers: int = 0
     timeout_seconds: float = 120.0
+    #: wall-clock seconds of OCR one e-mail message may use for its attachments (300 tiny images once
+    #: held the poller for minutes). Counted from its first attachment handed to the pool; once passed,
+    #: its remaining attachments are not read and are listed on the case. Attachments already handed
+    #: over still finish, so a message can overrun by what is in flight (each bounded by timeout_seconds).
+    max_seconds_per_message: float = Field(default=60.0, gt=0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from classifiers import detect_language, normalize_text
 
@@ -50,3 +52,23 @@ def test_numbers_and_ids_are_not_mangled() -> None:
 )
 def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang
+
+
+def test_normalize_text_is_linear_on_one_huge_word() -> None:
+    # the confusables regex used to backtrack quadratically: 20,000 letters took 30 s
+    import time
+
+    started = time.monotonic()
+    assert normalize_text("x" * 200_000 + " he1p 1O1") == "x" * 200_000 + " help 101"
+    assert time.monotonic() - started < 2.0
+
+
+@given(st.text(alphabet="aOo0lI1|x9- \n", max_size=40))
+def test_confusable_words_are_found_as_before(raw: str) -> None:
+    import re
+
+    from classifiers import text
+
+    backtracking = re.compile(r"[A-Za-z0-9|]*(?:[A-Za-z|][0-9]|[0-9][A-Za-z|])[A-Za-z0-9|]*")
+    before = backtracking.sub(lambda m: text._fix_confusables(m.group(0)), raw)
+    assert text._WORD_RE.sub(text._fix_mixed_word, raw) == before

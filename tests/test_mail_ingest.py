@@ -251,3 +251,31 @@ def test_cases_show_prints_what_could_not_be_read(ctx: RunContext, capsys: pytes
     shown = cli(capsys, "cases", "show", d.outcome.reference or "")
     assert shown.code == 0, shown.err
     assert "not read" in shown.out and "broken.png" in shown.out
+
+
+def test_attachments_past_the_messages_ocr_time_budget_are_listed_not_read(ctx: RunContext) -> None:
+    import dataclasses
+    import time
+
+    from ocr.synth import CLEAN, make_slip
+
+    budget = 1.0
+    settings = ctx.settings.model_copy(
+        update={"ocr": ctx.settings.ocr.model_copy(update={"max_seconds_per_message": budget})})
+    small = dataclasses.replace(ctx, settings=settings)
+    # each slip takes ~0.5 s of real OCR on the one test worker: six cannot all fit in one second
+    files = [(f"slip{i}.png", make_slip(f"Bus {i} was late again at the north stop.", CLEAN, seed=i))
+             for i in range(6)]
+    msg = _with_attachments(5, "Photos of the timetable notices.", files)
+    began = time.monotonic()
+    (d,) = ingest_messages([env(msg, 5)], small)
+    elapsed = time.monotonic() - began
+    assert d.outcome.kind == "created", d.outcome.reason
+    case = d.outcome.case or {}
+    over = [p for p in case["problems"] if "OCR time budget of 1 s was used up" in p]
+    read = [i for i in range(len(files)) if f"Bus {i} " in case.get("text", "")]
+    assert over and read, (case["problems"], case.get("text"))
+    assert len(over) + len(read) <= len(files)
+    assert all(p.startswith("attachment slip") and ": not read, the message's" in p for p in over)
+    assert case["needs_review"] is True
+    assert elapsed < 6 * 0.5 + 30, elapsed  # generous: pool start-up, the classifier, the database

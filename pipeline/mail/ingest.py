@@ -18,6 +18,7 @@ import functools
 import hashlib
 import logging
 import mailbox
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -396,15 +397,20 @@ def _ocr_attachments(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
 
     An attachment that cannot be read (corrupt, a decompression bomb, a Tesseract failure) is noted
     on its case, which then needs review; the message is only quarantined if nothing of it is readable.
+    Each message has an OCR time budget (``ocr.max_seconds_per_message``): its attachments are handed
+    to the pool in order, and once the budget is used up the rest are not read and are listed.
     """
-    jobs = [((i, j), ctx.blobs.path(ctx.blobs.put(a.data)), a.name)
-            for i, p in enumerate(prepared) for j, a in enumerate(p.to_ocr)]
-    if not jobs:
+    if not any(p.to_ocr for p in prepared):
         return
-    results = dict(ocr.ocr_many(jobs, ctx.settings.ocr))
+    budget = _Budget(ctx.settings.ocr.max_seconds_per_message)
+    results = dict(ocr.ocr_many(_budgeted_jobs(prepared, ctx, budget), ctx.settings.ocr))
     for i, p in enumerate(prepared):
         for j, attachment in enumerate(p.to_ocr):
-            result = results[(i, j)]
+            result = results.get((i, j))
+            if result is None:  # never handed to the pool: the message's budget was used up
+                p.problems.append(f"attachment {attachment.name}: not read, the message's OCR time budget "
+                                  f"of {budget.seconds:g} s was used up")
+                continue
             if isinstance(result, MissingDependencyError):
                 raise result
             if isinstance(result, ComplaintdeskError):
@@ -414,6 +420,36 @@ def _ocr_attachments(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
                 continue
             for page in result.pages:
                 p.pages.append(dataclasses.replace(page, number=len(p.pages) + 1))
+
+
+@dataclass
+class _Budget:
+    """When each message's first attachment went to the OCR pool, against its seconds of OCR."""
+
+    seconds: float
+    started: dict[int, float] = dataclasses.field(default_factory=dict)
+
+    def spent(self, message: int) -> bool:
+        # wall clock, not worker CPU: what holds the mailbox is elapsed time, and a hung Tesseract
+        # run uses little CPU
+        now = time.monotonic()
+        return now - self.started.setdefault(message, now) >= self.seconds
+
+
+def _budgeted_jobs(prepared: Sequence[_Prepared], ctx: RunContext,
+                   budget: _Budget) -> Iterator[tuple[tuple[int, int], Path, str]]:
+    """The batch's OCR jobs in message order, each checked against its message's budget when pulled.
+
+    ``ocr_many`` pulls a job only when the pool has room, so the check happens just before the
+    attachment would start, not when the batch is planned.
+    """
+    for i, p in enumerate(prepared):
+        for j, a in enumerate(p.to_ocr):
+            if budget.spent(i):
+                log.warning("OCR time budget of %g s used up for %s; %d attachment(s) not read",
+                            budget.seconds, p.envelope.origin, len(p.to_ocr) - j)
+                break
+            yield (i, j), ctx.blobs.path(ctx.blobs.put(a.data)), a.name
 
 
 def _finish_text(p: _Prepared) -> None:
