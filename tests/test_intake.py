@@ -159,3 +159,16 @@ def test_an_error_that_stops_a_batch_is_kept_on_its_unfinished_rows(ctx: RunCont
     (row,) = _rows(ctx)
     assert (row.state, row.attempts) == ("received", 1)
     assert row.last_error == "ModelError: the model directory vanished"
+
+
+def test_a_file_over_the_size_limit_is_quarantined_with_its_original_kept(
+    ctx: RunContext, tmp_path: Path
+) -> None:
+    ocr_settings = ctx.settings.ocr.model_copy(update={"max_file_bytes": 100})
+    ctx.settings = ctx.settings.model_copy(update={"ocr": ocr_settings})
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + bytes(500))
+    (outcome,) = scan_files([big], ctx)
+    assert outcome.kind is OutcomeKind.quarantined
+    assert "over the limit of 100" in outcome.reason and "original is kept" in outcome.reason
+    assert ctx.blobs.read(outcome.source.sha256) == big.read_bytes()
