@@ -172,22 +172,22 @@ def gen_mime(rng: random.Random, folder: Path, n: int) -> list[Input]:
         body += b"--b%d\r\nContent-Type: text/plain\r\n\r\n" % depth + _complaint_text(rng, i).encode()
         return _raw_message(head(i, b"multipart/mixed; boundary=\"b0\""), body)
 
-    def many_images(i: int) -> bytes:
+    def with_text(i: int, subject: str) -> EmailMessage:
         m = EmailMessage()
         m["From"] = f"Citizen {i} <m{i}@example.org>"
-        m["Subject"] = f"MIME {i}: photos"
+        m["Subject"] = f"MIME {i}: {subject}"
         m["Message-ID"] = f"<m{i}@bench.example>"
         m.set_content(_complaint_text(rng, i))
+        return m
+
+    def many_images(i: int) -> bytes:
+        m = with_text(i, "photos")
         for k in range(rng.choice([30, 120, 300])):
             m.add_attachment(png_bytes(8 + k % 24, 8), maintype="image", subtype="png", filename=f"t{k}.png")
         return m.as_bytes()
 
     def bad_image(i: int) -> bytes:
-        m = EmailMessage()
-        m["From"] = f"Citizen {i} <m{i}@example.org>"
-        m["Subject"] = f"MIME {i}: a bomb"
-        m["Message-ID"] = f"<m{i}@bench.example>"
-        m.set_content(_complaint_text(rng, i))
+        m = with_text(i, "a bomb")
         m.add_attachment(png_declaring(60000, 60000), maintype="image", subtype="png", filename="bomb.png")
         m.add_attachment(b"%PDF-1.4\n1 0 obj <<", maintype="application", subtype="pdf", filename="cut.pdf")
         return m.as_bytes()
