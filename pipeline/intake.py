@@ -32,7 +32,7 @@ from pipeline.context import RunContext
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
 from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
 from pipeline.enrich import enrich
-from pipeline.files import Skipped, media_type_for, open_regular, printable, source_name
+from pipeline.files import Skipped, media_type_for, open_regular, source_name
 from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,8 @@ def accept_file(ctx: RunContext, path: Path, *, channel: Channel = Channel.slip)
         UnreadableScanError, UnsupportedFormatError: the file cannot be read (permission, vanished, an
             I/O error) or is not a regular file; nothing is recorded, so the next scan tries it again.
     """
-    with open_regular(path) as f:
-        try:
-            sha, size = ctx.blobs.put_stream(f)
-        except OSError as e:  # a read failed half-way: bad disk, network share gone
-            raise UnreadableScanError(f"cannot read {printable(path.name)}: {e.strerror or e}") from e
+    with open_regular(path) as f:  # a read failing half-way becomes UnreadableScanError there
+        sha, size = ctx.blobs.put_stream(f)
     source = Source(channel, source_name(path), sha, size, media_type_for(path))
     return accept_source(ctx, source, keys=[f"sha256:{sha}"])
 
@@ -232,8 +229,7 @@ def _process_texts(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
         else:
             ready.append((item, IntakeItem(source=item.source, text=text)))
     for (item, _), enriched in zip(ready, enrich([i for _, i in ready], ctx.classifier), strict=True):
-        ref = (f"{item.source.name}.txt", "text/plain", "original", item.source.sha256, item.source.size)
-        yield store_case(ctx, item.intake_id, enriched, [ref])
+        yield store_case(ctx, item.intake_id, enriched, [_original(item.source, f"{item.source.name}.txt")])
 
 
 def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcome]:
@@ -246,13 +242,13 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
             yield store_quarantine(ctx, item.intake_id, item.source, UnreadableScanError(
                 f"file is {item.source.size:,} bytes, over the limit of {limit:,}; its original is kept; "
                 "raise ocr.max_file_bytes if this is a genuine scan"))
+
     def jobs() -> Iterator[tuple[int, Path, str]]:
         # An attempt counts when the job enters the bounded pool: only items in flight at a crash
         # are suspects, not the whole batch.
         for intake_id, item in list(by_id.items()):
             start(ctx, [intake_id])
             yield intake_id, ctx.blobs.path(item.source.sha256), Path(item.source.name).name
-
 
     for intake_id, result in ocr.ocr_many(jobs(), ctx.settings.ocr):
         item = by_id[intake_id]
@@ -266,9 +262,12 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
         else:
             (enriched,) = enrich([IntakeItem(source=item.source, text=result.text, pages=result.pages)],
                                  ctx.classifier)
-            ref = (Path(item.source.name).name, item.source.media_type, "original", item.source.sha256,
-                   item.source.size)
-            yield store_case(ctx, intake_id, enriched, [ref])
+            yield store_case(ctx, intake_id, enriched, [_original(item.source, Path(item.source.name).name)])
+
+
+def _original(source: Source, filename: str) -> storage.OriginalRef:
+    """How a case lists its original, whose bytes are already in the blob store since ``accept``."""
+    return (filename, source.media_type, "original", source.sha256, source.size)
 
 
 # -- channels -------------------------------------------------------------------------------------
@@ -293,18 +292,23 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
             accepted.append(accept_file(ctx, entry, channel=channel))
         except InputError as e:
             yield skipped_outcome(entry, str(e), channel)
-    seen: set[int] = set()
     todo: list[int] = []
+    recognised: list[Accepted] = []
+    again_in_batch: list[Accepted] = []  # a file named twice, or two copies of one file
+    first: set[int] = set()
     for a in accepted:
-        if a.intake_id in seen:
-            continue
-        seen.add(a.intake_id)
-        if a.new:
+        if a.intake_id in first:
+            again_in_batch.append(a)
+        elif a.new:
             todo.append(a.intake_id)
-    yield from _earlier_outcomes(ctx, [a for a in accepted if not a.new], todo)
-    yield from process_many(ctx, todo)
-    for dup in _duplicates_in_batch(accepted):  # reported under its own name
-        yield dataclasses.replace(_recorded(ctx, dup.intake_id, again=True), source=dup.source)
+        else:
+            recognised.append(a)
+        first.add(a.intake_id)
+    earlier, unfinished = _earlier_outcomes(ctx, recognised)
+    yield from earlier
+    yield from process_many(ctx, todo + unfinished)
+    for a in again_in_batch:  # reported under its own name
+        yield dataclasses.replace(_recorded(ctx, a.intake_id, again=True), source=a.source)
 
 
 def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:
@@ -315,40 +319,19 @@ def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) ->
 
 def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual,
                 name: str = "typed") -> Outcome:
-    """The typed-in channel: accept the text, then process it."""
-    accepted = accept_text(ctx, text, channel=channel, name=name)
-    if not accepted.new:
-        (outcome,) = _earlier_outcomes(ctx, [accepted], [])
-        return outcome
-    return process(ctx, accepted.intake_id)
+    """The typed-in channel: accept the text, then process it (typed text is never recognised as seen)."""
+    return process(ctx, accept_text(ctx, text, channel=channel, name=name).intake_id)
 
 
-def _earlier_outcomes(ctx: RunContext, recognised: Sequence[Accepted], todo: list[int]) -> list[Outcome]:
-    """Outcomes of inputs seen before; one still unfinished (a crash, a concurrent run) is processed too."""
-    outcomes = []
-    for a in recognised:
-        with ctx.db.reader() as session:
+def _earlier_outcomes(ctx: RunContext, recognised: Sequence[Accepted]) -> tuple[list[Outcome], list[int]]:
+    """Outcomes of inputs seen before, and the ids of those still unfinished (a crash, a concurrent run)."""
+    outcomes, unfinished = [], []
+    with ctx.db.reader() as session:
+        for a in recognised:
             (record,) = storage.get_intake(session, [a.intake_id])
             if record.state == "done":  # reported under the name it has now
-                outcomes.append(
-                    dataclasses.replace(recorded_outcome(session, record, again=True), source=a.source)
-                )
-                continue
-        if a.intake_id not in todo:
-            todo.append(a.intake_id)
-    return outcomes
-
-
-def _duplicates_in_batch(accepted: Sequence[Accepted]) -> list[Accepted]:
-    """Second and later mentions of the same new input within one batch."""
-    firsts: set[int] = set()
-    dups = []
-    for a in accepted:
-        if a.new:
-            firsts.add(a.intake_id)
-    seen: set[int] = set()
-    for a in accepted:
-        if a.intake_id in seen and a.intake_id in firsts:
-            dups.append(a)
-        seen.add(a.intake_id)
-    return dups
+                earlier = recorded_outcome(session, record, again=True)
+                outcomes.append(dataclasses.replace(earlier, source=a.source))
+            else:
+                unfinished.append(a.intake_id)
+    return outcomes, unfinished
