@@ -12,7 +12,6 @@ Hashing first lets a re-scanned file be recognised (and skipped) before it costs
 from __future__ import annotations
 
 import errno
-import hashlib
 import mimetypes
 import os
 import stat
@@ -31,7 +30,6 @@ SCAN_SUFFIXES = frozenset(
 )
 _SCAN_FORMATS = "PNG, JPEG, TIFF, PDF, WebP, HEIC, BMP, GIF"
 
-CHUNK = 1 << 20
 #: control, format (bidi overrides, zero-width), surrogate and line/paragraph separator characters;
 #: Zs spaces such as the ideographic space of Chinese text are shown as they are
 _UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
@@ -203,37 +201,6 @@ def open_regular(path: Path) -> Iterator[BinaryIO]:
             yield f
         except OSError as e:  # a read failed half-way: bad disk, network share gone
             raise UnreadableScanError(f"cannot read {name}: {_oserror_text(e)}") from e
-
-
-def read_file(path: Path, max_bytes: int) -> bytes:
-    """Return the bytes of a regular file of at most ``max_bytes``.
-
-    Raises:
-        UnreadableScanError: the file cannot be read, or is over ``max_bytes`` (nothing is returned;
-            ``sha256_file`` still identifies it without loading it).
-        UnsupportedFormatError: not a regular file.
-    """
-    with open_regular(path) as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise UnreadableScanError(f"{printable(Path(path).name)} is over the limit of {max_bytes:,} bytes; "
-                                  "raise ocr.max_file_bytes if this is a genuine scan")
-    return data
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    """Return the sha256 hex digest and size of a regular file, reading it in chunks.
-
-    Raises:
-        UnreadableScanError, UnsupportedFormatError: as ``open_regular``.
-    """
-    digest = hashlib.sha256()
-    size = 0
-    with open_regular(path) as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def media_type_for(path: Path) -> str:

@@ -84,16 +84,6 @@ class BlobStore:
             raise StorageError(f"cannot write original {sha} under {self.root}: {e}") from e
         return sha
 
-    def put_file(self, source: Path) -> tuple[str, int]:
-        """Store the file at ``source`` by streaming it once (hashing while copying); returns (SHA-256, size).
-
-        Raises:
-            OSError: ``source`` cannot be read (the caller decides what an unreadable input means).
-            StorageError: the store refused the write.
-        """
-        with Path(source).open("rb") as f:
-            return self.put_stream(f)
-
     def put_stream(self, f: BinaryIO) -> tuple[str, int]:
         """Store what ``f`` reads until its end, hashing while copying; returns (SHA-256, size).
 

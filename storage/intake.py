@@ -92,16 +92,3 @@ def pending_intake(
     if limit is not None:
         statement = statement.limit(limit)
     return list(session.scalars(statement))
-
-
-def intake_counts(session: Session) -> dict[str, int]:
-    """How many intake rows are in each state/outcome ("received", "created", "quarantined", ...)."""
-    from sqlalchemy import func
-
-    rows = session.execute(select(IntakeRecord.state, IntakeRecord.outcome, func.count())
-                           .group_by(IntakeRecord.state, IntakeRecord.outcome))
-    counts: dict[str, int] = {}
-    for state, outcome, n in rows:
-        key = outcome if state == "done" else state
-        counts[key] = counts.get(key, 0) + n
-    return counts

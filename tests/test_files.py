@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.core.errors import ConfigError, InputError, UnreadableScanError, UnsupportedFormatError
-from pipeline.files import Skipped, iter_files, printable, read_file, sha256_file, source_name, storable
+from pipeline.files import Skipped, iter_files, open_regular, printable, source_name, storable
 
 
 def walk(*paths: Path, follow_symlinks: bool = False) -> dict[str, str]:
@@ -57,9 +56,7 @@ def test_fifos_are_reported_and_never_opened(box: Path) -> None:
     assert "named pipe (FIFO)" in walk(box)["pipe.png"]
     assert list(iter_files([box / "pipe.png"])) == [Skipped(box / "pipe.png", walk(box)["pipe.png"])]
     with pytest.raises(UnsupportedFormatError, match="FIFO"):
-        read_file(box / "pipe.png", 100)
-    with pytest.raises(UnsupportedFormatError, match="FIFO"):
-        sha256_file(box / "pipe.png")
+        read_all(box / "pipe.png")
 
 
 def test_devices_are_reported(tmp_path: Path) -> None:
@@ -117,23 +114,25 @@ def test_a_missing_path_is_a_config_error_and_a_named_loop_is_skipped(tmp_path: 
     assert walk(tmp_path / "loop.png") == {".": "a symbolic link loop"}
 
 
-def test_read_file_and_sha256_file(tmp_path: Path) -> None:
-    data = os.urandom(3 * 1024 * 1024 + 17)  # more than one chunk
+def read_all(path: Path) -> bytes:
+    with open_regular(path) as f:
+        return f.read()
+
+
+def test_open_regular_reads_a_regular_file_whole(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)  # more than one chunk of the blob store's copy
     (tmp_path / "scan.png").write_bytes(data)
-    assert read_file(tmp_path / "scan.png", len(data)) == data
-    assert sha256_file(tmp_path / "scan.png") == (hashlib.sha256(data).hexdigest(), len(data))
-    with pytest.raises(UnreadableScanError, match="over the limit of 1,000 bytes"):
-        read_file(tmp_path / "scan.png", 1000)
+    assert read_all(tmp_path / "scan.png") == data
 
 
 def test_reading_errors_are_input_errors_with_a_reason_not_oserrors(tmp_path: Path) -> None:
     with pytest.raises(UnreadableScanError, match=r"cannot read gone\.png: no such file or directory"):
-        read_file(tmp_path / "gone.png", 100)
+        read_all(tmp_path / "gone.png")
     with pytest.raises(UnsupportedFormatError, match="a folder"):
-        sha256_file(tmp_path)
+        read_all(tmp_path)
     (tmp_path / "file.png").write_bytes(b"scan")
     with pytest.raises(InputError, match="not a directory"):
-        read_file(tmp_path / "file.png" / "x", 100)
+        read_all(tmp_path / "file.png" / "x")
 
 
 def test_a_fifo_swapped_in_after_the_walk_does_not_block_the_read(tmp_path: Path) -> None:
@@ -142,14 +141,14 @@ def test_a_fifo_swapped_in_after_the_walk_does_not_block_the_read(tmp_path: Path
 
     def read() -> None:
         try:
-            read_file(tmp_path / "late.png", 100)
+            read_all(tmp_path / "late.png")
         except BaseException as e:  # noqa: BLE001 - handed to the test thread
             result.append(e)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     reader.join(5)
-    assert not reader.is_alive(), "read_file blocked on a FIFO"
+    assert not reader.is_alive(), "open_regular blocked on a FIFO"
     assert isinstance(result[0], UnsupportedFormatError)
 
 

@@ -77,13 +77,21 @@ def test_missing_and_bad_names(tmp_path: Path) -> None:
     assert not store.verify("b" * 64)
 
 
-def test_put_file(tmp_path: Path) -> None:
-    src = tmp_path / "scan.png"
-    src.write_bytes(b"bytes of a scan")
+def test_put_stream(tmp_path: Path) -> None:
+    import hashlib
+    import io
+
+    data = b"bytes of a scan" * 100_000  # more than one chunk
     store = storage.BlobStore(tmp_path / "store")
-    sha, size = store.put_file(src)
-    assert (store.read(sha), size) == (b"bytes of a scan", 15)
-    assert store.put_file(src) == (sha, size)  # stored once
+    sha, size = store.put_stream(io.BytesIO(data))
+    assert (store.read(sha), sha, size) == (data, hashlib.sha256(data).hexdigest(), len(data))
+    assert store.put_stream(io.BytesIO(data)) == (sha, size)  # stored once
     assert [p.name for p in store.root.iterdir() if p.suffix == ".tmp"] == []
-    with pytest.raises(FileNotFoundError):  # the caller decides what an unreadable input means
-        store.put_file(tmp_path / "missing.png")
+
+    class Failing(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(5, "Input/output error")
+
+    with pytest.raises(OSError):  # the caller decides what an unreadable input means
+        store.put_stream(Failing())
+    assert [p.name for p in store.root.iterdir() if p.suffix == ".tmp"] == []

@@ -233,7 +233,9 @@ def process_messages(ctx: RunContext, items: Sequence[Pending], *,
     if acknowledge is not None:
         for p in prepared:
             p.ack = p.parsed is not None and p.action in ("new", "reply") and acknowledge(p.parsed)
-    _put_all(ctx, [o.data for p in prepared for o in p.originals if o.role == "attachment"])  # not OCR'd ones
+    stored = {id(a.data) for p in prepared for a in p.to_ocr}  # put before OCR: the workers read them there
+    _put_all(ctx, [o.data for p in prepared for o in p.originals
+                   if o.role == "attachment" and id(o.data) not in stored])
     outbox = str(items[0].options.get("outbox", ""))
     try:
         with ctx.db.session() as session:
