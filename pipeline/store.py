@@ -7,6 +7,7 @@ outcome and writes nothing, so an input never becomes two cases.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -42,26 +43,15 @@ def store_case(
 ) -> Outcome:
     """Create the case of a classified item and finish its intake row, in one transaction.
 
-    The originals' bytes are already in the blob store. If a case with the same original exists
-    (a concurrent run stored it first), the row is finished as a match of that case.
+    The originals' bytes are already in the blob store.
     """
     with ctx.db.session() as session:
         record = _row(session, intake_id)
         if record.state == "done":
             return recorded_outcome(session, record, again=True)
-        try:
-            case = storage.create_case(session, item, due_days=ctx.settings.due_days, actor=ctx.actor,
-                                       thresholds=ctx.thresholds, originals=list(originals))
-        except storage.DuplicateCaseError:
-            existing = storage.find_case_by_sha256(session, item.source.sha256)
-            assert existing is not None
-            storage.finish_intake(session, intake_id, OutcomeKind.matched, case_id=existing.id,
-                                  reason="already stored")
-            return Outcome(OutcomeKind.matched, item.source, existing.reference, "already stored",
-                           storage.case_to_dict(existing), intake_id)
-        storage.finish_intake(session, intake_id, OutcomeKind.created, case_id=case.id)
-        return Outcome(OutcomeKind.created, item.source, case.reference, "", storage.case_to_dict(case),
-                       intake_id)
+        outcome, case_id = create_or_match(session, ctx, item, originals)
+        storage.finish_intake(session, intake_id, outcome.kind, case_id=case_id, reason=outcome.reason)
+        return dataclasses.replace(outcome, intake_id=intake_id)
 
 
 def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: ComplaintdeskError) -> Outcome:
@@ -70,12 +60,35 @@ def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: Com
         record = _row(session, intake_id)
         if record.state == "done":
             return recorded_outcome(session, record, again=True)
-        # storable: a reason may quote a file name holding bytes that are not UTF-8
-        kept = storage.quarantine(session, source, storable(str(error)), type(error).__name__,
-                                  actor=ctx.actor)
-        storage.finish_intake(session, intake_id, OutcomeKind.quarantined, reason=kept.reason)
+        outcome = quarantine_in(session, ctx, source, error)
+        storage.finish_intake(session, intake_id, outcome.kind, reason=outcome.reason)
+        return dataclasses.replace(outcome, intake_id=intake_id)
+
+
+def create_or_match(
+    session: Any, ctx: RunContext, item: IntakeItem, originals: Sequence[storage.OriginalRef]
+) -> tuple[Outcome, int]:
+    """Create the case of ``item`` in ``session``: its outcome and the case's row id.
+
+    If a case with the same original exists (a concurrent run stored it first), that case is matched.
+    """
+    try:
+        case = storage.create_case(session, item, due_days=ctx.settings.due_days, actor=ctx.actor,
+                                   thresholds=ctx.thresholds, originals=list(originals))
+    except storage.DuplicateCaseError:
+        existing = storage.find_case_by_sha256(session, item.source.sha256)
+        assert existing is not None
+        return Outcome(OutcomeKind.matched, item.source, existing.reference, "already stored",
+                       storage.case_to_dict(existing)), existing.id
+    return Outcome(OutcomeKind.created, item.source, case.reference, "", storage.case_to_dict(case)), case.id
+
+
+def quarantine_in(session: Any, ctx: RunContext, source: Source, error: ComplaintdeskError) -> Outcome:
+    """Quarantine ``source`` with the error as its reason, in ``session`` (its bytes are in the store)."""
+    # storable: a reason may quote a file name holding bytes that are not UTF-8
+    kept = storage.quarantine(session, source, storable(str(error)), type(error).__name__, actor=ctx.actor)
     log.warning("quarantined %s: %s", source.name, kept.reason)
-    return Outcome(OutcomeKind.quarantined, source, None, kept.reason, None, intake_id)
+    return Outcome(OutcomeKind.quarantined, source, None, kept.reason)
 
 
 def _row(session: Any, intake_id: int) -> storage.IntakeRecord:

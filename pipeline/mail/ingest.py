@@ -39,7 +39,7 @@ from pipeline.enrich import enrich
 from pipeline.intake import Pending, start
 from pipeline.mail.ack import ack_request
 from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
-from pipeline.store import recorded_outcome
+from pipeline.store import create_or_match, quarantine_in, recorded_outcome
 
 log = logging.getLogger(__name__)
 
@@ -558,29 +558,26 @@ def _write(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Ingested
     record = session.get(storage.IntakeRecord, p.intake_id)
     if record is not None and record.state == "done":
         return Ingested(p.envelope, recorded_outcome(session, record, again=True), p.parsed)
-    outcome = _write_outcome(session, p, ctx, outbox)
-    case = storage.find_case(session, outcome.reference) if outcome.reference else None
-    storage.finish_intake(session, p.intake_id, outcome.kind, case_id=case.id if case is not None else None,
-                          reason=outcome.reason)
+    outcome, case_id = _write_outcome(session, p, ctx, outbox)
+    storage.finish_intake(session, p.intake_id, outcome.kind, case_id=case_id, reason=outcome.reason)
     return Ingested(p.envelope, dataclasses.replace(outcome, intake_id=p.intake_id), p.parsed)
 
 
-def _write_outcome(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> Outcome:
+def _write_outcome(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> tuple[Outcome, int | None]:
+    """What ``p`` becomes, written in ``session``, and the row id of its case if it has one."""
     envelope, parsed = p.envelope, p.parsed
-    if p.action == "done":
+    if p.action == "done":  # recognised by content hash: a case stored before intake rows existed
         assert p.outcome is not None
-        return p.outcome
+        earlier = storage.find_case(session, p.outcome.reference) if p.outcome.reference else None
+        return p.outcome, earlier.id if earlier is not None else None
     source = _source(p)
     if p.action == "quarantine" or parsed is None:
-        error = p.error or InputError("the message cannot be used")
-        record = storage.quarantine(session, source, str(error), type(error).__name__, actor=ctx.actor)
-        log.warning("quarantined %s: %s", envelope.origin, record.reason)
-        return Outcome(OutcomeKind.quarantined, source, None, reason=record.reason)
+        return quarantine_in(session, ctx, source, p.error or InputError("the message cannot be used")), None
     if p.action == "noise":
         storage.record_ignored(session, message_id=parsed.message_id, sha256=parsed.sha256,
                                reason=parsed.noise_reason, mailbox=envelope.mailbox, uid=envelope.uid)
         log.info("ignored %s: %s", envelope.origin, parsed.noise_reason)
-        return Outcome(OutcomeKind.ignored, source, reason=parsed.noise_reason)
+        return Outcome(OutcomeKind.ignored, source, reason=parsed.noise_reason), None
     case = _thread_case(session, parsed) if (parsed.case_reference or parsed.thread_ids) else None
     if case is not None:
         storage.add_message(
@@ -590,22 +587,13 @@ def _write_outcome(session: Any, p: _Prepared, ctx: RunContext, outbox: str) -> 
         )
         log.info("reply %s added to case %s", envelope.origin, case.reference)
         return Outcome(OutcomeKind.matched, source, case.reference, reason="reply added to the case",
-                       case=storage.case_to_dict(case))
+                       case=storage.case_to_dict(case)), case.id
     if p.item is None:  # decided as a reply, but its case is gone, and it has no text of its own
         raise InputError("the e-mail has no text: an empty body and no readable attachment")
-    try:
-        case = storage.create_case(
-            session, p.item, due_days=ctx.settings.due_days, actor=ctx.actor, thresholds=ctx.thresholds,
-            originals=[o.ref() for o in p.originals],
-        )
-    except storage.DuplicateCaseError:
-        existing = storage.find_case_by_sha256(session, parsed.sha256)
-        assert existing is not None
-        return Outcome(OutcomeKind.matched, source, existing.reference, reason="already stored",
-                       case=storage.case_to_dict(existing))
-    if p.ack:
-        storage.queue_ack(session, case.id, ack_request(parsed), mailbox=outbox)
-    return Outcome(OutcomeKind.created, source, case.reference, case=storage.case_to_dict(case))
+    outcome, case_id = create_or_match(session, ctx, p.item, [o.ref() for o in p.originals])
+    if p.ack and outcome.kind is OutcomeKind.created:
+        storage.queue_ack(session, case_id, ack_request(parsed), mailbox=outbox)
+    return outcome, case_id
 
 
 def _parse(envelope: Envelope, limit: int) -> ParsedMessage:
