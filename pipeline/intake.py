@@ -304,8 +304,10 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
         else:
             recognised.append(a)
         first.add(a.intake_id)
-    earlier, unfinished = _earlier_outcomes(ctx, recognised)
-    yield from earlier
+    earlier, unfinished = earlier_outcomes(ctx, [a.intake_id for a in recognised])
+    for a in recognised:  # reported under the name it has now
+        if a.intake_id in earlier:
+            yield dataclasses.replace(earlier[a.intake_id], source=a.source)
     yield from process_many(ctx, todo + unfinished)
     for a in again_in_batch:  # reported under its own name
         yield dataclasses.replace(_recorded(ctx, a.intake_id, again=True), source=a.source)
@@ -323,15 +325,15 @@ def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual
     return process(ctx, accept_text(ctx, text, channel=channel, name=name).intake_id)
 
 
-def _earlier_outcomes(ctx: RunContext, recognised: Sequence[Accepted]) -> tuple[list[Outcome], list[int]]:
-    """Outcomes of inputs seen before, and the ids of those still unfinished (a crash, a concurrent run)."""
-    outcomes, unfinished = [], []
+def earlier_outcomes(ctx: RunContext, ids: Sequence[int]) -> tuple[dict[int, Outcome], list[int]]:
+    """The recorded outcomes of finished inputs seen before, and the ids still unfinished (a crash, a
+    concurrent run), in one read-only session."""
+    outcomes: dict[int, Outcome] = {}
+    unfinished: list[int] = []
     with ctx.db.reader() as session:
-        for a in recognised:
-            (record,) = storage.get_intake(session, [a.intake_id])
-            if record.state == "done":  # reported under the name it has now
-                earlier = recorded_outcome(session, record, again=True)
-                outcomes.append(dataclasses.replace(earlier, source=a.source))
+        for record in storage.get_intake(session, ids):
+            if record.state == "done":
+                outcomes[record.id] = recorded_outcome(session, record, again=True)
             else:
-                unfinished.append(a.intake_id)
+                unfinished.append(record.id)
     return outcomes, unfinished

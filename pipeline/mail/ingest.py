@@ -36,7 +36,7 @@ from pipeline.core.errors import (
 )
 from pipeline.core.model import Channel, IntakeItem, Original, Outcome, OutcomeKind, PageText, Source
 from pipeline.enrich import enrich
-from pipeline.intake import Pending, start
+from pipeline.intake import Pending, earlier_outcomes, start
 from pipeline.mail.ack import ack_request
 from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
 from pipeline.store import create_or_match, quarantine_in, recorded_outcome
@@ -178,16 +178,12 @@ def ingest_messages(
         MissingDependencyError: Tesseract is missing.
     """
     accepted = accept_messages(ctx, envelopes, max_message_bytes=max_message_bytes, outbox=outbox)
-    results: dict[int, Ingested] = {}
-    todo: list[int] = []
-    for envelope, intake_id, new in accepted:
-        if intake_id in results or intake_id in todo:
-            continue
-        earlier = None if new else _finished(ctx, intake_id)
-        if earlier is not None:
-            results[intake_id] = Ingested(envelope, earlier)
-        else:
-            todo.append(intake_id)
+    seen_before = list(dict.fromkeys(intake_id for _, intake_id, new in accepted if not new))
+    earlier, _ = earlier_outcomes(ctx, seen_before)
+    results = {intake_id: Ingested(envelope, earlier[intake_id])
+               for envelope, intake_id, _ in accepted if intake_id in earlier}
+    # new and unfinished messages, in their batch's order (a reply may follow its original)
+    todo = list(dict.fromkeys(intake_id for _, intake_id, _ in accepted if intake_id not in earlier))
     for done in process_messages(ctx, start(ctx, todo), acknowledge=acknowledge):
         results[done.outcome.intake_id or 0] = done
     out = []
@@ -204,12 +200,6 @@ def _again(outcome: Outcome) -> Outcome:
     if outcome.kind is OutcomeKind.created:
         return dataclasses.replace(outcome, kind=OutcomeKind.matched, reason="already stored")
     return outcome
-
-
-def _finished(ctx: RunContext, intake_id: int) -> Outcome | None:
-    with ctx.db.reader() as session:
-        (record,) = storage.get_intake(session, [intake_id])
-        return recorded_outcome(session, record, again=True) if record.state == "done" else None
 
 
 def process_messages(ctx: RunContext, items: Sequence[Pending], *,
