@@ -43,7 +43,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from ocr.parallel import ocr_many  # noqa: E402
-from ocr.read import RECOMMENDED_CHAIN  # noqa: E402
+from ocr.settings import RECOMMENDED_CHAIN  # noqa: E402
 from ocr.synth import CLEAN, HARD, HEADER_EN, HEADER_ZH, MILD, Degradation, is_chinese, make_slip  # noqa: E402
 from pipeline.config import OcrSettings  # noqa: E402
 from pipeline.core.errors import ComplaintdeskError  # noqa: E402
