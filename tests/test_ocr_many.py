@@ -88,7 +88,7 @@ def test_ctrl_c_reaching_the_workers_neither_breaks_nor_hangs_the_pool(tmp_path:
     assert workers, "no worker process found"
     for _ in range(3):
         for worker in workers:
-            with contextlib.suppress(psutil.NoSuchProcess):
+            with contextlib.suppress(ProcessLookupError):  # a worker that finished its jobs and left
                 os.kill(worker.pid, signal.SIGINT)
         time.sleep(0.2)
     started = time.monotonic()
