@@ -21,7 +21,7 @@ from ocr.formats import LoadedPage, load_pages
 from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
 from ocr.settings import ALTERNATIVE_CHAIN, OcrSettings
 from ocr.tesseract import Recognition, recognise
-from pipeline.core.model import OcrResult, PageText
+from pipeline.core.model import OcrResult, OcrWord, PageText
 
 #: Tesseract page segmentation modes: 3 = automatic layout, 11 = sparse text (forms, scattered words)
 MAIN_PSM = 3
@@ -67,7 +67,19 @@ def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
         still_bad = best.confidence < settings.retry_below_confidence
         if still_bad and image.ctx.may_be_upside_down and not turned_over:
             best = _turned_over(image, best, settings)
-    return PageText(page.number, best.text, round(best.confidence, 1), best.language, "ocr")
+    height, width = image.pixels.shape[:2]
+    return PageText(
+        page.number, best.text, round(best.confidence, 1), best.language, "ocr",
+        words=page_words(best), size=(width, height),
+    )
+
+
+def page_words(result: Recognition) -> tuple[OcrWord, ...]:
+    """The reading's words with their boxes, their lines numbered 0, 1, 2... in reading order."""
+    numbers: dict[tuple[int, int, int], int] = {}
+    return tuple(
+        OcrWord(w.text, w.confidence, w.box, numbers.setdefault(w.line, len(numbers))) for w in result.words
+    )
 
 
 def _turned_over(image: _Prepared, best: Recognition, settings: OcrSettings) -> Recognition:

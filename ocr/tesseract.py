@@ -39,6 +39,7 @@ class Word:
     text: str
     confidence: float
     line: tuple[int, int, int]  # (block, paragraph, line)
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, top, right, bottom in the image's pixels
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,9 @@ def _words(data: dict[str, list[Any]]) -> list[Word]:
         if confidence < 50 and not any(c.isalnum() for c in text):
             continue  # specks and rules read as punctuation
         line = (int(data["block_num"][i]), int(data["par_num"][i]), int(data["line_num"][i]))
-        words.append(Word(text, confidence, line))
+        left, top = int(data["left"][i]), int(data["top"][i])
+        box = (left, top, left + int(data["width"][i]), top + int(data["height"][i]))
+        words.append(Word(text, confidence, line, box))
     return words
 
 

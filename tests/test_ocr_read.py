@@ -114,3 +114,25 @@ def test_sample_folder_holds_slips_and_one_readme() -> None:
     names = sorted(p.name for p in SAMPLES.iterdir())
     assert len(names) == 9 and "README.md" in names
     assert all(Path(SAMPLES / n).stat().st_size < 400_000 for n in names)
+
+
+def test_words_carry_boxes_in_reading_order_inside_the_page(ocr_settings: OcrSettings) -> None:
+    # Form parsing locates the printed labels by these boxes, so they must lie on the page and
+    # follow the text: every word of the text is a word with a box, lines numbered top to bottom.
+    data = make_slip(ENGLISH, Degradation(), seed=3)
+    (page,) = ocr.read_document(data, "boxes.png", ocr_settings).pages
+    width, height = page.size
+    assert width > 0 and height > 0
+    assert [w.text for w in page.words] == page.text.split()
+    for word in page.words:
+        left, top, right, bottom = word.box
+        assert 0 <= left < right <= width and 0 <= top < bottom <= height
+    lines = [w.line for w in page.words]
+    assert lines == sorted(lines) and lines[0] == 0
+    tops = {}
+    for word in page.words:
+        tops.setdefault(word.line, word.box[1])
+    assert list(tops.values()) == sorted(tops.values())
+    window = next(w for w in page.words if w.text == "Window")
+    seven = page.words[page.words.index(window) + 1]
+    assert seven.line == window.line and seven.box[0] > window.box[2]

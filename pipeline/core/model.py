@@ -45,6 +45,20 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
+class OcrWord:
+    """One word an OCR engine read, where it stands on the page, and how sure the engine was (0-100).
+
+    Form parsing locates the printed parts of a slip by these boxes, so they are in the pixels of
+    the image the engine read (``PageText.size``), after preprocessing (deskewed, rescaled).
+    """
+
+    text: str
+    confidence: float
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+    line: int  # 0-based index of the word's line on the page, in reading order
+
+
+@dataclass(frozen=True, slots=True)
 class PageText:
     """The text of one page and how sure the OCR engine was of it (0-100, -1 when not OCR'd)."""
 
@@ -53,6 +67,8 @@ class PageText:
     confidence: float
     language: str = ""  # tesseract language string used, e.g. "eng", "chi_sim", "eng+chi_sim"
     method: str = "ocr"  # "ocr", "text-layer" (PDF), "plain" (typed text)
+    words: tuple[OcrWord, ...] = ()  # in reading order; empty for text layers and typed text
+    size: tuple[int, int] = (0, 0)  # width, height of the image the word boxes refer to
 
 
 @dataclass(frozen=True, slots=True)
