@@ -78,6 +78,7 @@ from storage.models import (
     Case,
     CaseLabel,
     CaseMessage,
+    CaseSearch,
     Correction,
     Document,
     IgnoredMessage,
@@ -119,6 +120,7 @@ from storage.registry import (
     retire_model_version,
     rollback_model_version,
 )
+from storage.search import query_terms, terms_of
 
 __all__ = [
     "CASE_STATUSES",
@@ -132,6 +134,7 @@ __all__ = [
     "CaseLabel",
     "CaseMessage",
     "CaseNotFoundError",
+    "CaseSearch",
     "Correction",
     "Database",
     "Document",
@@ -207,6 +210,7 @@ __all__ = [
     "pending_acks",
     "promote_model_version",
     "quarantine",
+    "query_terms",
     "quarantine_by_sha256",
     "queue_ack",
     "queue_acks",
@@ -223,5 +227,6 @@ __all__ = [
     "set_mailbox_state",
     "set_status",
     "sha256_bytes",
+    "terms_of",
     "verify_originals",
 ]

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import PurePath
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,8 +18,9 @@ from pipeline.core.model import Classification, IntakeItem, ReviewRule
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
 from storage.lookup import rows_by_sha256
-from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, Document, utcnow
+from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, CaseSearch, Document, utcnow
 from storage.references import next_reference, next_references
+from storage.search import case_terms, matching
 
 #: the label sets every case shows at the top level of ``case_to_dict``
 STANDARD_LABEL_SETS = ("department", "sentiment", "kind")
@@ -108,6 +109,7 @@ def create_case(
         if find_case_by_sha256(session, source.sha256) is None:
             raise
         raise DuplicateCaseError(f"a case for {source.name} (sha256 {source.sha256}) already exists") from e
+    session.execute(insert(CaseSearch), [_search_row(case)])
     record_event(session, "created", actor=actor, case=case, at=created, detail=_created_detail(case, item))
     return case
 
@@ -176,10 +178,16 @@ def create_cases(
         events.append({"case_id": case_id, "actor": actor, "action": "created", "at": created,
                        "detail": _created_detail(case, item)})
         made.append(NewCase(case_id, case.reference, case_to_dict(case)))
-    for model, batch in ((CaseLabel, labels), (Document, documents), (AuditEvent, events)):
+    searches = [_search_row(case) for case in cases]
+    for model, batch in ((CaseLabel, labels), (Document, documents), (AuditEvent, events),
+                         (CaseSearch, searches)):
         if batch:
             session.execute(insert(model), batch)
     return made
+
+
+def _search_row(case: Case) -> dict[str, Any]:
+    return {"case_id": case.id, "terms": case_terms(case.text or "", case.subject or "", case.sender or "")}
 
 
 def _values(obj: Any, columns: Sequence[Any]) -> dict[str, Any]:
@@ -274,17 +282,31 @@ def list_cases(
     needs_review: bool | None = None,
     channel: str | None = None,
     since: datetime | None = None,
+    after: str | None = None,
+    search: str | None = None,
 ) -> list[Case]:
     """Cases, newest first, optionally only those with a status, a department, a channel, the review
-    flag, or created at or after ``since`` (a timezone-aware datetime).
+    flag, created at or after ``since`` (a timezone-aware datetime), or matching the full-text
+    ``search`` (``storage.search``: every word and Chinese character pair of it).
 
+    ``after`` is the reference of the last case of the previous page: the list continues with the
+    cases older than it (keyset pagination on (created_at, id), as fast on page 1000 as on page 1).
     An unknown department or channel matches no case: the caller checks them against its label sets
     and ``Channel``.
 
     Raises:
         InvalidTransitionError: ``status`` is not a case status (the message lists them).
+        CaseNotFoundError: there is no case ``after``.
+        ValueError: ``search`` has nothing to look for (no letters, digits or Chinese characters).
     """
     statement = select(Case)
+    if search is not None:
+        statement = statement.where(matching(session, search))
+    if after is not None:
+        last = get_case(session, after)
+        statement = statement.where(or_(
+            Case.created_at < last.created_at, and_(Case.created_at == last.created_at, Case.id < last.id)
+        ))
     if status is not None:
         _check_status(status)
         statement = statement.where(Case.status == status)

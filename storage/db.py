@@ -185,6 +185,13 @@ def alembic_config() -> Config:
     return config
 
 
+def orm_object(name: str | None, type_: str, _parents: object = None) -> bool:
+    """Alembic's ``include_name``: False for the full-text index objects the ORM does not describe."""
+    from storage.search import INDEX_OBJECTS
+
+    return name not in INDEX_OBJECTS
+
+
 def head_revision() -> str:
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     return heads[0]

@@ -95,6 +95,12 @@ class Case(Base):
         # may report the same broken lift in the same words (the intake row keeps them apart).
         Index("uq_cases_sha256", "sha256", unique=True, sqlite_where=text(_ONE_CASE_PER_ORIGINAL),
               postgresql_where=text(_ONE_CASE_PER_ORIGINAL)),
+        # `cases list` pages newest first by (created_at, id) with keyset pagination; each filter that
+        # narrows a large table has its own index in that order, so a page is an index range scan
+        Index("ix_cases_created_at_id", "created_at", "id"),
+        Index("ix_cases_status_created_at_id", "status", "created_at", "id"),
+        Index("ix_cases_needs_review_created_at_id", "needs_review", "created_at", "id"),
+        Index("ix_cases_channel_created_at_id", "channel", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -106,10 +112,10 @@ class Case(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")
     model_version: Mapped[str] = mapped_column(String(100), default="")
     ocr_confidence: Mapped[float | None] = mapped_column(Float)
-    needs_review: Mapped[bool] = mapped_column(default=False, index=True)
+    needs_review: Mapped[bool] = mapped_column(default=False)
     fields: Mapped[list[Any]] = mapped_column(default=list)  # [{name, value, start, end}]
     #: what could not be read of the input (an attachment skipped or corrupt, a truncated part), for reviewers
     problems: Mapped[list[Any]] = mapped_column(default=list)
@@ -117,7 +123,7 @@ class Case(Base):
     # sees which page of a multi-page scan was hard to read
     pages: Mapped[list[Any]] = mapped_column(default=list)
     due_at: Mapped[datetime | None] = mapped_column(index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None]
 
@@ -136,6 +142,20 @@ class Case(Base):
 
     def __repr__(self) -> str:
         return f"Case({self.reference!r}, status={self.status!r})"
+
+
+class CaseSearch(Base):
+    """A case's search terms (``storage.search``), indexed by FTS5 on SQLite and GIN on PostgreSQL.
+
+    A table of its own, so that listing cases never reads the terms, and the full-text index objects
+    (created by migration 0008, not by the ORM) hang off one small table.
+    """
+
+    __tablename__ = "case_search"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+    terms: Mapped[str] = mapped_column(Text, default="")
 
 
 class CaseLabel(Base):

@@ -24,7 +24,8 @@ def test_upgrade_head_on_empty_database_twice(blank_db_url: str) -> None:
 
 def test_migration_matches_orm_metadata(db: storage.Database) -> None:
     with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        opts = {"compare_type": True, "include_name": storage.db.orm_object}
+        diffs = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diffs == []
 
 
