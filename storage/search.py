@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Select, exists, literal_column, select, text
+from sqlalchemy import ColumnElement, exists, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from storage.models import Case, CaseSearch
@@ -90,7 +90,7 @@ def matching(session: Session, query: str) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "postgresql":
         # the same expression as the GIN index, so the planner uses it; lexemes quoted for tsquery
         tsquery = " & ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
-        found: Select[tuple[int]] = select(CaseSearch.case_id).where(
+        found = select(CaseSearch.case_id).where(
             text("array_to_tsvector(string_to_array(case_search.terms, ' ')) @@ CAST(:tsq AS tsquery)")
             .bindparams(tsq=tsquery)
         )

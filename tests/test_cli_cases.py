@@ -178,3 +178,22 @@ def test_export_filters_and_unknown_format(
     assert [json.loads(line)["reference"] for line in run.out.splitlines()] == [deployed["slip"]]
     bad = cli(capsys, "cases", "export", "--format", "xlsx")
     assert bad.code == 2 and all(f in bad.err for f in ("jsonl", "json", "csv"))
+
+
+def test_search_with_filters_and_pages(deployed: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    def found(*args: str) -> list[str]:
+        run = cli(capsys, "cases", "search", "--json", *args)
+        assert run.code == 0, run.err
+        return [json.loads(line)["reference"] for line in run.out.splitlines()]
+
+    assert found("broken LIFT") == [deployed["slip"]]
+    assert found("a@example.org") == [deployed["bus"]]  # the sender
+    assert found("queue") == [deployed["queue"]]
+    assert found("queue", "--channel", "email") == []
+    first = listed(capsys, "--limit", "2")
+    rest = listed(capsys, "--after", first[-1])
+    assert first + rest == listed(capsys) and len(rest) == 2
+    bad = cli(capsys, "cases", "search", "!!!")
+    assert bad.code == 2 and "no words" in bad.err
+    missing = cli(capsys, "cases", "list", "--after", "2026-999999")
+    assert missing.code != 0 and "no case with reference" in missing.err

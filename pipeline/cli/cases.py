@@ -1,8 +1,8 @@
-"""``complaintdesk cases list|show|export``: finding cases and handing them to people and spreadsheets.
+"""``complaintdesk cases list|search|show|export``: finding cases and handing them to people and spreadsheets.
 
 ``register(app)`` adds the group to the main app (``pipeline.cli``). The filters are the same for
-``list`` and ``export``; a value outside the known statuses, channels or departments is a usage error
-(exit 2) that names the allowed ones, instead of an empty list.
+``list``, ``search`` and ``export``; a value outside the known statuses, channels or departments is a
+usage error (exit 2) that names the allowed ones, instead of an empty list.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from rich.table import Table
 from pipeline.cli.output import compact_table, console, err_console, label, safe, snippet
 from pipeline.cli.params import CHANNELS, STATUSES, choice, department_labels
 from pipeline.config import Settings
+from pipeline.core.errors import UsageError
 
-cases_app = typer.Typer(help="List, show and export cases.", no_args_is_help=True)
+cases_app = typer.Typer(help="List, search, show and export cases.", no_args_is_help=True)
 
 #: what a spreadsheet program treats as the start of a formula (OWASP "CSV injection")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -46,6 +47,13 @@ SinceOption = Annotated[
     datetime | None,
     typer.Option(formats=["%Y-%m-%d"], help="Only cases created on or after this date (UTC)."),
 ]
+AfterOption = Annotated[
+    str | None,
+    typer.Option("--after", metavar="REFERENCE",
+                 help="Continue after this case (the last one of the previous page) with older ones."),
+]
+LimitOption = Annotated[int | None, typer.Option(help="At most this many, newest first.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -62,22 +70,30 @@ def _settings() -> Settings:
 def _find_cases(
     *, status: str | None, department: str | None, channel: str | None, needs_review: bool | None,
     since: datetime | None, limit: int | None = None, make_row: Callable[[Any], dict[str, Any]] | None = None,
+    after: str | None = None, search: str | None = None,
 ) -> list[dict[str, Any]]:
     """Check the filters, then run ``storage.list_cases``; each case becomes ``make_row(case)``
     (default ``storage.case_to_dict``) while the session is open.
 
     Raises:
-        UsageError: a status, department or channel that does not exist.
+        UsageError: a status, department or channel that does not exist, or a search with no words.
+        CaseNotFoundError: no case ``after``.
     """
     choice("--status", status, STATUSES)
     choice("--channel", channel, CHANNELS)
     choice("--department", department, department_labels())
     import storage  # SQLAlchemy: only once the options are known to be good
 
+    if search is not None:
+        try:
+            storage.query_terms(search)
+        except ValueError as e:
+            raise UsageError(f"QUERY: {e}") from e
+
     db = storage.open_database(_settings().resolved_database_url)
     with db, db.reader() as session:
         found = storage.list_cases(session, status=status, department=department, channel=channel,
-                                   needs_review=needs_review, limit=limit,
+                                   needs_review=needs_review, limit=limit, after=after, search=search,
                                    since=since.replace(tzinfo=UTC) if since else None)
         return [(make_row or storage.case_to_dict)(c) for c in found]
 
@@ -89,12 +105,40 @@ def cases_list(
     channel: ChannelOption = None,
     needs_review: ReviewOption = None,
     since: SinceOption = None,
-    limit: Annotated[int | None, typer.Option(help="At most this many, newest first.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    limit: LimitOption = None,
+    after: AfterOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List cases, newest first."""
+    """List cases, newest first; page with --limit and --after."""
     rows = _find_cases(status=status, department=department, channel=channel, needs_review=needs_review,
-                       since=since, limit=limit)
+                       since=since, limit=limit, after=after)
+    _print_cases(rows, as_json=as_json)
+
+
+@cases_app.command("search")
+def cases_search(
+    query: Annotated[str, typer.Argument(
+        help="Words and Chinese text to find in a case's text, subject or sender; every one must be there.")],
+    status: StatusOption = None,
+    department: DepartmentOption = None,
+    channel: ChannelOption = None,
+    needs_review: ReviewOption = None,
+    since: SinceOption = None,
+    limit: LimitOption = 50,
+    after: AfterOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find cases by their words, newest first, with the filters of `cases list`.
+
+    Words match whole (case-insensitive); Chinese matches by pairs of characters, so a query of two
+    or more characters finds every case containing it (a single character finds it only on its own).
+    """
+    rows = _find_cases(status=status, department=department, channel=channel, needs_review=needs_review,
+                       since=since, limit=limit, after=after, search=query)
+    _print_cases(rows, as_json=as_json)
+
+
+def _print_cases(rows: Sequence[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False, default=str))
