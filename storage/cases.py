@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import PurePath
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, insert, or_, select
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.core.model import Classification, IntakeItem, ReviewRule
+from storage._dialect import bulk_insert, insert_returning_ids
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
 from storage.lookup import rows_by_sha256
@@ -40,9 +42,6 @@ FINAL_STATUSES = ("closed", "rejected")
 #: (filename, media_type, role, sha256, size) of a file kept with a case
 OriginalRef = tuple[str, str, str, str, int]
 
-_CASE_COLUMNS = list(Case.__table__.columns)
-_LABEL_COLUMNS = list(CaseLabel.__table__.columns)
-_DOCUMENT_COLUMNS = list(Document.__table__.columns)
 
 
 def find_case_by_sha256(session: Session, sha256: str) -> Case | None:
@@ -149,17 +148,14 @@ def create_cases(
     if len(set(shas)) != len(shas):
         raise DuplicateCaseError("two items of the batch have the same original; store them one by one")
     created = now or utcnow()
+    # plain rows, not ORM objects: at thousands of cases a second the ORM's bookkeeping is the cost
+    rows = [_case_values(item, created, due_days=due_days, thresholds=thresholds) for item in items]
     try:
         with session.begin_nested():
             # numbered inside the savepoint: a refused batch rolls the counter back too and burns no numbers
-            references = next_references(session, created.year, len(items))
-            cases = [
-                Case(id=None, reference=reference,
-                     **_case_values(item, created, due_days=due_days, thresholds=thresholds))
-                for item, reference in zip(items, references, strict=True)
-            ]
-            rows = [_values(case, _CASE_COLUMNS) for case in cases]
-            ids = session.scalars(insert(Case).returning(Case.id, sort_by_parameter_order=True), rows).all()
+            for row, reference in zip(rows, next_references(session, created.year, len(items)), strict=True):
+                row["reference"] = reference
+            ids = insert_returning_ids(session, Case.__table__, rows)  # type: ignore[arg-type]
     except IntegrityError as e:
         known = session.scalars(select(Case.sha256).where(Case.sha256.in_(shas))).first()
         if known is None:
@@ -168,30 +164,28 @@ def create_cases(
     labels: list[dict[str, Any]] = []
     documents: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    searches: list[dict[str, Any]] = []
     made: list[NewCase] = []
-    for n, (item, case, case_id) in enumerate(zip(items, cases, ids, strict=True)):
-        case.id = case_id
-        case.labels = _labels_of(item.classification)
-        case.documents = _documents(originals[n] if originals is not None else None, item, created)
-        labels += [{**_values(label, _LABEL_COLUMNS), "case_id": case_id} for label in case.labels]
-        documents += [{**_values(doc, _DOCUMENT_COLUMNS), "case_id": case_id} for doc in case.documents]
+    for n, (item, row, case_id) in enumerate(zip(items, rows, ids, strict=True)):
+        case_labels = _label_values(item.classification)
+        case_documents = _document_values(originals[n] if originals is not None else None, item, created)
+        labels += [{**label, "case_id": case_id} for label in case_labels]
+        documents += [{**doc, "case_id": case_id} for doc in case_documents]
+        searches.append({"case_id": case_id, "terms": case_terms(row["text"], row["subject"], row["sender"])})
+        # case_to_dict reads attributes only: a namespace stands in for the ORM object
+        case = SimpleNamespace(**row, id=case_id, labels=[SimpleNamespace(**v) for v in case_labels],
+                               documents=[SimpleNamespace(**v) for v in case_documents])
         events.append({"case_id": case_id, "actor": actor, "action": "created", "at": created,
-                       "detail": _created_detail(case, item)})
-        made.append(NewCase(case_id, case.reference, case_to_dict(case)))
-    searches = [_search_row(case) for case in cases]
+                       "detail": _created_detail(case, item)})  # type: ignore[arg-type]
+        made.append(NewCase(case_id, row["reference"], case_to_dict(case)))  # type: ignore[arg-type]
     for model, batch in ((CaseLabel, labels), (Document, documents), (AuditEvent, events),
                          (CaseSearch, searches)):
-        if batch:
-            session.execute(insert(model), batch)
+        bulk_insert(session, model.__table__, batch)  # type: ignore[arg-type]
     return made
 
 
 def _search_row(case: Case) -> dict[str, Any]:
     return {"case_id": case.id, "terms": case_terms(case.text or "", case.subject or "", case.sender or "")}
-
-
-def _values(obj: Any, columns: Sequence[Any]) -> dict[str, Any]:
-    return {c.key: getattr(obj, c.key) for c in columns if c.key not in ("id", "case_id")}
 
 
 def _case_values(
@@ -243,33 +237,36 @@ def review_needed(classification: Classification | None, rules: Mapping[str, Rev
 
 
 def _labels_of(classification: Classification | None) -> list[CaseLabel]:
+    return [CaseLabel(**values) for values in _label_values(classification)]
+
+
+def _label_values(classification: Classification | None) -> list[dict[str, Any]]:
     if classification is None:
         return []
     return [
-        CaseLabel(
-            label_set=label.label_set,
-            label=label.label,
-            confidence=float(label.confidence),
-            scores={k: float(v) for k, v in label.scores.items()},
-            model_version=classification.model_version,
-        )
+        {"label_set": label.label_set, "label": label.label, "confidence": float(label.confidence),
+         "scores": {k: float(v) for k, v in label.scores.items()},
+         "model_version": classification.model_version, "confirmed_by": None, "confirmed_at": None}
         for label in classification.labels.values()
     ]
 
 
 def _documents(originals: Sequence[OriginalRef] | None, item: IntakeItem,
                created: datetime) -> list[Document]:
+    return [Document(**values) for values in _document_values(originals, item, created)]
+
+
+def _document_values(originals: Sequence[OriginalRef] | None, item: IntakeItem,
+                     created: datetime) -> list[dict[str, Any]]:
     if originals is None:
         source = item.source
         originals = [(PurePath(source.name).name or source.name, source.media_type, "original", source.sha256,
                       source.size)]
-    documents: dict[str, Document] = {}
+    documents: dict[str, dict[str, Any]] = {}
     for filename, media_type, role, sha256, size in originals:
         if sha256 not in documents:  # the same bytes are listed with a case once
-            documents[sha256] = Document(
-                sha256=sha256, filename=filename, media_type=media_type, role=role, size=size,
-                created_at=created,
-            )
+            documents[sha256] = {"sha256": sha256, "filename": filename, "media_type": media_type,
+                                 "role": role, "size": size, "created_at": created}
     return list(documents.values())
 
 

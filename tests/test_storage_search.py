@@ -88,8 +88,9 @@ def test_migration_indexes_existing_cases(db_url: str) -> None:
             config.attributes["connection"] = conn
             command.downgrade(config, "0004")
             conn.execute(text(
-                "INSERT INTO cases (reference, channel, source_name, sha256, language, text, subject, sender, "
-                "status, model_version, needs_review, fields, problems, pages, created_at, updated_at) VALUES "
+                "INSERT INTO cases (reference, channel, source_name, sha256, language, text, subject, "
+                "sender, status, model_version, needs_review, fields, problems, pages, created_at, "
+                "updated_at) VALUES "
                 "('2020-000001', 'slip', 'a.png', :sha, 'zh', '小区垃圾无人清运', '', '', 'new', '', false, "
                 "'[]', '[]', '[]', :at, :at)"), {"sha": "f" * 64, "at": datetime(2020, 1, 1)})
     finally:
