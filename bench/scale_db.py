@@ -47,20 +47,17 @@ from pipeline.core.model import Channel, Classification, IntakeItem, Label, Sour
 
 DEPARTMENTS = ("window_services", "online_services", "public_security", "medical", "transport",
                "facilities", "banking_postal", "general")
-STATUSES = ("new", "triaged", "in_progress", "resolved", "closed")
 _EN_TEXT = (
     "queue window staff waiting hours form document approval lift elevator toilet dirty broken noise "
     "parking bus metro late rude helpful slow online booking payment website app passport permit license "
     "police card residence tax bank post office light seat water cold hot smell clean floor stairs door "
     "ticket number printer signature stamp copy fee refund phone call line desk manager complaint thanks"
-
 )
 _ZH_TEXT = (
     "排队 窗口 工作人员 等待 小时 表格 材料 审批 电梯 厕所 卫生 损坏 噪音 停车 公交 地铁 迟到 态度 "
     "热情 缓慢 网上 预约 缴费 网站 手机 护照 许可证 驾照 派出所 身份证 居住证 税务 银行 邮局 灯光 座椅 "
     "饮用水 空调 异味 清洁 地面 楼梯 大门 取号 打印机 签字 盖章 复印 收费 退款 电话 咨询 投诉 感谢 扰民 "
     "施工 积水 垃圾 清运 小区 道路 路灯 绿化 物业 供暖 燃气"
-
 )
 EN_WORDS = tuple(_EN_TEXT.split())
 ZH_WORDS = tuple(_ZH_TEXT.split())

@@ -39,6 +39,23 @@ def default_home() -> Path:
     return platformdirs.user_data_path("complaintdesk")
 
 
+class DatabaseSettings(BaseModel):
+    """``[db]``: PostgreSQL's connection pool and timeouts (``storage.PoolOptions``); SQLite ignores them.
+
+    ``COMPLAINTDESK_DB_POOL_SIZE=20`` is ``pool_size = 20`` in ``[db]``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool_size: int = Field(default=5, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: int = Field(default=10, ge=1)
+    #: seconds; 0 means no limit
+    statement_timeout: float = Field(default=0.0, ge=0)
+    pool_pre_ping: bool = True
+
+
 class Settings(BaseModel):
     """Everything complaintdesk needs to run; see the README's configuration table.
 
@@ -56,6 +73,7 @@ class Settings(BaseModel):
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     #: where ``home`` came from ("--home", "COMPLAINTDESK_HOME", ...), set by ``load_settings`` for messages;
     #: a field, not a private attribute, so that a worker's copy equals the original
     home_origin: str = Field(default="the per-user default", repr=False)
@@ -202,7 +220,7 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Later layers win, key by key inside the ``[imap]``/``[smtp]``/``[ocr]`` tables too."""
+    """Later layers win, key by key inside the ``[imap]``/``[smtp]``/``[ocr]``/``[db]`` tables too."""
     out: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():

@@ -10,6 +10,7 @@ import ocr
 import storage
 from pipeline.config import Settings
 from pipeline.core.model import ReviewRule
+from pipeline.database import open_db
 from pipeline.models import current_model_dir
 
 
@@ -40,7 +41,7 @@ def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = 
     """
     if need_ocr:
         ocr.check_tesseract(settings.ocr.languages)
-    db = storage.open_database(settings.resolved_database_url)
+    db = open_db(settings)
     try:
         model = classifiers.load_model(
             current_model_dir(db, settings.models_root, model_dir=settings.model_dir))

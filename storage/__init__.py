@@ -29,7 +29,14 @@ from storage.cases import (
     review_needed,
     set_status,
 )
-from storage.db import Database, create_database_engine, head_revision, migrate, open_database
+from storage.db import (
+    Database,
+    PoolOptions,
+    create_database_engine,
+    head_revision,
+    migrate,
+    open_database,
+)
 from storage.errors import (
     CaseNotFoundError,
     DuplicateCaseError,
@@ -158,6 +165,7 @@ __all__ = [
     "OriginalProblem",
     "OriginalRef",
     "OriginalStatus",
+    "PoolOptions",
     "PendingAck",
     "QuarantineRecord",
     "QueuedAck",

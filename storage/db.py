@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -47,6 +48,26 @@ INIT_HINT = "run `complaintdesk init`"
 MIGRATION_LOCK_KEY = 0x636F6D706C61
 #: execution option that marks the connections of ``Database.reader()``
 READ_ONLY_OPTION = "complaintdesk_read_only"
+
+
+@dataclass(frozen=True)
+class PoolOptions:
+    """How a PostgreSQL engine keeps and checks its connections (``[db]`` in the config file).
+
+    SQLite ignores them: it has no server to wait for and one writer at a time anyway.
+    """
+
+    #: connections kept open per process, and how many more may be opened at a peak
+    pool_size: int = 5
+    max_overflow: int = 10
+    #: seconds to wait for a free connection before failing
+    pool_timeout: float = 30.0
+    #: seconds to wait for the server to answer a new connection (the URL's connect_timeout wins)
+    connect_timeout: int = 10
+    #: seconds a statement may run before the server cancels it; 0 means no limit
+    statement_timeout: float = 0.0
+    #: test a pooled connection before use, so a restarted server costs no failed request
+    pool_pre_ping: bool = True
 
 
 class Database:
@@ -122,8 +143,10 @@ class Database:
         self.dispose()
 
 
-def open_database(url: str, *, check_schema: bool = True) -> Database:
+def open_database(url: str, *, check_schema: bool = True, pool: PoolOptions | None = None) -> Database:
     """Open the database at ``url`` and check its schema is at the current migration.
+
+    ``pool`` sizes and times the connections to PostgreSQL (default ``PoolOptions()``).
 
     Raises:
         StorageError: the URL is invalid or the database cannot be reached.
@@ -134,7 +157,7 @@ def open_database(url: str, *, check_schema: bool = True) -> Database:
     database = _sqlite_path(parsed)
     if database is not None:
         _check_sqlite_file(database)
-    engine = create_database_engine(url, immutable=database is not None and _frozen(database))
+    engine = create_database_engine(url, immutable=database is not None and _frozen(database), pool=pool)
     shown = redact(engine.url)
     if check_schema:
         try:
@@ -197,8 +220,9 @@ def head_revision() -> str:
     return heads[0]
 
 
-def create_database_engine(url: str, *, immutable: bool = False) -> Engine:
-    """An engine for ``url`` (``postgresql://`` means psycopg 3), with SQLite pragmas set.
+def create_database_engine(url: str, *, immutable: bool = False, pool: PoolOptions | None = None) -> Engine:
+    """An engine for ``url`` (``postgresql://`` means psycopg 3), with SQLite pragmas set, or
+    PostgreSQL's pool and timeouts (``pool``, default ``PoolOptions()``).
 
     ``immutable`` opens a SQLite file read-only without the -wal and -shm files (see ``_frozen``).
 
@@ -210,10 +234,30 @@ def create_database_engine(url: str, *, immutable: bool = False) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed, immutable=immutable)
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = _postgres_engine(parsed, pool or PoolOptions())
     except (ArgumentError, ImportError) as e:
         raise StorageError(f"invalid database URL {redact(url)}: {e}") from e
     event.listen(engine, "begin", _on_postgres_begin)
+    return engine
+
+
+def _postgres_engine(url: URL, pool: PoolOptions) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = pool.connect_timeout
+    engine = create_engine(
+        url, pool_pre_ping=pool.pool_pre_ping, pool_size=pool.pool_size, max_overflow=pool.max_overflow,
+        pool_timeout=pool.pool_timeout, connect_args=connect_args,
+    )
+    if pool.statement_timeout > 0:
+        # a session setting on each new connection: the URL's own `options` (a search_path) stay as given
+        milliseconds = int(pool.statement_timeout * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"SET statement_timeout = {milliseconds}")
+            dbapi_connection.commit()
+
     return engine
 
 
@@ -341,6 +385,15 @@ def translate_error(e: SQLAlchemyError, shown_url: str) -> StorageError:
             f"the database at {shown_url} stayed locked by another process "
             f"for {SQLITE_BUSY_TIMEOUT_MS // 1000} s "
             f"({detail}); is a long batch running?"
+        )
+    if "statement timeout" in lowered:
+        return StorageError(
+            f"a query took longer than the statement timeout at {shown_url} ({detail}); raise "
+            "statement_timeout in [db] of the config file, or look for what holds the database up"
+        )
+    if "queuepool limit" in lowered:
+        return StorageError(
+            f"no free database connection to {shown_url} ({detail}); raise pool_size or max_overflow in [db]"
         )
     if isinstance(e, OperationalError):
         return StorageError(

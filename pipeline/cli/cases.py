@@ -24,6 +24,7 @@ from pipeline.cli.output import compact_table, console, err_console, label, safe
 from pipeline.cli.params import CHANNELS, STATUSES, choice, department_labels
 from pipeline.config import Settings
 from pipeline.core.errors import UsageError
+from pipeline.database import open_db
 
 cases_app = typer.Typer(help="List, search, show and export cases.", no_args_is_help=True)
 
@@ -90,7 +91,7 @@ def _find_cases(
         except ValueError as e:
             raise UsageError(f"QUERY: {e}") from e
 
-    db = storage.open_database(_settings().resolved_database_url)
+    db = open_db(_settings())
     with db, db.reader() as session:
         found = storage.list_cases(session, status=status, department=department, channel=channel,
                                    needs_review=needs_review, limit=limit, after=after, search=search,
@@ -160,7 +161,7 @@ def cases_show(
     """Show one case with its labels, fields and text."""
     import storage
 
-    db = storage.open_database(_settings().resolved_database_url)
+    db = open_db(_settings())
     with db, db.reader() as session:
         row = storage.case_to_dict(storage.get_case(session, reference))
     if as_json:

@@ -30,10 +30,11 @@ def check(
     """Check that every case's originals are in the store and unchanged (SHA-256); exit 7 if not."""
     import storage
     from pipeline.cli.app import settings
+    from pipeline.database import open_db
     from storage.integrity import problems_json
 
     s = settings()
-    db = storage.open_database(s.resolved_database_url)
+    db = open_db(s)
     try:
         with db.reader() as session:  # rows first, hashing after: no snapshot held while reading files
             originals = storage.kept_originals(session)

@@ -35,6 +35,7 @@ from pipeline.cli.output import console, safe
 from pipeline.cli.params import require_paths
 from pipeline.config import Settings, load_settings
 from pipeline.core.errors import InputError, InvalidLabelError
+from pipeline.database import open_db
 
 models_app = typer.Typer(help="List, promote and roll back trained model versions.", no_args_is_help=True)
 
@@ -50,7 +51,7 @@ def _settings() -> Settings:
 @contextmanager
 def _database(settings: Settings) -> Iterator[storage.Database]:
     """The deployment's database (the model registry lives there); run ``complaintdesk init`` first."""
-    with storage.open_database(settings.resolved_database_url) as db:
+    with open_db(settings) as db:
         yield db
 
 
