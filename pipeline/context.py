@@ -10,7 +10,7 @@ import ocr
 import storage
 from pipeline.config import Settings
 from pipeline.core.model import ReviewRule
-from pipeline.database import open_db
+from pipeline.database import open_blobs, open_db
 from pipeline.models import current_model_dir
 
 
@@ -48,4 +48,4 @@ def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = 
     except BaseException:
         db.dispose()
         raise
-    return RunContext(settings, db, storage.BlobStore(settings.blob_dir), model, actor)
+    return RunContext(settings, db, open_blobs(settings), model, actor)

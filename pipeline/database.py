@@ -1,4 +1,5 @@
-"""Opening the database a ``Settings`` names, with its ``[db]`` pool and timeouts."""
+"""Opening the database and the store of originals a ``Settings`` names (the database with its ``[db]``
+pool and timeouts)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,10 @@ def open_db(settings: Settings, *, check_schema: bool = True) -> storage.Databas
 
     return storage.open_database(settings.resolved_database_url, check_schema=check_schema,
                                  pool=storage.PoolOptions(**settings.db.model_dump()))
+
+
+def open_blobs(settings: Settings) -> storage.BlobStore:
+    """The store of originals the settings name: the folder ``HOME/originals``."""
+    import storage
+
+    return storage.BlobStore(settings.blob_dir)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -154,6 +155,14 @@ class BlobStore:
         """
         path = self.path(sha)
         return path.stat().st_size, _hash_file(path)
+
+    def shas(self) -> Iterator[str]:
+        """The SHA-256 of every blob in the store (in no particular order)."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.glob("??/??/*"):
+            if _SHA256.match(path.name) and path.is_file():
+                yield path.name
 
     def verify(self, sha: str) -> bool:
         """True if the blob exists and its bytes still hash to ``sha``."""

@@ -30,7 +30,7 @@ def check(
     """Check that every case's originals are in the store and unchanged (SHA-256); exit 7 if not."""
     import storage
     from pipeline.cli.app import settings
-    from pipeline.database import open_db
+    from pipeline.database import open_blobs, open_db
     from storage.integrity import problems_json
 
     s = settings()
@@ -40,7 +40,7 @@ def check(
             originals = storage.kept_originals(session)
     finally:
         db.dispose()
-    problems = storage.check_originals(originals, storage.BlobStore(s.blob_dir))
+    problems = storage.check_originals(originals, open_blobs(s))
     if as_json:
         for row in problems_json(problems):
             print(json.dumps(row, ensure_ascii=False))
