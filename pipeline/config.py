@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ocr.settings import OcrSettings
@@ -56,6 +56,30 @@ class DatabaseSettings(BaseModel):
     pool_pre_ping: bool = True
 
 
+class StorageSettings(BaseModel):
+    """``[storage]``: where the originals are kept.
+
+    ``blobs`` is a folder (default ``HOME/originals``) or ``s3://bucket/prefix`` for an S3-compatible
+    object store shared by several machines; then ``HOME/originals`` is each machine's local cache, and
+    the ``s3_*`` values (else boto3's own ``AWS_*`` variables and ``~/.aws``) say where and who.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    blobs: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    @field_validator("blobs")
+    @classmethod
+    def _s3_or_folder(cls, v: str) -> str:
+        if "://" in v and not v.startswith("s3://"):
+            raise ValueError("expected a folder or s3://bucket/prefix")
+        return v
+
+
 class Settings(BaseModel):
     """Everything complaintdesk needs to run; see the README's configuration table.
 
@@ -74,6 +98,7 @@ class Settings(BaseModel):
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     #: where ``home`` came from ("--home", "COMPLAINTDESK_HOME", ...), set by ``load_settings`` for messages;
     #: a field, not a private attribute, so that a worker's copy equals the original
     home_origin: str = Field(default="the per-user default", repr=False)
@@ -103,7 +128,10 @@ class Settings(BaseModel):
 
     @property
     def blob_dir(self) -> Path:
-        return self.home / "originals"
+        """The local store of originals (with an S3 store: this machine's cache of it)."""
+        blobs = self.storage.blobs
+        return Path(blobs).expanduser().absolute() if blobs and not blobs.startswith("s3://") \
+            else self.home / "originals"
 
     @property
     def models_root(self) -> Path:
@@ -220,7 +248,7 @@ def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Later layers win, key by key inside the ``[imap]``/``[smtp]``/``[ocr]``/``[db]`` tables too."""
+    """Later layers win, key by key inside the tables (``[imap]``, ``[ocr]``, ``[db]``...) too."""
     out: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():

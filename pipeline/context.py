@@ -20,7 +20,7 @@ class RunContext:
 
     settings: Settings
     db: storage.Database
-    blobs: storage.BlobStore
+    blobs: storage.Blobs
     classifier: classifiers.Classifier
     actor: str = "system"
 

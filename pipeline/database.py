@@ -23,8 +23,23 @@ def open_db(settings: Settings, *, check_schema: bool = True) -> storage.Databas
                                  pool=storage.PoolOptions(**settings.db.model_dump()))
 
 
-def open_blobs(settings: Settings) -> storage.BlobStore:
-    """The store of originals the settings name: the folder ``HOME/originals``."""
+def open_blobs(settings: Settings) -> storage.Blobs:
+    """The store of originals the settings name (``[storage] blobs``): a folder, by default
+    ``HOME/originals``, or an S3 bucket with ``settings.blob_dir`` as this machine's cache.
+
+    Raises:
+        StorageError: the S3 location is not ``s3://bucket/prefix``.
+    """
     import storage
 
-    return storage.BlobStore(settings.blob_dir)
+    local = storage.BlobStore(settings.blob_dir)
+    config = settings.storage
+    if not config.blobs.startswith("s3://"):
+        return local
+    from storage.s3 import S3BlobStore, S3Options
+
+    secret = config.s3_secret_access_key
+    options = S3Options(endpoint_url=config.s3_endpoint_url, region=config.s3_region,
+                        access_key_id=config.s3_access_key_id,
+                        secret_access_key=secret.get_secret_value() if secret else None)
+    return S3BlobStore(config.blobs, local, options)

@@ -9,7 +9,7 @@ transaction, one per complaint (or one per batch of e-mail, with ``create_cases`
 from __future__ import annotations
 
 from storage.audit import audit_trail, record_event
-from storage.blobs import BlobStore, sha256_bytes
+from storage.blobs import Blobs, BlobStore, sha256_bytes
 from storage.cases import (
     EXPORT_COLUMNS,
     EXPORT_FIELDS,
@@ -137,6 +137,7 @@ __all__ = [
     "AckRequest",
     "AuditEvent",
     "BlobStore",
+    "Blobs",
     "Case",
     "CaseLabel",
     "CaseMessage",

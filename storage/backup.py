@@ -25,7 +25,7 @@ from urllib.parse import unquote
 
 from sqlalchemy.engine import URL, make_url
 
-from storage.blobs import BlobStore
+from storage.blobs import Blobs, BlobStore
 from storage.db import head_revision, redact
 from storage.errors import StorageError
 from storage.private import make_private_dir
@@ -49,7 +49,7 @@ class BackupResult:
     originals: int
 
 
-def backup(url: str, blobs: BlobStore, dest: Path) -> BackupResult:
+def backup(url: str, blobs: Blobs, dest: Path) -> BackupResult:
     """Back the database at ``url`` and the originals in ``blobs`` up into the new folder ``dest``.
 
     Raises:
@@ -75,7 +75,7 @@ def backup(url: str, blobs: BlobStore, dest: Path) -> BackupResult:
     return BackupResult(dest, backend, revision, copied)
 
 
-def restore(src: Path, url: str, blobs: BlobStore) -> BackupResult:
+def restore(src: Path, url: str, blobs: Blobs) -> BackupResult:
     """Put the backup in ``src`` back: replace the database at ``url`` and add its originals to ``blobs``.
 
     The database must be of the same kind (SQLite or PostgreSQL) as the one backed up.
@@ -136,7 +136,7 @@ def _sqlite_copy(source: Path, target: Path) -> None:
         raise StorageError(f"cannot copy the SQLite database {source} to {target}: {e}") from e
 
 
-def _copy_blobs(source: BlobStore, target: BlobStore) -> int:
+def _copy_blobs(source: Blobs, target: Blobs) -> int:
     """Copy every original of ``source`` that ``target`` lacks, checking each one's SHA-256; the count."""
     copied = 0
     for sha in source.shas():
@@ -145,7 +145,9 @@ def _copy_blobs(source: BlobStore, target: BlobStore) -> int:
         with source.open(sha) as f:
             stored, _size = target.put_stream(f)
         if stored != sha:
-            raise StorageError(f"the original {sha} in {source.root} is damaged (its bytes hash to {stored})")
+            raise StorageError(
+                f"the original {sha} in {source.location} is damaged (its bytes hash to {stored})"
+            )
         copied += 1
     return copied
 

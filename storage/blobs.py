@@ -14,7 +14,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from storage.errors import StorageError
 from storage.private import READ_ONLY_FILE_MODE, make_private_dir
@@ -28,11 +28,49 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def is_sha256(name: str) -> bool:
+    """True if ``name`` is a lower-case hex SHA-256 (the name of a blob)."""
+    return bool(_SHA256.match(name))
+
+
+def check_sha256(sha: str) -> None:
+    """Raises:
+    StorageError: ``sha`` is not a lower-case hex SHA-256 (nothing can be stored under it).
+    """
+    if not _SHA256.match(sha):
+        raise StorageError(f"not a SHA-256 digest: {sha!r}")
+
+
+class Blobs(Protocol):
+    """What the pipeline needs of a store of originals: the local ``BlobStore`` or ``storage.s3``'s.
+
+    ``path`` is a local file with the bytes (OCR reads files); ``digest`` reads the stored bytes
+    themselves (the integrity check), raising ``FileNotFoundError`` for a missing blob.
+    """
+
+    @property
+    def location(self) -> str: ...
+    def exists(self, sha: str) -> bool: ...
+    def put(self, data: bytes, sha256: str | None = None) -> str: ...
+    def put_stream(self, f: BinaryIO) -> tuple[str, int]: ...
+    def path(self, sha: str) -> Path: ...
+    def open(self, sha: str) -> BinaryIO: ...
+    def read(self, sha: str) -> bytes: ...
+    def digest(self, sha: str) -> tuple[int, str]: ...
+    def verify(self, sha: str) -> bool: ...
+    def shas(self) -> Iterator[str]: ...
+
+
 class BlobStore:
     """Originals on disk, addressed by their SHA-256."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+
+    @property
+    def location(self) -> str:
+        """Where the originals are, for messages."""
+        return str(self.root)
 
     def path(self, sha: str) -> Path:
         """Where the blob ``sha`` lives (whether or not it exists).
@@ -40,8 +78,7 @@ class BlobStore:
         Raises:
             StorageError: ``sha`` is not a lower-case hex SHA-256.
         """
-        if not _SHA256.match(sha):
-            raise StorageError(f"not a SHA-256 digest: {sha!r}")
+        check_sha256(sha)
         return self.root / sha[:2] / sha[2:4] / sha
 
     def exists(self, sha: str) -> bool:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.blobs import BlobStore
+from storage.blobs import Blobs, check_sha256
 from storage.errors import StorageError
 from storage.models import Case, Document
 
@@ -55,7 +55,7 @@ def kept_originals(session: Session) -> list[KeptOriginal]:
     return [KeptOriginal(*row) for row in rows]
 
 
-def check_originals(originals: Iterable[KeptOriginal], blobs: BlobStore) -> list[OriginalProblem]:
+def check_originals(originals: Iterable[KeptOriginal], blobs: Blobs) -> list[OriginalProblem]:
     """The originals that are not in ``blobs`` as kept (each distinct blob is hashed once)."""
     found: dict[str, tuple[int, str] | OriginalProblem | None] = {}
     problems: list[OriginalProblem] = []
@@ -69,7 +69,7 @@ def check_originals(originals: Iterable[KeptOriginal], blobs: BlobStore) -> list
     return problems
 
 
-def verify_originals(session: Session, blobs: BlobStore) -> list[OriginalProblem]:
+def verify_originals(session: Session, blobs: Blobs) -> list[OriginalProblem]:
     """Check every case's documents against the blob store: present, and the SHA-256 matches.
 
     Returns the problems found (empty when all is well), in case reference order.
@@ -77,10 +77,10 @@ def verify_originals(session: Session, blobs: BlobStore) -> list[OriginalProblem
     return check_originals(kept_originals(session), blobs)
 
 
-def _inspect(original: KeptOriginal, blobs: BlobStore) -> tuple[int, str] | OriginalProblem | None:
+def _inspect(original: KeptOriginal, blobs: Blobs) -> tuple[int, str] | OriginalProblem | None:
     """(size, sha256) of the stored file, None if there is none, or the problem reading it."""
     try:
-        path = blobs.path(original.sha256)
+        check_sha256(original.sha256)
     except StorageError as e:  # a documents row with a malformed hash: nothing can be stored under it
         return OriginalProblem(original, OriginalStatus.damaged, str(e))
     try:
@@ -88,7 +88,9 @@ def _inspect(original: KeptOriginal, blobs: BlobStore) -> tuple[int, str] | Orig
     except FileNotFoundError:
         return None
     except OSError as e:
-        return OriginalProblem(original, OriginalStatus.unreadable, f"cannot read {path}: {e.strerror or e}")
+        where = blobs.location
+        return OriginalProblem(original, OriginalStatus.unreadable,
+                               f"cannot read {original.sha256} in {where}: {e.strerror or e}")
 
 
 def _compare(original: KeptOriginal,
