@@ -301,9 +301,10 @@ def list_cases(
         statement = statement.where(matching(session, search))
     if after is not None:
         last = get_case(session, after)
-        statement = statement.where(or_(
-            Case.created_at < last.created_at, and_(Case.created_at == last.created_at, Case.id < last.id)
-        ))
+        # the plain range first, so every (filter, created_at, id) index serves it; the OR breaks ties
+        statement = statement.where(Case.created_at <= last.created_at).where(
+            or_(Case.created_at < last.created_at, Case.id < last.id)
+        )
     if status is not None:
         _check_status(status)
         statement = statement.where(Case.status == status)
