@@ -43,7 +43,6 @@ FINAL_STATUSES = ("closed", "rejected")
 OriginalRef = tuple[str, str, str, str, int]
 
 
-
 def find_case_by_sha256(session: Session, sha256: str) -> Case | None:
     """The (first) case made from these exact original bytes, if any (typed-in texts may repeat)."""
     return session.scalars(select(Case).where(Case.sha256 == sha256).order_by(Case.id).limit(1)).first()
