@@ -87,6 +87,8 @@ from storage.models import (
     ModelVersion,
     PendingAck,
     QuarantineRecord,
+    User,
+    WebSession,
 )
 from storage.outbox import (
     AckRequest,
@@ -118,6 +120,16 @@ from storage.registry import (
     register_model_version,
     retire_model_version,
     rollback_model_version,
+)
+from storage.users import (
+    add_user,
+    add_web_session,
+    check_role,
+    end_web_sessions,
+    find_user,
+    find_web_session,
+    get_user,
+    list_users,
 )
 
 __all__ = [
@@ -224,4 +236,14 @@ __all__ = [
     "set_status",
     "sha256_bytes",
     "verify_originals",
+    "User",
+    "WebSession",
+    "add_user",
+    "add_web_session",
+    "check_role",
+    "end_web_sessions",
+    "find_user",
+    "find_web_session",
+    "get_user",
+    "list_users",
 ]
