@@ -35,8 +35,24 @@ from storage.errors import (
     DuplicateCaseError,
     InvalidTransitionError,
     ModelVersionNotFoundError,
+    QuarantineNotFoundError,
     SchemaError,
     StorageError,
+)
+from storage.followup import (
+    OPEN_STATUSES,
+    DueRule,
+    QueueCursor,
+    add_note,
+    assign,
+    due_dates,
+    edit_text,
+    is_overdue,
+    mark_first_response,
+    overdue_cases,
+    rerank,
+    review_queue,
+    review_rank,
 )
 from storage.intake import (
     accept_record,
@@ -56,6 +72,7 @@ from storage.integrity import (
     verify_originals,
 )
 from storage.labels import (
+    check_allowed,
     confirmed_labels,
     confirmed_training_rows,
     correct_label,
@@ -121,6 +138,21 @@ from storage.registry import (
 )
 
 __all__ = [
+    "OPEN_STATUSES",
+    "DueRule",
+    "QueueCursor",
+    "QuarantineNotFoundError",
+    "add_note",
+    "assign",
+    "check_allowed",
+    "due_dates",
+    "edit_text",
+    "is_overdue",
+    "mark_first_response",
+    "overdue_cases",
+    "rerank",
+    "review_queue",
+    "review_rank",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
     "EXPORT_FIELDS",
