@@ -29,7 +29,8 @@ def make_case(db: storage.Database, text: str, *, department: str = "facilities"
               settings: Settings | None = None) -> str:
     """A case as the intake stores it, with department/sentiment labels and an OCR confidence."""
     labels = {
-        "department": Label("department", department, confidence, {department: confidence, "general": runner_up}),
+        "department": Label("department", department, confidence,
+                            {department: confidence, "general": runner_up}),
         "sentiment": Label("sentiment", "negative", 0.95, {"negative": 0.95, "neutral": 0.05}),
     }
     item = IntakeItem(source=Source.from_bytes(Channel.slip, f"{text}.png", f"{text}{created}".encode()),
@@ -43,7 +44,8 @@ def make_case(db: storage.Database, text: str, *, department: str = "facilities"
 
 @pytest.fixture
 def desk(db: storage.Database, tmp_path: Path) -> Iterator[review.Desk]:
-    settings = Settings(home=tmp_path, sla={"transport": SlaSettings(first_response_days=1, resolution_days=5)})
+    sla = {"transport": SlaSettings(first_response_days=1, resolution_days=5)}
+    settings = Settings(home=tmp_path, sla=sla)
     yield review.open_desk(settings, db=db)
 
 
@@ -58,7 +60,8 @@ def test_correction_stores_who_when_old_new_and_model_version_and_accept_confirm
     assert not shown["needs_review"] and shown["labels"]["sentiment"]["confirmed_by"] == "rita"
     with db.reader() as session:
         corrections = storage.list_corrections(session)
-        assert [(c.label_set, c.old_label, c.new_label, c.reviewer, c.model_version) for c in corrections] == [
+        rows = [(c.label_set, c.old_label, c.new_label, c.reviewer, c.model_version) for c in corrections]
+        assert rows == [
             ("department", "facilities", "transport", "rita", "m-1"),
             ("sentiment", "negative", "negative", "rita", "m-1")]
         assert corrections[0].created_at is not None
@@ -73,7 +76,8 @@ def test_a_label_the_model_does_not_have_is_refused_and_nothing_is_stored(
         assert storage.list_corrections(session) == []
 
 
-def test_status_lifecycle_reject_needs_a_reason_and_closed_reopens(desk: review.Desk, db: storage.Database) -> None:
+def test_status_lifecycle_reject_needs_a_reason_and_closed_reopens(
+        desk: review.Desk, db: storage.Database) -> None:
     ref = make_case(db, "queue too long")
     with pytest.raises(UsageError, match="reason"):
         review.set_status(desk, SUPER, ref, "rejected")
@@ -113,7 +117,8 @@ def test_overdue_lists_open_cases_past_a_due_date(desk: review.Desk, db: storage
     assert [c["reference"] for c in found] == [late] and found[0]["overdue"]
 
 
-def test_text_edit_keeps_the_original_and_notes_show_in_history(desk: review.Desk, db: storage.Database) -> None:
+def test_text_edit_keeps_the_original_and_notes_show_in_history(
+        desk: review.Desk, db: storage.Database) -> None:
     ref = make_case(db, "the 1ift is br0ken")
     shown = review.edit_text(desk, REVIEWER, ref, "the lift is broken")
     assert shown["text"] == "the lift is broken" and shown["original_text"] == "the 1ift is br0ken"
@@ -124,7 +129,8 @@ def test_text_edit_keeps_the_original_and_notes_show_in_history(desk: review.Des
     assert kinds == [("created", "scan"), ("text_edited", "rita"), ("text_edited", "rita"), ("note", "fay")]
 
 
-def test_roles_and_departments_are_checked_by_every_operation(desk: review.Desk, db: storage.Database) -> None:
+def test_roles_and_departments_are_checked_by_every_operation(
+        desk: review.Desk, db: storage.Database) -> None:
     ref = make_case(db, "toilet dirty", department="facilities")
     assert review.get_case(desk, FACILITIES, ref)["reference"] == ref
     for call in (lambda: review.get_case(desk, TRANSPORT, ref),
@@ -139,7 +145,8 @@ def test_roles_and_departments_are_checked_by_every_operation(desk: review.Desk,
         with pytest.raises(AccessDeniedError):
             call()
     with db.reader() as session:
-        assert [e.action for e in storage.audit_trail(session, storage.get_case(session, ref))] == ["created"]
+        trail = storage.audit_trail(session, storage.get_case(session, ref))
+        assert [e.action for e in trail] == ["created"]
     assert review.can(REVIEWER, "correct", {"assigned_department": "transport"})
     assert not review.can(REVIEWER, "reply") and review.can(FACILITIES, "reply", {"assigned_department":
                                                                                    "facilities"})
@@ -158,7 +165,7 @@ def test_queue_orders_by_need_then_due_then_age_and_pages_without_gaps(
                                 created=T0 + timedelta(minutes=30))
     low_only = make_case(db, "one reason", confidence=0.45, runner_up=0.1, created=T0 + timedelta(hours=3))
     make_case(db, "no reason: not queued", confidence=0.99, runner_up=0.01)
-    with db.session() as session:  # needs_review comes from the intake's thresholds; mark the rest as the queue
+    with db.session() as session:  # sure of its labels, but the scan was hard to read: a person looks
         for ref in (sure_old,):
             storage.get_case(session, ref).needs_review = True
     expected = [low_close_blurred, low_close_older, low_close, sure_old, low_only]

@@ -52,7 +52,8 @@ def correct(desk: Desk, actor: Actor, reference: str, labels: Mapping[str, str],
 
     Each becomes a ``Correction`` (who, when, old and new label, the model version behind the old
     one: training data for ``retrain``) and a confirmed label that ``reclassify`` never overwrites.
-    ``accept_rest`` confirms every other label set of the case not confirmed yet as the model labelled it. A case whose
+    ``accept_rest`` confirms every other label set of the case not confirmed yet, as the model
+    labelled it. A case whose
     every label is confirmed leaves the review queue. Correcting ``department`` also hands the case to
     that department. Returns the case as ``case_view`` shows it.
 
