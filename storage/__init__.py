@@ -118,11 +118,14 @@ from storage.outbox import (
 from storage.quarantine import (
     find_ignored,
     find_quarantine_by_sha256,
+    get_quarantine,
     ignored_by_sha256,
     list_quarantine,
     quarantine,
     quarantine_by_sha256,
+    quarantined_intake,
     record_ignored,
+    reopen_intake,
     resolve_quarantine,
 )
 from storage.references import format_reference, next_reference, next_references
@@ -219,6 +222,9 @@ __all__ = [
     "find_quarantine_by_sha256",
     "format_reference",
     "get_case",
+    "get_quarantine",
+    "quarantined_intake",
+    "reopen_intake",
     "get_mailbox_state",
     "get_model_version",
     "head_revision",
