@@ -33,21 +33,46 @@ from pipeline.review.cases import (
     set_status,
 )
 from pipeline.review.desk import Desk, open_desk
+from pipeline.review.quarantine import (
+    OriginalFile,
+    case_original,
+    list_quarantine,
+    quarantine_original,
+    release,
+    show_quarantine,
+)
+from pipeline.review.replies import LANGUAGES, Reply, ReplyError, can_email, draft, reply
+from pipeline.review.report import CorrectionsReport, corrections_report, record_retrain
 
 __all__ = [
     "ACTIONS",
+    "LANGUAGES",
     "Actor",
+    "CorrectionsReport",
     "Desk",
     "HistoryEntry",
+    "OriginalFile",
     "QueuePage",
+    "Reply",
+    "ReplyError",
     "Role",
     "accept",
     "add_note",
     "assign",
     "can",
     "can_assign_to",
+    "can_email",
+    "case_original",
     "case_view",
     "correct",
+    "corrections_report",
+    "draft",
+    "list_quarantine",
+    "quarantine_original",
+    "record_retrain",
+    "release",
+    "reply",
+    "show_quarantine",
     "department_scope",
     "edit_text",
     "get_case",
