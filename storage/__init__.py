@@ -35,8 +35,24 @@ from storage.errors import (
     DuplicateCaseError,
     InvalidTransitionError,
     ModelVersionNotFoundError,
+    QuarantineNotFoundError,
     SchemaError,
     StorageError,
+)
+from storage.followup import (
+    OPEN_STATUSES,
+    DueRule,
+    QueueCursor,
+    add_note,
+    assign,
+    due_dates,
+    edit_text,
+    is_overdue,
+    mark_first_response,
+    overdue_cases,
+    rerank,
+    review_queue,
+    review_rank,
 )
 from storage.intake import (
     accept_record,
@@ -56,6 +72,7 @@ from storage.integrity import (
     verify_originals,
 )
 from storage.labels import (
+    check_allowed,
     confirmed_labels,
     confirmed_training_rows,
     correct_label,
@@ -103,11 +120,14 @@ from storage.outbox import (
 from storage.quarantine import (
     find_ignored,
     find_quarantine_by_sha256,
+    get_quarantine,
     ignored_by_sha256,
     list_quarantine,
     quarantine,
     quarantine_by_sha256,
+    quarantined_intake,
     record_ignored,
+    reopen_intake,
     resolve_quarantine,
 )
 from storage.references import format_reference, next_reference, next_references
@@ -133,6 +153,21 @@ from storage.users import (
 )
 
 __all__ = [
+    "OPEN_STATUSES",
+    "DueRule",
+    "QueueCursor",
+    "QuarantineNotFoundError",
+    "add_note",
+    "assign",
+    "check_allowed",
+    "due_dates",
+    "edit_text",
+    "is_overdue",
+    "mark_first_response",
+    "overdue_cases",
+    "rerank",
+    "review_queue",
+    "review_rank",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
     "EXPORT_FIELDS",
@@ -199,6 +234,9 @@ __all__ = [
     "find_quarantine_by_sha256",
     "format_reference",
     "get_case",
+    "get_quarantine",
+    "quarantined_intake",
+    "reopen_intake",
     "get_mailbox_state",
     "get_model_version",
     "head_revision",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from pipeline.core.model import Classification, IntakeItem, ReviewRule
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
+from storage.followup import due_dates, review_rank
 from storage.lookup import rows_by_sha256
 from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, Document, utcnow
 from storage.references import next_reference, next_references
@@ -82,8 +83,12 @@ def create_case(
     thresholds: Mapping[str, ReviewRule] | None = None,
     originals: Sequence[OriginalRef] | None = None,
     now: datetime | None = None,
+    sla: Mapping[str, tuple[float | None, float]] | None = None,
 ) -> Case:
     """A new case from a classified item: reference, labels, review flag, documents, audit event.
+
+    Its due dates come from ``sla`` (department -> ``DueRule``, ``""`` for the default; see
+    ``storage.due_dates``), else ``due_days`` to resolve and no first-response target.
 
     ``originals`` are the files to list with the case (their bytes go to the ``BlobStore``
     separately); by default one document describing ``item.source``. The case needs review when a
@@ -96,7 +101,7 @@ def create_case(
     """
     created = now or utcnow()
     source = item.source
-    case = Case(**_case_values(item, created, due_days=due_days, thresholds=thresholds))
+    case = Case(**_case_values(item, created, due_days=due_days, thresholds=thresholds, sla=sla))
     case.labels = _labels_of(item.classification)
     case.documents = _documents(originals, item, created)
     try:
@@ -129,6 +134,7 @@ def create_cases(
     thresholds: Mapping[str, ReviewRule] | None = None,
     originals: Sequence[Sequence[OriginalRef] | None] | None = None,
     now: datetime | None = None,
+    sla: Mapping[str, tuple[float | None, float]] | None = None,
 ) -> list[NewCase]:
     """Many new cases at once, as ``create_case`` would make them one by one, in the same order.
 
@@ -153,7 +159,7 @@ def create_cases(
             references = next_references(session, created.year, len(items))
             cases = [
                 Case(id=None, reference=reference,
-                     **_case_values(item, created, due_days=due_days, thresholds=thresholds))
+                     **_case_values(item, created, due_days=due_days, thresholds=thresholds, sla=sla))
                 for item, reference in zip(items, references, strict=True)
             ]
             rows = [_values(case, _CASE_COLUMNS) for case in cases]
@@ -187,9 +193,13 @@ def _values(obj: Any, columns: Sequence[Any]) -> dict[str, Any]:
 
 
 def _case_values(
-    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, ReviewRule] | None
+    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, ReviewRule] | None,
+    sla: Mapping[str, tuple[float | None, float]] | None = None,
 ) -> dict[str, Any]:
     source = item.source
+    labels = item.classification.labels if item.classification else {}
+    department = labels["department"].label if "department" in labels else ""
+    first_due, due = due_dates(created, department, sla or {}, due_days)
     return {
         "channel": str(source.channel),
         "source_name": source.name,
@@ -207,7 +217,14 @@ def _case_values(
         "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
         "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language,
                    "method": pg.method, "chars": len(pg.text.strip())} for pg in item.pages],
-        "due_at": created + timedelta(days=due_days),
+        "department": department,
+        "assignee": "",
+        "review_rank": review_rank(labels.values(), item.ocr_confidence if item.ocr_confidence >= 0 else None,
+                                   thresholds),
+        "original_text": None,
+        "due_at": due,
+        "first_response_due_at": first_due,
+        "first_response_at": None,
         "created_at": created,
         "updated_at": created,
         "closed_at": None,
@@ -274,9 +291,11 @@ def list_cases(
     needs_review: bool | None = None,
     channel: str | None = None,
     since: datetime | None = None,
+    handling_department: str | None = None,
 ) -> list[Case]:
     """Cases, newest first, optionally only those with a status, a department, a channel, the review
-    flag, or created at or after ``since`` (a timezone-aware datetime).
+    flag, or created at or after ``since`` (a timezone-aware datetime). ``department`` filters by the
+    department label, ``handling_department`` by the department handling the case (``Case.department``).
 
     An unknown department or channel matches no case: the caller checks them against its label sets
     and ``Channel``.
@@ -292,6 +311,8 @@ def list_cases(
         statement = statement.join(
             CaseLabel, and_(CaseLabel.case_id == Case.id, CaseLabel.label_set == "department")
         ).where(CaseLabel.label == department)
+    if handling_department is not None:
+        statement = statement.where(Case.department == handling_department)
     if needs_review is not None:
         statement = statement.where(Case.needs_review == needs_review)
     if channel is not None:
@@ -416,12 +437,18 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         "sender": case.sender,
         "status": case.status,
         "needs_review": case.needs_review,
+        "assigned_department": case.department,
+        "assignee": case.assignee,
+        "review_rank": case.review_rank,
+        "original_text": case.original_text,
         "problems": list(case.problems or []),
         "model_version": case.model_version,
         "ocr_confidence": case.ocr_confidence,
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
         "due_at": _iso(case.due_at),
+        "first_response_due_at": _iso(case.first_response_due_at),
+        "first_response_at": _iso(case.first_response_at),
         "closed_at": _iso(case.closed_at),
         "fields": [dict(f) for f in case.fields],
         "pages": [dict(pg) for pg in case.pages],

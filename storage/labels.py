@@ -13,6 +13,7 @@ from pipeline.core.errors import InvalidLabelError
 from pipeline.core.model import Classification, ReviewRule
 from storage.audit import record_event
 from storage.cases import review_needed
+from storage.followup import rerank
 from storage.models import Case, CaseLabel, Correction, utcnow
 
 
@@ -51,6 +52,9 @@ def correct_label(
     current.confirmed_by = reviewer
     current.confirmed_at = at
     case.updated_at = at
+    if label_set == "department":  # the reviewer says which department handles it
+        case.department = label
+    rerank(case)
     correction = Correction(
         case=case, label_set=label_set, old_label=old, new_label=label, reviewer=reviewer,
         model_version=model_version, created_at=at,
@@ -142,6 +146,8 @@ def relabel_case(
             changed.append(label.label_set)
         elif current.label != label.label:
             changed.append(label.label_set)
+            if label.label_set == "department" and case.department == current.label:
+                case.department = label.label  # not assigned elsewhere by a person: follow the model
         current.label = label.label
         current.confidence = float(label.confidence)
         current.scores = {k: float(v) for k, v in label.scores.items()}
@@ -152,6 +158,7 @@ def relabel_case(
     )
     case.model_version = classification.model_version
     case.needs_review = bool(unconfirmed.labels) and review_needed(unconfirmed, thresholds or {})
+    rerank(case, thresholds)
     case.updated_at = utcnow()
     record_event(
         session, "reclassified", actor=actor, case=case,

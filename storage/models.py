@@ -33,6 +33,7 @@ CASE_STATUSES = ("new", "triaged", "in_progress", "waiting_citizen", "resolved",
 DOCUMENT_ROLES = ("original", "attachment")
 MESSAGE_DIRECTIONS = ("in", "out")
 MODEL_STATUSES = ("candidate", "promoted", "retired")
+REPLY_METHODS = ("email", "phone", "letter")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -95,6 +96,10 @@ class Case(Base):
         # may report the same broken lift in the same words (the intake row keeps them apart).
         Index("uq_cases_sha256", "sha256", unique=True, sqlite_where=text(_ONE_CASE_PER_ORIGINAL),
               postgresql_where=text(_ONE_CASE_PER_ORIGINAL)),
+        # the review queue: one index walk in queue order (``pipeline.review.queue``)
+        Index("ix_cases_review_queue", "needs_review", "review_rank", "due_at", "created_at", "id"),
+        # a department's cases by status (department users' lists)
+        Index("ix_cases_department_status", "department", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +112,16 @@ class Case(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    #: the department handling the case: the department label at intake, then corrections and assignment
+    department: Mapped[str] = mapped_column(String(100), default="")
+    #: the person of that department the case is assigned to ("" while nobody is)
+    assignee: Mapped[str] = mapped_column(String(200), default="", index=True)
+    #: the review queue's first sort key: 3 minus the number of reasons a case needs a person
+    #: (a label below its threshold, a close runner-up, a low OCR confidence), so 0 comes first;
+    #: stored and indexed so the queue pages fast on 100,000 cases (``storage.review_rank``)
+    review_rank: Mapped[int] = mapped_column(Integer, default=3)
+    #: the text as the intake read it, kept when a reviewer edits ``text`` (None while never edited)
+    original_text: Mapped[str | None] = mapped_column(Text)
     model_version: Mapped[str] = mapped_column(String(100), default="")
     ocr_confidence: Mapped[float | None] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(default=False, index=True)
@@ -116,7 +131,11 @@ class Case(Base):
     # one entry per page of the original: {number, confidence, language, method, chars}, so a reviewer
     # sees which page of a multi-page scan was hard to read
     pages: Mapped[list[Any]] = mapped_column(default=list)
-    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    due_at: Mapped[datetime | None] = mapped_column(index=True)  # resolution due (the department's SLA)
+    #: the first answer to the citizen is due (the department's SLA); None: no first-response SLA
+    first_response_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: when the first reply (e-mail, phone or letter) was recorded
+    first_response_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None]
@@ -182,7 +201,10 @@ class CaseMessage(Base):
     """An e-mail that belongs to a case, in or out, for threading replies onto it."""
 
     __tablename__ = "case_messages"
-    __table_args__ = (CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),)
+    __table_args__ = (
+        CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),
+        CheckConstraint(_in("method", REPLY_METHODS), name="method"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -190,6 +212,10 @@ class CaseMessage(Base):
     in_reply_to: Mapped[str] = mapped_column(Text, default="")
     references: Mapped[str] = mapped_column(Text, default="")  # Message-IDs separated by spaces
     direction: Mapped[str] = mapped_column(String(3), default="in")
+    #: how an outgoing reply went: by e-mail, or recorded after a phone call or a letter
+    method: Mapped[str] = mapped_column(String(10), default="email")
+    #: who wrote an outgoing reply ("" for the citizen's messages)
+    author: Mapped[str] = mapped_column(String(200), default="")
     sender: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
