@@ -19,15 +19,18 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-import classifiers
+import pipeline.review as service
 import storage
 from pipeline import models
 from pipeline.config import Settings
-from pipeline.core.errors import ComplaintdeskError
-from review import auth, i18n, originals, service
-from storage.models import CASE_STATUSES, USER_ROLES, Case, utcnow
+from pipeline.core.actor import Actor
+from pipeline.core.errors import AccessDeniedError, ComplaintdeskError
+from pipeline.review.desk import Desk, open_desk
+from review import auth, i18n, originals
+from storage.models import CASE_STATUSES, USER_ROLES, Correction, utcnow
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "cd_session"
@@ -45,12 +48,17 @@ SECURITY_HEADERS = {
 
 @dataclass
 class WebState:
-    settings: Settings
-    db: storage.Database
-    blobs: storage.BlobStore
-    label_sets: tuple[classifiers.LabelSet, ...]
+    desk: Desk
     throttle: auth.AddressThrottle
     secure_cookies: bool
+
+    @property
+    def db(self) -> storage.Database:
+        return self.desk.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.desk.settings
 
 
 class NotSignedIn(Exception):
@@ -79,13 +87,16 @@ async def _checked_form(request: Request, user: User) -> dict[str, str]:
 FormData = Annotated[dict[str, str], Depends(_checked_form)]
 
 
+def actor_of(user: auth.SignedIn) -> Actor:
+    return Actor(user.name, user.role, user.department)  # type: ignore[arg-type]
+
+
 def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
     """The web app on the database and store of ``settings``; ``secure_cookies`` behind TLS."""
     app = FastAPI(title="complaintdesk review", docs_url=None, redoc_url=None, openapi_url=None)
-    state = WebState(settings, storage.open_database(settings.resolved_database_url),
-                     storage.BlobStore(settings.blob_dir), classifiers.load_label_sets(),
-                     auth.AddressThrottle(), secure_cookies)
+    state = WebState(open_desk(settings), auth.AddressThrottle(), secure_cookies)
     app.state.web = state
+    desk = state.desk
     templates = Jinja2Templates(env=Environment(
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"]))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -107,9 +118,15 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.exception_handler(ComplaintdeskError)
     async def domain_error(request: Request, exc: ComplaintdeskError) -> Response:
-        status = 404 if isinstance(exc, storage.CaseNotFoundError) else 400
-        return PlainTextResponse(str(exc), status_code=status)
-
+        if isinstance(exc, AccessDeniedError):
+            code = 403
+        elif isinstance(exc, storage.CaseNotFoundError):
+            code = 404
+        elif isinstance(exc, service.ReplyError):
+            code = 502
+        else:
+            code = 400
+        return PlainTextResponse(str(exc), status_code=code)
 
     def language(request: Request, user: auth.SignedIn | None) -> str:
         saved = user.language if user else request.cookies.get(LANG_COOKIE, "")
@@ -125,15 +142,16 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
             "names": i18n.label_names(), "now": utcnow(), "csrf": user.csrf_token if user else "", **context,
         }, status_code=code)
 
-    def require(user: auth.SignedIn, action: str, case: Case | None = None) -> None:
-        if not service.can(user.role, user.department, action, case):
-            raise HTTPException(403, "not allowed for your role or department")
+    def require(user: auth.SignedIn, action: str, case: dict[str, Any] | None = None) -> Actor:
+        actor = actor_of(user)
+        service.require(actor, action, case)
+        return actor
 
-    def load_case(user: auth.SignedIn, reference: str, action: str) -> Case:
-        with state.db.reader() as s:
-            case = storage.get_case(s, reference)
-            require(user, action, case)
-            return case
+    def next_in_queue(actor: Actor, after: str) -> str | None:
+        if not service.can(actor, "queue"):
+            return None
+        found = service.review_queue(desk, actor, limit=2).cases
+        return next((c["reference"] for c in found if c["reference"] != after), None)
 
     # -- no sign-in needed ------------------------------------------------------------------------
 
@@ -168,8 +186,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
     @app.post("/language")
     async def set_language(request: Request, lang: Annotated[str, Form()],
                            back: Annotated[str, Form()] = "/") -> Response:
-        # the only form allowed without a session (the sign-in page has one); it changes nothing stored
-        # unless the CSRF token of a signed-in session comes with it
+        # the sign-in page has this form too: without a session it only sets a cookie; a signed-in
+        # user's choice is stored with them, and then the form must carry the session's CSRF token
         lang = lang if lang in i18n.LANGUAGES else i18n.LANGUAGES[0]
         who = auth.current(state.db, request.cookies.get(COOKIE, ""))
         form = await request.form()
@@ -195,173 +213,184 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
     @app.get("/")
     def home(user: User) -> Response:
         start = {"supervisor": "/queue", "reviewer": "/queue", "department": "/cases"}
-        target = start.get(user.role, "/account")
-        return RedirectResponse(target, status_code=303)
+        return RedirectResponse(start.get(user.role, "/account"), status_code=303)
 
     @app.get("/account", response_class=HTMLResponse)
     def account(request: Request, user: User) -> HTMLResponse:
         return page(request, "account.html", user)
 
     @app.get("/queue", response_class=HTMLResponse)
-    def queue(request: Request, user: User) -> HTMLResponse:
-        require(user, "correct")
-        with state.db.reader() as s:
-            cases = service.queue(s)
-            return page(request, "queue.html", user, cases=cases)
+    def queue(request: Request, user: User, after: str = "") -> HTMLResponse:
+        found = service.review_queue(desk, actor_of(user), limit=50, after=after or None)
+        return page(request, "queue.html", user, cases=found.cases, next_page=found.next)
 
     @app.get("/cases", response_class=HTMLResponse)
     def cases(request: Request, user: User, status: str = "") -> HTMLResponse:
-        require(user, "read")
-        department = user.department if user.role == "department" else None
-        with state.db.reader() as s:
-            found = storage.list_cases(s, status=status or None, department=department, limit=200)
-            return page(request, "cases.html", user, cases=found, status=status, statuses=CASE_STATUSES)
+        found = service.list_cases(desk, require(user, "read"), status=status or None, limit=200)
+        return page(request, "cases.html", user, cases=found, status=status, statuses=CASE_STATUSES)
 
     @app.get("/overdue", response_class=HTMLResponse)
     def overdue(request: Request, user: User) -> HTMLResponse:
-        require(user, "read")
-        with state.db.reader() as s:
-            found = [c for c in service.overdue(s) if service.can(user.role, user.department, "read", c)]
-            return page(request, "overdue.html", user, cases=found)
+        found = service.overdue(desk, require(user, "read"), limit=200)
+        return page(request, "overdue.html", user, cases=found)
 
     @app.get("/cases/{reference}", response_class=HTMLResponse)
     def case_page(request: Request, user: User, reference: str) -> HTMLResponse:
-        with state.db.reader() as s:
-            case = storage.get_case(s, reference)
-            require(user, "read", case)
-            trail = storage.audit_trail(s, case)
-            shown = None
-            original = next((d for d in case.documents if d.role == "original"), None)
-            if case.channel == "email" and original is not None and state.blobs.exists(original.sha256):
-                shown = originals.show_email(state.blobs.read(original.sha256))
-            next_ref = service.next_in_queue(s, case.reference)
-            return page(request, "case.html", user, case=case, trail=trail, email=shown, original=original,
-                        next_ref=next_ref, label_sets=state.label_sets,
-                        transitions=storage.TRANSITIONS[case.status],
-                        may_correct=service.can(user.role, user.department, "correct", case),
-                        may_follow_up=service.can(user.role, user.department, "follow_up", case))
+        actor = actor_of(user)
+        case = service.get_case(desk, actor, reference)
+        trail = service.history(desk, actor, reference)
+        shown = None
+        if case["channel"] == "email" and case["documents"]:
+            shown = originals.show_email(service.case_original(desk, actor, reference).path.read_bytes())
+        may = {action: service.can(actor, action, case)
+               for action in ("correct", "edit_text", "status", "assign", "note", "reply")}
+        draft = service.draft(desk, actor, reference, language="zh" if language(request, user) == "zh_Hans"
+                              else "en") if may["reply"] else ""
+        return page(request, "case.html", user, case=case, trail=trail, email=shown,
+                    next_ref=next_in_queue(actor, reference), label_sets=desk.label_sets,
+                    transitions=storage.TRANSITIONS[case["status"]], may=may, draft=draft,
+                    can_email=service.can_email(case), departments=desk.departments)
 
     @app.get("/cases/{reference}/pages/{number}.png")
     def page_image(user: User, reference: str, number: int) -> Response:
-        case = load_case(user, reference, "read")
-        original = next((d for d in case.documents if d.role == "original"), None)
-        if original is None or case.channel == "email":
+        original = service.case_original(desk, actor_of(user), reference)
+        if original.media_type == "message/rfc822":
             raise HTTPException(404, "this case has no scan")
-        png = originals.page_png(state.blobs.read(original.sha256), original.media_type, number)
+        png = originals.page_png(original.path.read_bytes(), original.media_type, number)
         if png is None:
             raise HTTPException(404, "no such page")
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
-    @app.get("/cases/{reference}/documents/{document_id}")
-    def document(user: User, reference: str, document_id: int) -> Response:
-        case = load_case(user, reference, "read")
-        doc = next((d for d in case.documents if d.id == document_id), None)
-        if doc is None:
-            raise HTTPException(404, "no such document")
+    @app.get("/cases/{reference}/documents/{sha256}")
+    def document(user: User, reference: str, sha256: str) -> Response:
+        doc = service.case_original(desk, actor_of(user), reference, sha256=sha256)
         inline = doc.media_type in originals.INLINE_TYPES
-        filename = quote(doc.filename or f"{case.reference}-{doc.id}")
-        disposition = "inline" if inline else "attachment"
-        return Response(state.blobs.read(doc.sha256), media_type=doc.media_type if inline else
-                        "application/octet-stream",
-                        headers={"Content-Disposition": f"{disposition}; filename*=UTF-8''{filename}"})
+        filename = quote(doc.filename or reference)
+        media_type = doc.media_type if inline else "application/octet-stream"
+        disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{filename}"
+        return Response(doc.path.read_bytes(), media_type=media_type,
+                        headers={"Content-Disposition": disposition})
 
     def back_to(reference: str, fragment: str = "") -> RedirectResponse:
         return RedirectResponse(f"/cases/{quote(reference)}{fragment}", status_code=303)
 
     @app.post("/cases/{reference}/labels")
     def correct(user: User, form: FormData, reference: str) -> Response:
-        load_case(user, reference, "correct")
-        service.correct(state.db, reference, form.get("label_set", ""), form.get("label", ""),
-                        reviewer=user.name, label_sets=state.label_sets)
+        service.correct(desk, actor_of(user), reference, {form.get("label_set", ""): form.get("label", "")})
         return back_to(reference)
 
     @app.post("/cases/{reference}/accept")
     def accept(user: User, form: FormData, reference: str) -> Response:
-        load_case(user, reference, "correct")
-        service.accept(state.db, reference, reviewer=user.name)
-        with state.db.reader() as s:
-            following = service.next_in_queue(s, reference)
+        actor = actor_of(user)
+        service.accept(desk, actor, reference)
+        following = next_in_queue(actor, reference)
         return back_to(following) if following else RedirectResponse("/queue", status_code=303)
 
     @app.post("/cases/{reference}/undo")
     def undo(user: User, form: FormData, reference: str) -> Response:
-        load_case(user, reference, "correct")
-        service.undo(state.db, reference, reviewer=user.name)
+        actor = actor_of(user)
+        last = _last_change(state.db, reference, actor.name)
+        if last is not None:
+            service.correct(desk, actor, reference, {last[0]: last[1]})
+        return back_to(reference)
+
+    @app.post("/cases/{reference}/text")
+    def edit_text(user: User, form: FormData, reference: str) -> Response:
+        service.edit_text(desk, actor_of(user), reference, form.get("text", ""))
         return back_to(reference)
 
     @app.post("/cases/{reference}/status")
     def status(user: User, form: FormData, reference: str) -> Response:
-        load_case(user, reference, "follow_up")
-        service.set_status(state.db, reference, form.get("status", ""), actor=user.name,
-                           note=form.get("note", ""))
+        service.set_status(desk, actor_of(user), reference, form.get("status", ""), note=form.get("note", ""))
+        return back_to(reference, "#follow-up")
+
+    @app.post("/cases/{reference}/assign")
+    def assign(user: User, form: FormData, reference: str) -> Response:
+        service.assign(desk, actor_of(user), reference, department=form.get("department") or None,
+                       assignee=form.get("assignee"))
         return back_to(reference, "#follow-up")
 
     @app.post("/cases/{reference}/notes")
     def note(user: User, form: FormData, reference: str) -> Response:
-        load_case(user, reference, "follow_up")
-        text = form.get("text", "").strip()
-        if text:
-            service.add_note(state.db, reference, text, actor=user.name)
+        service.add_note(desk, actor_of(user), reference, form.get("text", ""))
         return back_to(reference, "#follow-up")
+
+    @app.post("/cases/{reference}/reply")
+    def reply(user: User, form: FormData, reference: str) -> Response:
+        service.reply(desk, actor_of(user), reference, form.get("text", ""),
+                      method=form.get("method", "email"))
+        return back_to(reference, "#trail")
 
     # -- supervisors --------------------------------------------------------------------------------
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine(request: Request, user: User) -> HTMLResponse:
-        require(user, "supervise")
-        with state.db.reader() as s:
-            return page(request, "quarantine.html", user, records=storage.list_quarantine(s))
+        records = service.list_quarantine(desk, actor_of(user))
+        return page(request, "quarantine.html", user, records=records)
+
+    @app.post("/quarantine/{record_id}/release")
+    def release(user: User, form: FormData, record_id: int) -> Response:
+        from pipeline.context import open_context
+
+        actor = require(user, "quarantine")
+        ctx = open_context(state.settings, actor=actor.name)
+        try:
+            service.release(ctx, actor, record_id)
+        finally:
+            ctx.db.dispose()
+        return RedirectResponse("/quarantine", status_code=303)
+
+    def models_page(request: Request, user: auth.SignedIn, outcome: Any = None) -> HTMLResponse:
+        actor = require(user, "models")
+        versions = models.list_versions(state.db, state.settings.models_root)
+        report = service.corrections_report(desk, actor)
+        return page(request, "models.html", user, versions=versions, report=report, outcome=outcome)
 
     @app.get("/models", response_class=HTMLResponse)
-    def models_page(request: Request, user: User) -> HTMLResponse:
-        require(user, "supervise")
-        versions = models.list_versions(state.db, state.settings.models_root)
-        with state.db.reader() as s:
-            corrections = storage.list_corrections(s)
-        changed = [c for c in corrections if c.old_label != c.new_label]
-        most = _most_corrected(changed)
-        return page(request, "models.html", user, versions=versions, corrections=len(corrections),
-                    changed=len(changed), most=most, outcome=None)
+    def models_get(request: Request, user: User) -> HTMLResponse:
+        return models_page(request, user)
 
     @app.post("/models/retrain", response_class=HTMLResponse)
     def retrain(request: Request, user: User, form: FormData) -> HTMLResponse:
-        require(user, "supervise")
-        outcome = models.retrain(state.db, state.settings.models_root, actor=user.name,
-                                 model_dir=state.settings.model_dir, dry_run=form.get("dry_run") == "1")
-        versions = models.list_versions(state.db, state.settings.models_root)
-        return page(request, "models.html", user, versions=versions, corrections=outcome.corrections,
-                    changed=None, most=[], outcome=outcome)
+        actor = require(user, "models")
+        outcome = models.retrain(state.db, state.settings.models_root, actor=actor.name,
+                                 model_dir=state.settings.model_dir)
+        service.record_retrain(desk, actor, outcome)
+        return models_page(request, user, outcome)
 
     @app.post("/models/promote")
     def promote(user: User, form: FormData) -> Response:
-        require(user, "supervise")
-        models.promote(state.db, state.settings.models_root, form.get("version", ""), actor=user.name)
+        actor = require(user, "models")
+        models.promote(state.db, state.settings.models_root, form.get("version", ""), actor=actor.name)
         return RedirectResponse("/models", status_code=303)
 
     @app.post("/models/rollback")
     def rollback(user: User, form: FormData) -> Response:
-        require(user, "supervise")
-        models.rollback(state.db, state.settings.models_root, actor=user.name)
+        actor = require(user, "models")
+        models.rollback(state.db, state.settings.models_root, actor=actor.name)
         return RedirectResponse("/models", status_code=303)
 
     @app.get("/users", response_class=HTMLResponse)
     def users(request: Request, user: User) -> HTMLResponse:
-        require(user, "supervise")
+        require(user, "users")
         with state.db.reader() as s:
             return page(request, "users.html", user, users=storage.list_users(s), roles=USER_ROLES,
-                        departments=_department_labels(state.label_sets))
+                        departments=desk.departments)
 
     @app.post("/users")
     def add_user(user: User, form: FormData) -> Response:
-        require(user, "supervise")
+        require(user, "users")
+        password = form.get("password", "")
+        if len(password) < auth.MIN_PASSWORD:
+            raise HTTPException(400, f"a password needs at least {auth.MIN_PASSWORD} characters")
         with state.db.session() as s:
-            storage.add_user(s, form.get("name", ""), auth.hash_password(form.get("password", "")),
+            storage.add_user(s, form.get("name", ""), auth.hash_password(password),
                              role=form.get("role", ""), department=form.get("department", ""))
         return RedirectResponse("/users", status_code=303)
 
     @app.post("/users/{name}")
     def change_user(user: User, form: FormData, name: str) -> Response:
-        require(user, "supervise")
+        require(user, "users")
         with state.db.session() as s:
             target = storage.get_user(s, name)
             if "role" in form:
@@ -383,12 +412,18 @@ def _local(target: str) -> str:
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
-def _department_labels(label_sets: tuple[classifiers.LabelSet, ...]) -> tuple[str, ...]:
-    return next((ls.label_ids for ls in label_sets if ls.name == "department"), ())
+def _last_change(db: storage.Database, reference: str, reviewer: str) -> tuple[str, str] | None:
+    """(label set, label before) of the reviewer's last label change on the case, for undo.
 
-
-def _most_corrected(changed: list[Any]) -> list[tuple[str, str, int]]:
-    counts: dict[tuple[str, str], int] = {}
-    for c in changed:
-        counts[(c.label_set, c.new_label)] = counts.get((c.label_set, c.new_label), 0) + 1
-    return sorted(((s, lab, n) for (s, lab), n in counts.items()), key=lambda row: -row[2])[:10]
+    The review service has no undo: putting the old label back is one more correction through it.
+    """
+    with db.reader() as s:
+        case = storage.get_case(s, reference)
+        last = s.scalars(
+            select(Correction).where(Correction.case_id == case.id, Correction.reviewer == reviewer,
+                                     Correction.old_label.is_not(None),
+                                     Correction.old_label != Correction.new_label)
+            .order_by(Correction.id.desc()).limit(1)).first()
+        if last is None or last.old_label is None:
+            return None
+        return last.label_set, last.old_label

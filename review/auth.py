@@ -22,6 +22,7 @@ import storage
 from storage.models import User, utcnow
 
 IDLE_TIMEOUT = timedelta(minutes=30)
+MIN_PASSWORD = 8
 #: how often a session's last-seen time is written (not on every request: readers stay readers)
 TOUCH_EVERY = timedelta(minutes=1)
 FREE_FAILURES = 3

@@ -14,10 +14,10 @@ import typer
 from pipeline.cli.output import compact_table, console, safe
 from pipeline.cli.params import choice, department_labels
 from pipeline.config import Settings
-from storage.models import USER_ROLES
+from pipeline.core.actor import ROLES as USER_ROLES
 
 users_app = typer.Typer(help="Accounts of the web app (complaintdesk serve).", no_args_is_help=True)
-MIN_PASSWORD = 8
+
 
 
 def register(app: typer.Typer) -> None:
@@ -49,6 +49,8 @@ def serve(
 
 
 def _read_password(from_stdin: bool) -> str:
+    from review.auth import MIN_PASSWORD
+
     if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:

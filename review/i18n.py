@@ -39,7 +39,8 @@ DATA_WORDS = (
     N_("rejected"), N_("scanner"), N_("reviewer"), N_("department"), N_("supervisor"), N_("slip"),
     N_("email"), N_("manual"), N_("web"), N_("created"), N_("status"), N_("label_corrected"),
     N_("label_confirmed"), N_("reviewed"), N_("reclassified"), N_("note"), N_("candidate"), N_("promoted"),
-    N_("retired"),
+    N_("retired"), N_("assigned"), N_("text_edited"), N_("reply"), N_("message"), N_("in"), N_("out"),
+    N_("quarantined"),
 )
 
 
@@ -95,8 +96,12 @@ class Formatter:
     def locale(self) -> Locale:
         return Locale.parse(self.language)
 
-    def datetime(self, value: datetime | None) -> str:
-        return "" if value is None else format_datetime(value, "medium", locale=self.locale)
+    def datetime(self, value: datetime | str | None) -> str:
+        """A timestamp (or its ISO form, as the service's case dictionaries carry it)."""
+        if not value:
+            return ""
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return format_datetime(when, "medium", locale=self.locale)
 
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.locale)

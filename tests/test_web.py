@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,7 +20,7 @@ from pipeline.config import Settings
 from pipeline.core.model import Channel, Source
 from review.app import COOKIE, create_app
 from storage.models import Correction, User, WebSession
-from tests.web_support import PASSWORD, Web, signed_in
+from tests.web_support import PASSWORD, Web, signed_in, smtp_relay
 
 XSS_HTML = '<p>hi</p><script>alert("x")</script><img src=x onerror="alert(1)">'
 
@@ -63,33 +64,26 @@ def both(db_url: str, tmp_path: Path) -> Iterator[tuple[Web, FastAPI]]:
     yield from _web(db_url, tmp_path)
 
 
-# every route with the method and a path that exists once ``_cases`` ran
-GET_ROUTES = [
-    "/",
-    "/account",
-    "/queue",
-    "/cases",
-    "/overdue",
-    "/quarantine",
-    "/models",
-    "/users",
-    "/cases/{ref}",
-    "/cases/{ref}/pages/1.png",
-    "/cases/{ref}/documents/1",
-]
-POST_ROUTES = [
-    "/logout",
-    "/cases/{ref}/labels",
-    "/cases/{ref}/accept",
-    "/cases/{ref}/undo",
-    "/cases/{ref}/status",
-    "/cases/{ref}/notes",
-    "/models/retrain",
-    "/models/promote",
-    "/models/rollback",
-    "/users",
-    "/users/rita",
-]
+#: the routes anyone may use; every other one needs a session
+PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("POST", "/language")}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    return {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+
+
+def filled(path: str, ref: str, sha: str) -> str:
+    return path.format(reference=ref, number=1, sha256=sha, record_id=1, name="rita")
+
+
+def _documents(web: Web, reference: str) -> list[str]:
+    with web.db.reader() as s:
+        return [d.sha256 for d in storage.get_case(s, reference).documents]
 
 
 def test_health_login_page_and_static_files_need_no_sign_in(deployment: tuple[Web, FastAPI]) -> None:
@@ -103,16 +97,19 @@ def test_health_login_page_and_static_files_need_no_sign_in(deployment: tuple[We
 def test_every_other_route_refuses_without_sign_in(deployment: tuple[Web, FastAPI]) -> None:
     web, app = deployment
     ref = web.add_slip("The lift is broken")
+    sha = _documents(web, ref)[0]
     client = TestClient(app, follow_redirects=False)
-    for route in GET_ROUTES:
-        response = client.get(route.format(ref=ref))
-        assert response.status_code == 303, route
-        assert response.headers["location"].startswith("/login?next="), route
-    for route in POST_ROUTES:
-        response = client.post(
-            route.format(ref=ref), data={"csrf": "x", "label_set": "kind", "label": "praise"}
+    routes = app_routes(app) - PUBLIC
+    assert len(routes) >= 25  # the walk found the app's routes
+    for method, path in sorted(routes):
+        response = client.request(
+            method, filled(path, ref, sha), data={"csrf": "x", "label_set": "kind", "label": "praise"}
         )
-        assert response.status_code == 401, route
+        if method == "GET":
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/login?next="), path
+        else:
+            assert response.status_code == 401, path
     with web.db.reader() as s:
         assert s.scalars(select(Correction)).all() == []
 
@@ -209,13 +206,16 @@ def test_form_posts_without_the_csrf_token_are_refused(deployment: tuple[Web, Fa
     web, app = deployment
     ref = web.add_slip("The lift is broken")
     client, token = signed_in(app, "sam")
-    for route in POST_ROUTES:
+    sha = _documents(web, ref)[0]
+    for method, path in sorted(app_routes(app) - PUBLIC):
+        if method != "POST":
+            continue
         for data in ({}, {"csrf": "forged"}):
             response = client.post(
-                route.format(ref=ref),
+                filled(path, ref, sha),
                 data={**data, "label_set": "kind", "label": "praise", "status": "triaged", "text": "x"},
             )
-            assert response.status_code == 403, route
+            assert response.status_code == 403, path
     with web.db.reader() as s:
         assert s.scalars(select(Correction)).all() == []
         assert storage.get_case(s, ref).status == "new"
@@ -263,7 +263,9 @@ def test_department_staff_only_reach_their_own_department(deployment: tuple[Web,
     listing = client.get("/cases").text
     assert ours in listing and theirs not in listing
     assert client.get(f"/cases/{ours}").status_code == 200
-    for path in (f"/cases/{theirs}", f"/cases/{theirs}/pages/1.png", f"/cases/{theirs}/documents/2"):
+    [their_doc] = _documents(web, theirs)
+    their_paths = ("", "/pages/1.png", f"/documents/{their_doc}")
+    for path in (f"/cases/{theirs}{tail}" for tail in their_paths):
         assert client.get(path).status_code == 403, path
     for route in ("/cases/{ref}/status", "/cases/{ref}/notes", "/cases/{ref}/labels"):
         response = client.post(
@@ -391,15 +393,14 @@ def test_originals_download_unless_images(deployment: tuple[Web, FastAPI]) -> No
     image = client.get(f"/cases/{slip}/pages/1.png")
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
     assert client.get(f"/cases/{slip}/pages/2.png").status_code == 404
-    with web.db.reader() as s:
-        slip_doc = storage.get_case(s, slip).documents[0].id
-        mail_doc = storage.get_case(s, mail).documents[0].id
+    [slip_doc], [mail_doc] = _documents(web, slip), _documents(web, mail)
     shown = client.get(f"/cases/{slip}/documents/{slip_doc}")
     assert shown.headers["content-disposition"].startswith("inline")
     saved = client.get(f"/cases/{mail}/documents/{mail_doc}")
     assert saved.headers["content-disposition"].startswith("attachment")
     assert saved.headers["content-type"] == "application/octet-stream"
-    assert client.get(f"/cases/{slip}/documents/999").status_code == 404
+    unknown = client.get(f"/cases/{slip}/documents/{'0' * 64}")
+    assert unknown.status_code == 400 and "has no document" in unknown.text
     assert client.get("/cases/2026-999999").status_code == 404
 
 
@@ -429,7 +430,7 @@ def test_models_page_shows_versions_and_corrections(deployment: tuple[Web, FastA
         f"/cases/{ref}/labels", data={"csrf": token, "label_set": "department", "label": "facilities"}
     )
     page = client.get("/models").text
-    assert "1 labels checked by reviewers, 1 changed." in page and "Facilities · 设施" in page
+    assert "1 labels changed by reviewers, 0 confirmed as they were." in page and "Facilities · 设施" in page
 
 
 def test_supervisor_manages_users(deployment: tuple[Web, FastAPI]) -> None:
@@ -478,3 +479,49 @@ def test_users_command(
     with storage.open_database(f"sqlite:///{home / 'complaintdesk.db'}") as db, db.reader() as s:
         user = s.scalars(select(User)).one()
         assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+
+
+def test_text_edit_assignment_and_replies(tmp_path: Path, migrated_sqlite: Path) -> None:
+    shutil.copyfile(migrated_sqlite, tmp_path / "complaintdesk.db")
+    with smtp_relay() as relay:
+        settings = Settings(
+            home=tmp_path, database_url=f"sqlite:///{tmp_path / 'complaintdesk.db'}", smtp=relay.settings
+        )
+        app = create_app(settings)
+        web = Web(settings, app.state.web.db)
+        web.add_user("rita", "reviewer")
+        web.add_user("fay", "department", "facilities")
+        mail = web.add_email("Broken lift", "The lift in hall B is broken.")
+        slip = web.add_slip("The toilets are dirty")
+        rita, token = signed_in(app, "rita")
+        rita.post(f"/cases/{slip}/text", data={"csrf": token, "text": "The toilets are very dirty"})
+        rita.post(
+            f"/cases/{slip}/assign", data={"csrf": token, "department": "facilities", "assignee": "fay"}
+        )
+        assert rita.post(f"/cases/{mail}/reply", data={"csrf": token, "text": "x"}).status_code == 403
+        fay, token = signed_in(app, "fay")
+        page = fay.get(f"/cases/{mail}").text
+        assert "citizen@example.org" in page and 'name="method" value="email"' in page
+        sent = fay.post(
+            f"/cases/{mail}/reply",
+            data={"csrf": token, "method": "email", "text": "We have called the technician."},
+        )
+        assert sent.status_code == 303
+        [message] = relay.received
+        assert b"We have called the technician." in message and f"[Case #{mail}]".encode() in message
+        assert b"In-Reply-To:" in message
+        assert "no e-mail address" in fay.get(f"/cases/{slip}").text
+        assert (
+            fay.post(
+                f"/cases/{slip}/reply",
+                data={"csrf": token, "method": "phone", "text": "Called back: cleaned."},
+            ).status_code
+            == 303
+        )
+        page = fay.get(f"/cases/{slip}").text
+        assert "The toilets are very dirty" in page and "Called back: cleaned." in page
+        with web.db.reader() as s:
+            case = storage.get_case(s, slip)
+            assert case.assignee == "fay" and case.original_text == "The toilets are dirty"
+            assert case.first_response_at is not None
+        app.state.web.db.dispose()

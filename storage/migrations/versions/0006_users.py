@@ -1,7 +1,7 @@
 """Web app accounts (``users``) and signed-in browsers (``web_sessions``).
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005 (written on 0004; re-chained after 0005 of review-service was merged into this branch)
 Create Date: 2026-12-01 08:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
