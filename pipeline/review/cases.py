@@ -194,12 +194,20 @@ def history(desk: Desk, actor: Actor, reference: str) -> list[HistoryEntry]:
     with desk.db.reader() as session:
         case = storage.get_case(session, reference)
         require(actor, "read", case, reference=case.reference)
+        events = storage.audit_trail(session, case)
         entries = [HistoryEntry(e.at, e.actor, e.action, dict(e.detail))
-                   for e in storage.audit_trail(session, case) if e.action != "message_added"]
+                   for e in events if e.action != "message_added"]
+        # a message sits in the history when it joined the case (its audit event), not at its Date header
+        joined = [e for e in events if e.action == "message_added"]
         for m in case.messages:
-            entries.append(HistoryEntry(m.received_at, m.author or m.sender, "message", {
+            event = next((e for e in joined if e.detail.get("message_id", "") == m.message_id
+                          and e.detail.get("direction") == m.direction), None)
+            if event is not None:
+                joined.remove(event)
+            at = event.at if event is not None else m.received_at
+            entries.append(HistoryEntry(at, m.author or m.sender, "message", {
                 "direction": m.direction, "method": m.method, "message_id": m.message_id,
-                "sender": m.sender, "subject": m.subject, "text": m.text}))
+                "sender": m.sender, "subject": m.subject, "text": m.text, "date": m.received_at.isoformat()}))
     return sorted(entries, key=lambda e: e.at)
 
 
