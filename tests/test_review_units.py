@@ -57,7 +57,8 @@ def test_templates_fill_in_both_languages_and_never_evaluate_case_fields(tmp_pat
     (tmp_path / "replies").mkdir()
     own = tmp_path / "replies" / "facilities.en.txt"
     own.write_text("Facilities: $reference $unknown", encoding="utf-8")
-    assert fill_template(template_text(tmp_path, "facilities", "en"), case) == "Facilities: 2026-000042 $unknown"
+    filled = fill_template(template_text(tmp_path, "facilities", "en"), case)
+    assert filled == "Facilities: 2026-000042 $unknown"
     assert "Dear" in template_text(tmp_path, "transport", "en")  # no own template: the bundled one
 
 
@@ -121,8 +122,8 @@ def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None
             conn.execute(text(
                 "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, "
                 "sender, status, model_version, ocr_confidence, needs_review, fields, problems, pages, "
-                "created_at, updated_at) VALUES (1, '2026-000001', 'slip', 'a.png', :sha, 'en', 't', '', '', 'new', 'm', "
-                "45.0, true, '[]', '[]', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"sha": "a" * 64})
+                "created_at, updated_at) VALUES (1, '2026-000001', 'slip', 'a.png', :sha, 'en', 't', '', "
+                "'', 'new', 'm', 45.0, true, '[]', '[]', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"sha": "a" * 64})
             conn.execute(text(
                 "INSERT INTO case_labels (case_id, label_set, label, confidence, scores, model_version) "
                 "VALUES (1, 'department', 'medical', 0.4, :scores, 'm')"),
