@@ -123,7 +123,8 @@ def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None
                 "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, "
                 "sender, status, model_version, ocr_confidence, needs_review, fields, problems, pages, "
                 "created_at, updated_at) VALUES (1, '2026-000001', 'slip', 'a.png', :sha, 'en', 't', '', "
-                "'', 'new', 'm', 45.0, true, '[]', '[]', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"sha": "a" * 64})
+                "'', 'new', 'm', 45.0, true, '[]', '[]', '[]', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"sha": "a" * 64})
             conn.execute(text(
                 "INSERT INTO case_labels (case_id, label_set, label, confidence, scores, model_version) "
                 "VALUES (1, 'department', 'medical', 0.4, :scores, 'm')"),
