@@ -135,3 +135,30 @@ def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None
     with storage.open_database(blank_db_url) as db, db.reader() as session:
         case = storage.get_case(session, "2026-000001")
         assert (case.department, case.review_rank, case.assignee) == ("medical", 0, "")
+
+
+def test_upgrading_a_sqlite_database_keeps_every_case_label(tmp_path: Path) -> None:
+    """Migrations that copy ``cases`` (SQLite batch mode) must not cascade away its children."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = storage.create_database_engine(url)
+    try:
+        with engine.begin() as conn:
+            config = storage.db.alembic_config()
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0003")  # 0004 copies the cases table
+            conn.exec_driver_sql(
+                "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, "
+                "sender, status, model_version, needs_review, fields, pages, created_at, updated_at) VALUES (1, "
+                "'2026-000001', 'slip', 'a', ?, 'en', 't', '', '', 'new', 'm', 1, '[]', '[]', '2026-01-01', "
+                "'2026-01-01')", ("a" * 64,))
+            conn.exec_driver_sql("INSERT INTO case_labels (case_id, label_set, label, confidence, scores, "
+                                 "model_version) VALUES (1, 'department', 'medical', 0.4, '{}', 'm')")
+    finally:
+        engine.dispose()
+    storage.migrate(url)
+    with storage.open_database(url) as db, db.reader() as session:
+        case = storage.get_case(session, "2026-000001")
+        assert [(lab.label_set, lab.label) for lab in case.labels] == [("department", "medical")]
+        assert case.department == "medical"
