@@ -151,8 +151,8 @@ def test_upgrading_a_sqlite_database_keeps_every_case_label(tmp_path: Path) -> N
             conn.exec_driver_sql(
                 "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, "
                 "sender, status, model_version, needs_review, fields, pages, created_at, updated_at) "
-                "VALUES (1, '2026-000001', 'slip', 'a', ?, 'en', 't', '', '', 'new', 'm', 1, '[]', '[]', '2026-01-01', "
-                "'2026-01-01')", ("a" * 64,))
+                "VALUES (1, '2026-000001', 'slip', 'a', ?, 'en', 't', '', '', 'new', 'm', 1, '[]', '[]', "
+                "'2026-01-01', '2026-01-01')", ("a" * 64,))
             conn.exec_driver_sql("INSERT INTO case_labels (case_id, label_set, label, confidence, scores, "
                                  "model_version) VALUES (1, 'department', 'medical', 0.4, '{}', 'm')")
     finally:
