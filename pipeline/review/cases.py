@@ -14,7 +14,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import storage
@@ -74,10 +74,12 @@ def correct(desk: Desk, actor: Actor, reference: str, labels: Mapping[str, str],
             for lab in case.labels:
                 if lab.label_set not in todo and lab.label_set in allowed and not lab.confirmed_by:
                     todo[lab.label_set] = lab.label
+        at = datetime.now(UTC)  # one moment for the whole step, so that ``undo`` takes it back whole
         for label_set, label in todo.items():
-            storage.correct_label(session, case, label_set, label, reviewer=actor.name, allowed=allowed)
+            storage.correct_label(session, case, label_set, label, reviewer=actor.name, allowed=allowed,
+                                  now=at)
         if case.needs_review and all(lab.confirmed_by for lab in case.labels if lab.label_set in allowed):
-            storage.mark_reviewed(session, case, reviewer=actor.name)
+            storage.mark_reviewed(session, case, reviewer=actor.name, now=at)
         session.flush()
         return case_view(case)
 
@@ -86,6 +88,22 @@ def accept(desk: Desk, actor: Actor, reference: str) -> dict[str, Any]:
     """Confirm every label of the case as the model gave it (the reviewer's "accept all") and take it
     off the queue. See ``correct``."""
     return correct(desk, actor, reference, {}, accept_rest=True)
+
+
+def undo(desk: Desk, actor: Actor, reference: str) -> dict[str, Any]:
+    """Take back the actor's latest correction step on the case (one ``correct`` or ``accept`` call):
+    labels, confirmations and the review flag as they were, the corrections deleted (not training
+    data). Nothing to undo leaves the case as it is. Returns the case as ``case_view`` shows it.
+
+    Raises:
+        CaseNotFoundError, AccessDeniedError.
+    """
+    with desk.db.session() as session:
+        case = storage.get_case(session, reference)
+        require(actor, "correct", case, reference=case.reference)
+        storage.undo_corrections(session, case, reviewer=actor.name)
+        session.flush()
+        return case_view(case)
 
 
 def edit_text(desk: Desk, actor: Actor, reference: str, text: str) -> dict[str, Any]:
