@@ -79,6 +79,7 @@ from storage.labels import (
     list_corrections,
     mark_reviewed,
     relabel_case,
+    undo_corrections,
 )
 from storage.locks import acquire_lock, lock_holder, refresh_lock, release_lock
 from storage.mailbox import get_mailbox_state, set_mailbox_state
@@ -168,6 +169,7 @@ __all__ = [
     "rerank",
     "review_queue",
     "review_rank",
+    "undo_corrections",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
     "EXPORT_FIELDS",

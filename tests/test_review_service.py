@@ -179,3 +179,21 @@ def test_queue_orders_by_need_then_due_then_age_and_pages_without_gaps(
     assert review.review_queue(desk, SUPER, limit=50).cases[0]["reference"] == low_close_older
     with pytest.raises(UsageError):
         review.review_queue(desk, REVIEWER, after="garbage!")
+
+
+def test_undo_takes_back_the_latest_step_whole(desk: review.Desk, db: storage.Database) -> None:
+    ref = make_case(db, "the lift is broken", confidence=0.4, runner_up=0.35)
+    before = review.get_case(desk, SUPER, ref)
+    review.correct(desk, REVIEWER, ref, {"department": "transport"})
+    accepted = review.accept(desk, REVIEWER, ref)  # one step: sentiment confirmed, off the queue
+    assert not accepted["needs_review"]
+    step = review.undo(desk, REVIEWER, ref)
+    assert step["needs_review"] and step["labels"]["sentiment"]["confirmed_by"] is None
+    assert step["labels"]["department"]["label"] == "transport"  # the earlier step stays
+    back = review.undo(desk, REVIEWER, ref)
+    assert back["labels"] == before["labels"] and back["assigned_department"] == "facilities"
+    assert back["review_rank"] == before["review_rank"]
+    assert review.undo(desk, REVIEWER, ref)["labels"] == before["labels"]  # nothing left: unchanged
+    with db.reader() as session:
+        assert storage.list_corrections(session) == []
+    assert [e.kind for e in review.history(desk, SUPER, ref)].count("corrections_undone") == 2

@@ -100,6 +100,17 @@ def accept_cmd(reference: Reference, actor: ActorOption = None, as_json: JsonOpt
     _print_case(case, as_json, "labels confirmed")
 
 
+@cases_app.command("undo")
+def undo_cmd(reference: Reference, actor: ActorOption = None, as_json: JsonOption = False) -> None:
+    """Take back your latest correction (or accept) of a case: labels as they were, not training data."""
+    from pipeline import review
+
+    with _desk() as desk:
+        case = review.undo(desk, _actor(actor), reference)
+    _print_case(case, as_json, "labels " + ", ".join(
+        f"{name} {label(case, name)}" for name in ("department", "sentiment", "kind")))
+
+
 @cases_app.command("edit-text")
 def edit_text_cmd(
     reference: Reference,

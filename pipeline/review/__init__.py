@@ -3,7 +3,7 @@
 
     desk.py        Desk (settings, database, originals, label sets) and open_desk(settings)
     access.py      can(actor, action, case): roles and departments; require() raises AccessDeniedError
-    cases.py       get_case, correct, accept, edit_text, set_status, assign, add_note, history,
+    cases.py       get_case, correct, accept, undo, edit_text, set_status, assign, add_note, history,
                    review_queue (keyset pages), overdue, list_cases
     replies.py     reply templates, replies by e-mail (SMTP, threaded) or recorded phone/letter replies
     quarantine.py  list, show, release (re-run through the intake service after a fix), save originals
@@ -31,6 +31,7 @@ from pipeline.review.cases import (
     overdue,
     review_queue,
     set_status,
+    undo,
 )
 from pipeline.review.desk import Desk, open_desk
 from pipeline.review.quarantine import (
@@ -73,6 +74,7 @@ __all__ = [
     "release",
     "reply",
     "show_quarantine",
+    "undo",
     "department_scope",
     "edit_text",
     "get_case",

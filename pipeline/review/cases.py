@@ -14,7 +14,7 @@ import base64
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import storage
@@ -74,10 +74,12 @@ def correct(desk: Desk, actor: Actor, reference: str, labels: Mapping[str, str],
             for lab in case.labels:
                 if lab.label_set not in todo and lab.label_set in allowed and not lab.confirmed_by:
                     todo[lab.label_set] = lab.label
+        at = datetime.now(UTC)  # one moment for the whole step, so that ``undo`` takes it back whole
         for label_set, label in todo.items():
-            storage.correct_label(session, case, label_set, label, reviewer=actor.name, allowed=allowed)
+            storage.correct_label(session, case, label_set, label, reviewer=actor.name, allowed=allowed,
+                                  now=at)
         if case.needs_review and all(lab.confirmed_by for lab in case.labels if lab.label_set in allowed):
-            storage.mark_reviewed(session, case, reviewer=actor.name)
+            storage.mark_reviewed(session, case, reviewer=actor.name, now=at)
         session.flush()
         return case_view(case)
 
@@ -86,6 +88,22 @@ def accept(desk: Desk, actor: Actor, reference: str) -> dict[str, Any]:
     """Confirm every label of the case as the model gave it (the reviewer's "accept all") and take it
     off the queue. See ``correct``."""
     return correct(desk, actor, reference, {}, accept_rest=True)
+
+
+def undo(desk: Desk, actor: Actor, reference: str) -> dict[str, Any]:
+    """Take back the actor's latest correction step on the case (one ``correct`` or ``accept`` call):
+    labels, confirmations and the review flag as they were, the corrections deleted (not training
+    data). Nothing to undo leaves the case as it is. Returns the case as ``case_view`` shows it.
+
+    Raises:
+        CaseNotFoundError, AccessDeniedError.
+    """
+    with desk.db.session() as session:
+        case = storage.get_case(session, reference)
+        require(actor, "correct", case, reference=case.reference)
+        storage.undo_corrections(session, case, reviewer=actor.name)
+        session.flush()
+        return case_view(case)
 
 
 def edit_text(desk: Desk, actor: Actor, reference: str, text: str) -> dict[str, Any]:
@@ -194,12 +212,20 @@ def history(desk: Desk, actor: Actor, reference: str) -> list[HistoryEntry]:
     with desk.db.reader() as session:
         case = storage.get_case(session, reference)
         require(actor, "read", case, reference=case.reference)
+        events = storage.audit_trail(session, case)
         entries = [HistoryEntry(e.at, e.actor, e.action, dict(e.detail))
-                   for e in storage.audit_trail(session, case) if e.action != "message_added"]
+                   for e in events if e.action != "message_added"]
+        # a message sits in the history when it joined the case (its audit event), not at its Date header
+        joined = [e for e in events if e.action == "message_added"]
         for m in case.messages:
-            entries.append(HistoryEntry(m.received_at, m.author or m.sender, "message", {
+            event = next((e for e in joined if e.detail.get("message_id", "") == m.message_id
+                          and e.detail.get("direction") == m.direction), None)
+            if event is not None:
+                joined.remove(event)
+            at = event.at if event is not None else m.received_at
+            entries.append(HistoryEntry(at, m.author or m.sender, "message", {
                 "direction": m.direction, "method": m.method, "message_id": m.message_id,
-                "sender": m.sender, "subject": m.subject, "text": m.text}))
+                "sender": m.sender, "subject": m.subject, "text": m.text, "date": m.received_at.isoformat()}))
     return sorted(entries, key=lambda e: e.at)
 
 

@@ -91,10 +91,10 @@ def template_text(home: Path, department: str, language: str) -> str:
     raise ConfigError(f"no reply template for {language}")  # the bundled ones are missing: a broken install
 
 
-def fill_template(template: str, case: dict[str, Any], body: str = "") -> str:
-    """``template`` with the case's fields filled in (``$name`` is the extracted name, else a greeting)."""
+def fill_template(template: str, case: dict[str, Any], body: str = "", *, language: str = "en") -> str:
+    """``template`` (in ``language``) with the case's fields filled in; ``$name`` is the extracted
+    name, else "citizen" in that language."""
     names = [f["value"] for f in case.get("fields", []) if f.get("name") == "name"]
-    language = "zh" if str(case.get("language", "")).startswith("zh") else "en"
     values = {
         "reference": case["reference"],
         "name": one_line(names[0]) if names else ("市民" if language == "zh" else "citizen"),
@@ -121,7 +121,7 @@ def draft(desk: Desk, actor: Actor, reference: str, *, language: str | None = No
         data = storage.case_to_dict(case)
     lang = language or ("en" if data.get("language") == "en" else "zh")
     department = data.get("assigned_department") or ""
-    return fill_template(template_text(desk.settings.home, department, lang), data, body)
+    return fill_template(template_text(desk.settings.home, department, lang), data, body, language=lang)
 
 
 def reply(desk: Desk, actor: Actor, reference: str, text: str, *, method: str = "email",

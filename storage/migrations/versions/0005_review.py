@@ -37,9 +37,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("original_text", sa.Text(), nullable=True))
         batch.add_column(sa.Column("first_response_due_at", DateTime, nullable=True))
         batch.add_column(sa.Column("first_response_at", DateTime, nullable=True))
-    with op.batch_alter_table("cases") as batch:
-        for column in ("department", "assignee", "review_rank"):
-            batch.alter_column(column, server_default=None)
+    # The server defaults stay: dropping them would make SQLite copy the table, and dropping the old
+    # ``cases`` with foreign keys on deletes every label, document and message of every case (CASCADE).
     op.create_index(op.f("ix_cases_assignee"), "cases", ["assignee"])
     op.create_index(op.f("ix_cases_first_response_due_at"), "cases", ["first_response_due_at"])
     op.create_index("ix_cases_review_queue", "cases",
@@ -48,9 +47,7 @@ def upgrade() -> None:
     with op.batch_alter_table("case_messages") as batch:
         batch.add_column(sa.Column("method", sa.String(length=10), nullable=False, server_default="email"))
         batch.add_column(sa.Column("author", sa.String(length=200), nullable=False, server_default=""))
-    with op.batch_alter_table("case_messages") as batch:
-        batch.alter_column("method", server_default=None)
-        batch.alter_column("author", server_default=None)
+    with op.batch_alter_table("case_messages") as batch:  # a copy of case_messages: nothing refers to it
         batch.create_check_constraint("method", "method IN ('email', 'phone', 'letter')")
     op.execute("UPDATE cases SET department = COALESCE((SELECT l.label FROM case_labels l "
                "WHERE l.case_id = cases.id AND l.label_set = 'department'), '')")
@@ -80,6 +77,8 @@ def _backfill_ranks() -> None:
 
 
 def downgrade() -> None:
+    # On SQLite this copies ``cases`` (dropping columns): with foreign keys on, that deletes the cases'
+    # labels, documents and messages. Downgrade a copy, or export first.
     with op.batch_alter_table("case_messages") as batch:
         batch.drop_constraint(op.f("ck_case_messages_method"), type_="check")
         batch.drop_column("author")
