@@ -8,9 +8,10 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.8
 PY := $(VENV)/bin/python
 # Debian packages: Tesseract with English, Simplified Chinese and orientation data; Dovecot for the
-# IMAP integration tests; fonts to render test slips; pg_dump/pg_restore for `backup`/`restore` on PostgreSQL.
+# IMAP integration tests; fonts to render test slips; pg_dump/pg_restore for `backup`/`restore` on PostgreSQL;
+# Chromium for the web app's end-to-end tests (Playwright drives /usr/bin/chromium: never a downloaded browser).
 APT_PACKAGES := python3 python3-venv tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd \
-	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation postgresql-client
+	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation postgresql-client chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MODEL := classifiers/model/meta.json
 # The demo's own data directory: its sample cases never land in a real database, and a real

@@ -78,6 +78,14 @@ class StorageSettings(BaseModel):
         if "://" in v and not v.startswith("s3://"):
             raise ValueError("expected a folder or s3://bucket/prefix")
         return v
+class SlaSettings(BaseModel):
+    """One department's service levels (a ``[sla.<department>]`` table): days to the first answer to
+    the citizen and to resolution; a value left out is the deployment's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_response_days: float | None = Field(default=None, gt=0)
+    resolution_days: float | None = Field(default=None, gt=0)
 
 
 class Settings(BaseModel):
@@ -94,6 +102,10 @@ class Settings(BaseModel):
     model_dir: Path | None = None
     #: days from intake to the case's due date
     due_days: int = Field(default=15, ge=1)
+    #: days from intake to the first answer to the citizen (replies by e-mail, phone or letter)
+    first_response_days: float = Field(default=2, gt=0)
+    #: per-department service levels, by department label: ``[sla.facilities]`` in config.toml
+    sla: dict[str, SlaSettings] = Field(default_factory=dict)
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
@@ -121,6 +133,15 @@ class Settings(BaseModel):
         except ValueError as e:
             raise ValueError(f"bad port: {e}") from None
         return v
+
+    def due_rules(self) -> dict[str, tuple[float | None, float]]:
+        """(first response days, resolution days) by department, ``""`` for the default: what
+        ``storage.create_case(sla=...)`` and the review service's assignment take."""
+        rules: dict[str, tuple[float | None, float]] = {"": (self.first_response_days, float(self.due_days))}
+        for department, sla in self.sla.items():
+            rules[department] = (sla.first_response_days or self.first_response_days,
+                                 sla.resolution_days or float(self.due_days))
+        return rules
 
     @property
     def resolved_database_url(self) -> str:

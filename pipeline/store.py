@@ -74,7 +74,8 @@ def create_or_match(
     """
     try:
         case = storage.create_case(session, item, due_days=ctx.settings.due_days, actor=ctx.actor,
-                                   thresholds=ctx.thresholds, originals=list(originals))
+                                   thresholds=ctx.thresholds, originals=list(originals),
+                                   sla=ctx.settings.due_rules())
     except storage.DuplicateCaseError:
         existing = storage.find_case_by_sha256(session, item.source.sha256)
         assert existing is not None

@@ -42,8 +42,24 @@ from storage.errors import (
     DuplicateCaseError,
     InvalidTransitionError,
     ModelVersionNotFoundError,
+    QuarantineNotFoundError,
     SchemaError,
     StorageError,
+)
+from storage.followup import (
+    OPEN_STATUSES,
+    DueRule,
+    QueueCursor,
+    add_note,
+    assign,
+    due_dates,
+    edit_text,
+    is_overdue,
+    mark_first_response,
+    overdue_cases,
+    rerank,
+    review_queue,
+    review_rank,
 )
 from storage.intake import (
     accept_record,
@@ -63,12 +79,14 @@ from storage.integrity import (
     verify_originals,
 )
 from storage.labels import (
+    check_allowed,
     confirmed_labels,
     confirmed_training_rows,
     correct_label,
     list_corrections,
     mark_reviewed,
     relabel_case,
+    undo_corrections,
 )
 from storage.locks import acquire_lock, lock_holder, refresh_lock, release_lock
 from storage.mailbox import get_mailbox_state, set_mailbox_state
@@ -95,6 +113,8 @@ from storage.models import (
     ModelVersion,
     PendingAck,
     QuarantineRecord,
+    User,
+    WebSession,
 )
 from storage.outbox import (
     AckRequest,
@@ -109,11 +129,14 @@ from storage.outbox import (
 from storage.quarantine import (
     find_ignored,
     find_quarantine_by_sha256,
+    get_quarantine,
     ignored_by_sha256,
     list_quarantine,
     quarantine,
     quarantine_by_sha256,
+    quarantined_intake,
     record_ignored,
+    reopen_intake,
     resolve_quarantine,
 )
 from storage.references import format_reference, next_reference, next_references
@@ -128,8 +151,34 @@ from storage.registry import (
     rollback_model_version,
 )
 from storage.search import query_terms, terms_of
+from storage.users import (
+    add_user,
+    add_web_session,
+    check_role,
+    end_web_sessions,
+    find_user,
+    find_web_session,
+    get_user,
+    list_users,
+)
 
 __all__ = [
+    "OPEN_STATUSES",
+    "DueRule",
+    "QueueCursor",
+    "QuarantineNotFoundError",
+    "add_note",
+    "assign",
+    "check_allowed",
+    "due_dates",
+    "edit_text",
+    "is_overdue",
+    "mark_first_response",
+    "overdue_cases",
+    "rerank",
+    "review_queue",
+    "review_rank",
+    "undo_corrections",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
     "EXPORT_FIELDS",
@@ -199,6 +248,9 @@ __all__ = [
     "find_quarantine_by_sha256",
     "format_reference",
     "get_case",
+    "get_quarantine",
+    "quarantined_intake",
+    "reopen_intake",
     "get_mailbox_state",
     "get_model_version",
     "head_revision",
@@ -238,4 +290,14 @@ __all__ = [
     "sha256_bytes",
     "terms_of",
     "verify_originals",
+    "User",
+    "WebSession",
+    "add_user",
+    "add_web_session",
+    "check_role",
+    "end_web_sessions",
+    "find_user",
+    "find_web_session",
+    "get_user",
+    "list_users",
 ]

@@ -19,6 +19,7 @@ from pipeline.core.model import Classification, IntakeItem, ReviewRule
 from storage._dialect import bulk_insert, insert_returning_ids
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
+from storage.followup import due_dates, review_rank
 from storage.lookup import rows_by_sha256
 from storage.models import CASE_STATUSES, AuditEvent, Case, CaseLabel, CaseSearch, Document, utcnow
 from storage.references import next_reference, next_references
@@ -81,8 +82,12 @@ def create_case(
     thresholds: Mapping[str, ReviewRule] | None = None,
     originals: Sequence[OriginalRef] | None = None,
     now: datetime | None = None,
+    sla: Mapping[str, tuple[float | None, float]] | None = None,
 ) -> Case:
     """A new case from a classified item: reference, labels, review flag, documents, audit event.
+
+    Its due dates come from ``sla`` (department -> ``DueRule``, ``""`` for the default; see
+    ``storage.due_dates``), else ``due_days`` to resolve and no first-response target.
 
     ``originals`` are the files to list with the case (their bytes go to the ``BlobStore``
     separately); by default one document describing ``item.source``. The case needs review when a
@@ -95,7 +100,7 @@ def create_case(
     """
     created = now or utcnow()
     source = item.source
-    case = Case(**_case_values(item, created, due_days=due_days, thresholds=thresholds))
+    case = Case(**_case_values(item, created, due_days=due_days, thresholds=thresholds, sla=sla))
     case.labels = _labels_of(item.classification)
     case.documents = _documents(originals, item, created)
     try:
@@ -129,6 +134,7 @@ def create_cases(
     thresholds: Mapping[str, ReviewRule] | None = None,
     originals: Sequence[Sequence[OriginalRef] | None] | None = None,
     now: datetime | None = None,
+    sla: Mapping[str, tuple[float | None, float]] | None = None,
 ) -> list[NewCase]:
     """Many new cases at once, as ``create_case`` would make them one by one, in the same order.
 
@@ -148,7 +154,7 @@ def create_cases(
         raise DuplicateCaseError("two items of the batch have the same original; store them one by one")
     created = now or utcnow()
     # plain rows, not ORM objects: at thousands of cases a second the ORM's bookkeeping is the cost
-    rows = [_case_values(item, created, due_days=due_days, thresholds=thresholds) for item in items]
+    rows = [_case_values(item, created, due_days=due_days, thresholds=thresholds, sla=sla) for item in items]
     try:
         with session.begin_nested():
             # numbered inside the savepoint: a refused batch rolls the counter back too and burns no numbers
@@ -188,9 +194,13 @@ def _search_row(case: Case) -> dict[str, Any]:
 
 
 def _case_values(
-    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, ReviewRule] | None
+    item: IntakeItem, created: datetime, *, due_days: int, thresholds: Mapping[str, ReviewRule] | None,
+    sla: Mapping[str, tuple[float | None, float]] | None = None,
 ) -> dict[str, Any]:
     source = item.source
+    labels = item.classification.labels if item.classification else {}
+    department = labels["department"].label if "department" in labels else ""
+    first_due, due = due_dates(created, department, sla or {}, due_days)
     return {
         "channel": str(source.channel),
         "source_name": source.name,
@@ -208,7 +218,14 @@ def _case_values(
         "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
         "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language,
                    "method": pg.method, "chars": len(pg.text.strip())} for pg in item.pages],
-        "due_at": created + timedelta(days=due_days),
+        "department": department,
+        "assignee": "",
+        "review_rank": review_rank(labels.values(), item.ocr_confidence if item.ocr_confidence >= 0 else None,
+                                   thresholds),
+        "original_text": None,
+        "due_at": due,
+        "first_response_due_at": first_due,
+        "first_response_at": None,
         "created_at": created,
         "updated_at": created,
         "closed_at": None,
@@ -280,10 +297,13 @@ def list_cases(
     since: datetime | None = None,
     after: str | None = None,
     search: str | None = None,
+    handling_department: str | None = None,
 ) -> list[Case]:
     """Cases, newest first, optionally only those with a status, a department, a channel, the review
     flag, created at or after ``since`` (a timezone-aware datetime), or matching the full-text
-    ``search`` (``storage.search``: every word and Chinese character pair of it).
+    ``search`` (``storage.search``: every word and Chinese character pair of it). ``department``
+    filters by the department label, ``handling_department`` by the department handling the case
+    (``Case.department``).
 
     ``after`` is the reference of the last case of the previous page: the list continues with the
     cases older than it (keyset pagination on (created_at, id), as fast on page 1000 as on page 1).
@@ -311,6 +331,8 @@ def list_cases(
         statement = statement.join(
             CaseLabel, and_(CaseLabel.case_id == Case.id, CaseLabel.label_set == "department")
         ).where(CaseLabel.label == department)
+    if handling_department is not None:
+        statement = statement.where(Case.department == handling_department)
     if needs_review is not None:
         statement = statement.where(Case.needs_review == needs_review)
     if channel is not None:
@@ -435,12 +457,18 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         "sender": case.sender,
         "status": case.status,
         "needs_review": case.needs_review,
+        "assigned_department": case.department,
+        "assignee": case.assignee,
+        "review_rank": case.review_rank,
+        "original_text": case.original_text,
         "problems": list(case.problems or []),
         "model_version": case.model_version,
         "ocr_confidence": case.ocr_confidence,
         "created_at": _iso(case.created_at),
         "updated_at": _iso(case.updated_at),
         "due_at": _iso(case.due_at),
+        "first_response_due_at": _iso(case.first_response_due_at),
+        "first_response_at": _iso(case.first_response_at),
         "closed_at": _iso(case.closed_at),
         "fields": [dict(f) for f in case.fields],
         "pages": [dict(pg) for pg in case.pages],

@@ -187,12 +187,24 @@ def migrate(url: str) -> None:
             make_private_file(database)
             for sidecar in ("-wal", "-shm", "-journal"):
                 tighten(database.with_name(database.name + sidecar), PRIVATE_FILE_MODE)
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":  # two `init`s at once: the second waits, then finds head
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        with engine.connect() as conn:
+            if database is not None:
+                # A migration that copies a table on SQLite (batch mode) drops the old one, and with
+                # foreign keys on that DROP deletes every child row (ON DELETE CASCADE): all labels,
+                # documents and messages. Off for the migration (the pragma only works outside a
+                # transaction), and the result checked before the commit.
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            with conn.begin():
+                if conn.dialect.name == "postgresql":  # two `init`s at once: the second waits, finds head
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+                config = alembic_config()
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                if database is not None and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise StorageError(f"migrating {redact(engine.url)} left rows pointing at missing ones; "
+                                       "nothing was changed")
+            if database is not None:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
     except SQLAlchemyError as e:
         raise translate_error(e, redact(engine.url)) from e
     except OSError as e:

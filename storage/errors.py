@@ -9,6 +9,7 @@ __all__ = [
     "DuplicateCaseError",
     "InvalidTransitionError",
     "ModelVersionNotFoundError",
+    "QuarantineNotFoundError",
     "SchemaError",
     "StorageError",
 ]
@@ -28,3 +29,7 @@ class InvalidTransitionError(StorageError):
 
 class ModelVersionNotFoundError(StorageError):
     """No model version with that name is registered."""
+
+
+class QuarantineNotFoundError(StorageError):
+    """No quarantine record has that id; list them with `complaintdesk quarantine list`."""

@@ -13,7 +13,8 @@ from pipeline.core.errors import InvalidLabelError
 from pipeline.core.model import Classification, ReviewRule
 from storage.audit import record_event
 from storage.cases import review_needed
-from storage.models import Case, CaseLabel, Correction, utcnow
+from storage.followup import rerank
+from storage.models import AuditEvent, Case, CaseLabel, Correction, utcnow
 
 
 def correct_label(
@@ -43,6 +44,11 @@ def correct_label(
     current = case.label(label_set)
     old = current.label if current is not None else None
     model_version = (current.model_version if current is not None else "") or case.model_version
+    # what the label was, so that ``undo_corrections`` can put it back exactly
+    before = ({"confidence": current.confidence, "scores": dict(current.scores),
+               "model_version": current.model_version, "confirmed_by": current.confirmed_by,
+               "confirmed_at": current.confirmed_at.isoformat() if current.confirmed_at else None}
+              if current is not None else None)
     if current is None:
         current = CaseLabel(label_set=label_set, label=label, confidence=1.0, scores={}, model_version="")
         case.labels.append(current)
@@ -51,6 +57,9 @@ def correct_label(
     current.confirmed_by = reviewer
     current.confirmed_at = at
     case.updated_at = at
+    if label_set == "department":  # the reviewer says which department handles it
+        case.department = label
+    rerank(case)
     correction = Correction(
         case=case, label_set=label_set, old_label=old, new_label=label, reviewer=reviewer,
         model_version=model_version, created_at=at,
@@ -58,9 +67,61 @@ def correct_label(
     session.add(correction)
     record_event(
         session, "label_corrected" if old != label else "label_confirmed", actor=reviewer, case=case, at=at,
-        detail={"label_set": label_set, "old": old, "new": label, "model_version": model_version},
+        detail={"label_set": label_set, "old": old, "new": label, "model_version": model_version,
+                "before": before},
     )
     return correction
+
+
+def undo_corrections(
+    session: Session, case: Case, *, reviewer: str, now: datetime | None = None
+) -> list[str]:
+    """Take back ``reviewer``'s latest corrections of ``case`` (all those made at that same moment: one
+    "accept all" is one step): each label goes back to what it was, confirmation included, the
+    corrections are deleted (a slip of the key is not training data), and the review flag comes back
+    if the step had cleared it. Returns the label sets restored ([] when there is nothing to undo).
+    """
+    latest = session.scalars(
+        select(Correction).where(Correction.case_id == case.id, Correction.reviewer == reviewer)
+        .order_by(Correction.created_at.desc(), Correction.id.desc()).limit(1)).first()
+    if latest is None:
+        return []
+    step = list(session.scalars(select(Correction).where(
+        Correction.case_id == case.id, Correction.reviewer == reviewer,
+        Correction.created_at == latest.created_at)))
+    events = list(session.scalars(select(AuditEvent).where(
+        AuditEvent.case_id == case.id, AuditEvent.actor == reviewer, AuditEvent.at == latest.created_at,
+        AuditEvent.action.in_(("label_corrected", "label_confirmed", "reviewed")))))
+    befores = {e.detail.get("label_set"): e.detail.get("before") for e in events if e.action != "reviewed"}
+    restored = []
+    for correction in step:
+        label = case.label(correction.label_set)
+        before = befores.get(correction.label_set)
+        if label is not None:
+            if before is None and correction.old_label is None:
+                case.labels.remove(label)
+            else:
+                label.label = correction.old_label or label.label
+                if before is not None:
+                    label.confidence = float(before["confidence"])
+                    label.scores = dict(before["scores"])
+                    label.model_version = before["model_version"]
+                    label.confirmed_by = before["confirmed_by"]
+                    label.confirmed_at = (datetime.fromisoformat(before["confirmed_at"])
+                                          if before["confirmed_at"] else None)
+                else:
+                    label.confirmed_by = label.confirmed_at = None
+        if correction.label_set == "department" and correction.old_label:
+            case.department = correction.old_label
+        restored.append(correction.label_set)
+        session.delete(correction)
+    if any(e.action == "reviewed" for e in events):
+        case.needs_review = True
+    rerank(case)
+    case.updated_at = now or utcnow()
+    record_event(session, "corrections_undone", actor=reviewer, case=case, at=case.updated_at,
+                 detail={"label_sets": restored})
+    return restored
 
 
 def check_allowed(allowed: Mapping[str, Collection[str]], label_set: str, label: str) -> None:
@@ -142,6 +203,8 @@ def relabel_case(
             changed.append(label.label_set)
         elif current.label != label.label:
             changed.append(label.label_set)
+            if label.label_set == "department" and case.department == current.label:
+                case.department = label.label  # not assigned elsewhere by a person: follow the model
         current.label = label.label
         current.confidence = float(label.confidence)
         current.scores = {k: float(v) for k, v in label.scores.items()}
@@ -152,6 +215,7 @@ def relabel_case(
     )
     case.model_version = classification.model_version
     case.needs_review = bool(unconfirmed.labels) and review_needed(unconfirmed, thresholds or {})
+    rerank(case, thresholds)
     case.updated_at = utcnow()
     record_event(
         session, "reclassified", actor=actor, case=case,

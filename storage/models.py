@@ -33,6 +33,7 @@ CASE_STATUSES = ("new", "triaged", "in_progress", "waiting_citizen", "resolved",
 DOCUMENT_ROLES = ("original", "attachment")
 MESSAGE_DIRECTIONS = ("in", "out")
 MODEL_STATUSES = ("candidate", "promoted", "retired")
+REPLY_METHODS = ("email", "phone", "letter")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -101,6 +102,10 @@ class Case(Base):
         Index("ix_cases_status_created_at_id", "status", "created_at", "id"),
         Index("ix_cases_needs_review_created_at_id", "needs_review", "created_at", "id"),
         Index("ix_cases_channel_created_at_id", "channel", "created_at", "id"),
+        # the review queue: one index walk in queue order (``pipeline.review.queue``)
+        Index("ix_cases_review_queue", "needs_review", "review_rank", "due_at", "created_at", "id"),
+        # a department's cases by status (department users' lists)
+        Index("ix_cases_department_status", "department", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,6 +118,16 @@ class Case(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     sender: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(20), default="new")
+    #: the department handling the case: the department label at intake, then corrections and assignment
+    department: Mapped[str] = mapped_column(String(100), default="")
+    #: the person of that department the case is assigned to ("" while nobody is)
+    assignee: Mapped[str] = mapped_column(String(200), default="", index=True)
+    #: the review queue's first sort key: 3 minus the number of reasons a case needs a person
+    #: (a label below its threshold, a close runner-up, a low OCR confidence), so 0 comes first;
+    #: stored and indexed so the queue pages fast on 100,000 cases (``storage.review_rank``)
+    review_rank: Mapped[int] = mapped_column(Integer, default=3)
+    #: the text as the intake read it, kept when a reviewer edits ``text`` (None while never edited)
+    original_text: Mapped[str | None] = mapped_column(Text)
     model_version: Mapped[str] = mapped_column(String(100), default="")
     ocr_confidence: Mapped[float | None] = mapped_column(Float)
     needs_review: Mapped[bool] = mapped_column(default=False)
@@ -122,7 +137,11 @@ class Case(Base):
     # one entry per page of the original: {number, confidence, language, method, chars}, so a reviewer
     # sees which page of a multi-page scan was hard to read
     pages: Mapped[list[Any]] = mapped_column(default=list)
-    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    due_at: Mapped[datetime | None] = mapped_column(index=True)  # resolution due (the department's SLA)
+    #: the first answer to the citizen is due (the department's SLA); None: no first-response SLA
+    first_response_due_at: Mapped[datetime | None] = mapped_column(index=True)
+    #: when the first reply (e-mail, phone or letter) was recorded
+    first_response_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None]
@@ -202,7 +221,10 @@ class CaseMessage(Base):
     """An e-mail that belongs to a case, in or out, for threading replies onto it."""
 
     __tablename__ = "case_messages"
-    __table_args__ = (CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),)
+    __table_args__ = (
+        CheckConstraint(_in("direction", MESSAGE_DIRECTIONS), name="direction"),
+        CheckConstraint(_in("method", REPLY_METHODS), name="method"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -210,6 +232,10 @@ class CaseMessage(Base):
     in_reply_to: Mapped[str] = mapped_column(Text, default="")
     references: Mapped[str] = mapped_column(Text, default="")  # Message-IDs separated by spaces
     direction: Mapped[str] = mapped_column(String(3), default="in")
+    #: how an outgoing reply went: by e-mail, or recorded after a phone call or a letter
+    method: Mapped[str] = mapped_column(String(10), default="email")
+    #: who wrote an outgoing reply ("" for the citizen's messages)
+    author: Mapped[str] = mapped_column(String(200), default="")
     sender: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
@@ -275,7 +301,7 @@ class Correction(Base):
     new_label: Mapped[str] = mapped_column(String(100))
     reviewer: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     case: Mapped[Case] = relationship()
 
@@ -389,3 +415,43 @@ class IntakeRecord(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+USER_ROLES = ("scanner", "reviewer", "department", "supervisor")
+
+
+class User(Base):
+    """A person who signs in to the web app: an Argon2 password hash, a role and, for department staff,
+    their department (a department label of ``labels.toml``)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(20))
+    department: Mapped[str] = mapped_column(String(100), default="")
+    #: the interface language the user chose ("" until they choose: the browser's Accept-Language decides)
+    language: Mapped[str] = mapped_column(String(16), default="")
+    disabled: Mapped[bool] = mapped_column(default=False)
+    #: failed sign-ins since the last good one; each one past a few makes the next attempt wait longer
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebSession(Base):
+    """A signed-in browser: only the SHA-256 of its cookie's token is kept, with the form (CSRF) token."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(lazy="joined")

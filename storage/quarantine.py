@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from pipeline.core.model import Source
 from storage.audit import record_event
+from storage.errors import QuarantineNotFoundError
 from storage.lookup import rows_by_sha256
-from storage.models import IgnoredMessage, QuarantineRecord, utcnow
+from storage.models import IgnoredMessage, IntakeRecord, QuarantineRecord, utcnow
 
 
 def find_quarantine_by_sha256(session: Session, sha256: str) -> QuarantineRecord | None:
@@ -114,3 +115,34 @@ def record_ignored(
             raise
         return existing
     return record
+
+
+def get_quarantine(session: Session, record_id: int) -> QuarantineRecord:
+    """The quarantine record with this id.
+
+    Raises:
+        QuarantineNotFoundError: there is none.
+    """
+    record = session.get(QuarantineRecord, record_id)
+    if record is None:
+        raise QuarantineNotFoundError(
+            f"no quarantine record {record_id}; list them with `complaintdesk quarantine list`")
+    return record
+
+
+def quarantined_intake(session: Session, record: QuarantineRecord) -> IntakeRecord | None:
+    """The (latest) intake row that ended in ``record``: same bytes, outcome ``quarantined``."""
+    return session.scalars(
+        select(IntakeRecord)
+        .where(IntakeRecord.sha256 == record.sha256, IntakeRecord.outcome == "quarantined")
+        .order_by(IntakeRecord.id.desc()).limit(1)
+    ).first()
+
+
+def reopen_intake(session: Session, row: IntakeRecord, *, actor: str) -> None:
+    """Put a finished intake row back to ``received`` with no attempts, so ``process`` runs it again
+    (a release from quarantine after a fix); the quarantine record stays until it succeeds."""
+    record_event(session, "intake_reopened", actor=actor,
+                 detail={"intake_id": row.id, "sha256": row.sha256, "was": row.outcome, "reason": row.reason})
+    row.state, row.outcome, row.case_id, row.reason = "received", "", None, ""
+    row.attempts, row.last_error, row.updated_at = 0, "", utcnow()

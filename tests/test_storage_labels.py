@@ -50,8 +50,10 @@ def test_correction_recorded_and_label_confirmed(db: storage.Database) -> None:
             ("ana", "department", "facilities", "maintenance")]
         events = [e for e in storage.audit_trail(s, case) if e.action == "label_corrected"]
         assert len(events) == 1 and events[0].actor == "ana"
-        assert events[0].detail == {"label_set": "department", "old": "facilities", "new": "maintenance",
-                                    "model_version": "v1"}
+        detail = dict(events[0].detail)
+        assert detail.pop("before")["confidence"] == 0.9  # what undo puts back
+        assert detail == {"label_set": "department", "old": "facilities", "new": "maintenance",
+                          "model_version": "v1"}
 
 
 def test_confirming_the_model_label_is_recorded(db: storage.Database) -> None:

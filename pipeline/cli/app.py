@@ -219,7 +219,7 @@ def _demo_emails(ctx: Any, folder: Path) -> list[Any]:
 def _register_optional_commands() -> None:
     """Add the command groups other modules own (cases, models, mail, check) when they are present."""
     for module in ("pipeline.cli.cases", "pipeline.cli.models", "pipeline.cli.mail", "pipeline.cli.check",
-                   "pipeline.cli.backup", "pipeline.cli.doctor"):
+                   "pipeline.cli.backup", "pipeline.cli.doctor", "pipeline.cli.review", "review.cli"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:

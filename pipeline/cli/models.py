@@ -34,8 +34,11 @@ from pipeline import models as service
 from pipeline.cli.output import console, safe
 from pipeline.cli.params import require_paths
 from pipeline.config import Settings, load_settings
+from pipeline.core.actor import Actor
 from pipeline.core.errors import InputError, InvalidLabelError
 from pipeline.database import open_db
+from pipeline.review.desk import open_desk
+from pipeline.review.report import CorrectionsReport, corrections_report, record_retrain
 
 models_app = typer.Typer(help="List, promote and roll back trained model versions.", no_args_is_help=True)
 
@@ -215,6 +218,7 @@ def retrain_cmd(
         outcome = service.retrain(db, settings.models_root, actor="retrain", model_dir=settings.model_dir,
                                   data=data or (), heldout=heldout or (), seed=seed, dry_run=dry_run,
                                   force=force)
+        report = _what_corrections_did(settings, db, outcome)
     if as_json:
         sys.stdout.write(json.dumps(outcome.to_json(), ensure_ascii=False) + "\n")
         return
@@ -232,12 +236,28 @@ def retrain_cmd(
     console.print(table)
     console.print(f"{outcome.corrections} corrected cases, {result.train_corrections} trained on; "
                   f"gate: {result.decision.reason}")
+    if report is not None and report.most_corrected:
+        console.print("labels most corrected by reviewers: " + "; ".join(
+            f"{safe(c.label_set)} {safe(c.old or '-')} -> {safe(c.new)} ({c.count})"
+            for c in report.most_corrected[:5]))
     if outcome.promoted:
         console.print(f"[green]promoted {safe(outcome.candidate)}[/green] (previous versions kept; "
                       "`complaintdesk models rollback`)")
     else:
         console.print(f"kept {safe(outcome.current)}; candidate {safe(outcome.candidate)} stays registered, "
                       "not promoted")
+
+
+def _what_corrections_did(settings: Settings, db: storage.Database,
+                          outcome: service.RetrainOutcome) -> CorrectionsReport | None:
+    """Keep a retrain's comparison for the models page (``pipeline.review.report``) and read back the
+    most corrected labels; None when nothing was retrained."""
+    if outcome.result is None:
+        return None
+    desk = open_desk(settings, db=db)
+    actor = Actor.supervisor("retrain")
+    record_retrain(desk, actor, outcome)
+    return corrections_report(desk, actor)
 
 
 def reclassify_cmd(

@@ -4,6 +4,7 @@
     ├── UsageError                     an option or argument value the command does not accept     2
     │   └── InvalidLabelError          a label or label set that the label sets do not have
     ├── ConfigError                    settings are missing or inconsistent                        9
+    ├── AccessDeniedError              the actor's role or department does not allow this         11
     ├── MissingDependencyError         a program or language pack is not installed                 5
     ├── InputError                     one input cannot be turned into a case (quarantined)        4
     │   ├── PathNotFoundError          a file or folder named on the command line does not exist
@@ -18,11 +19,13 @@
     │   ├── SchemaError                no tables yet, or an older schema   (storage.errors)
     │   ├── DuplicateCaseError         a case for the same original exists (storage.errors)
     │   ├── InvalidTransitionError     a status the case cannot move to    (storage.errors)
+    │   ├── QuarantineNotFoundError    no quarantine record with that id   (storage.errors)
     │   └── ModelVersionNotFoundError  no such registered model version    (storage.errors)
     └── MailboxError                   the IMAP server refused us or went away                     8
         ├── MailboxLoginError          wrong IMAP user name or password    (pipeline.mail.imap)
         ├── MailboxBusyError           another poller holds the mailbox    (pipeline.mail.poller)
-        └── AckError                   an acknowledgment could not be sent (pipeline.mail.ack)
+        ├── AckError                   an acknowledgment could not be sent (pipeline.mail.ack)
+        └── ReplyError                 a reply to the citizen could not be sent (pipeline.review.replies)
 
 The subclasses named with a module live next to the code that raises them and are re-exported
 there; every one is a subclass of a class here, so it maps to its parent's exit code. A test
@@ -46,8 +49,8 @@ class ExitCode(IntEnum):
     command** (``PathNotFoundError``); 5 a program is missing; 6 no usable model; 7 the database or
     original-file store failed (also an unknown case reference); 8 the mailbox failed; 9 the
     configuration is invalid (also a database URL whose port is not a number); 10 Tesseract failed;
-    15 any other complaintdesk error; 130 interrupted (Ctrl-C). An unexpected bug exits 1 with a
-    traceback.
+    11 the actor's role or department does not allow the action; 15 any other complaintdesk error;
+    130 interrupted (Ctrl-C). An unexpected bug exits 1 with a traceback.
     """
 
     ok = 0
@@ -60,6 +63,7 @@ class ExitCode(IntEnum):
     mailbox_error = 8
     config_error = 9
     ocr_error = 10
+    forbidden = 11
     other_error = 15
     interrupted = 130
 
@@ -87,6 +91,12 @@ class ConfigError(ComplaintdeskError):
     """The configuration is missing a value or has an invalid one."""
 
     exit_code = ExitCode.config_error
+
+
+class AccessDeniedError(ComplaintdeskError):
+    """Your role or department does not allow this; a supervisor can do it or change your role."""
+
+    exit_code = ExitCode.forbidden
 
 
 class InvalidLabelError(UsageError):

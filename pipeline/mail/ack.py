@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import smtplib
-import ssl
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -30,7 +29,8 @@ from email.utils import format_datetime
 from pipeline.core.errors import MailboxError
 from pipeline.mail.headers import one_line, valid_address
 from pipeline.mail.parse import CASE_REF_RE, ParsedMessage
-from pipeline.mail.settings import Security, SmtpSettings
+from pipeline.mail.settings import SmtpSettings
+from pipeline.mail.smtp import send_message
 from storage import AckRequest
 
 log = logging.getLogger(__name__)
@@ -132,19 +132,7 @@ def send_ack(reference: str, request: AckRequest, settings: SmtpSettings) -> str
     msg = build_ack(reference, request, settings)
     host, port = settings.host, settings.resolved_port
     try:
-        context = ssl.create_default_context()
-        if settings.security is Security.ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=settings.timeout_seconds,
-                                                  context=context)
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=settings.timeout_seconds)
-        with smtp:
-            if settings.security is Security.starttls:
-                smtp.starttls(context=context)
-            password = settings.password_value()
-            if settings.user and password:
-                smtp.login(settings.user, password)
-            smtp.send_message(msg)
+        send_message(msg, settings)
     except (smtplib.SMTPException, OSError) as e:
         raise AckError(
             f"could not send the acknowledgment for case {reference} via {host}:{port}: {e}") from e

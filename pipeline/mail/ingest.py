@@ -285,7 +285,8 @@ def _create_many(session: Any, run: Sequence[_Prepared], ctx: RunContext, outbox
     originals = [[o.ref() for o in p.originals] for p in run]
     try:
         made = storage.create_cases(session, items, due_days=ctx.settings.due_days, actor=ctx.actor,
-                                    thresholds=ctx.thresholds, originals=originals)
+                                    thresholds=ctx.thresholds, originals=originals,
+                                    sla=ctx.settings.due_rules())
     except StorageError:
         raise
     except Exception as e:

@@ -1,0 +1,149 @@
+"""Interface languages: gettext catalogues (``review/locale/*/LC_MESSAGES/messages.po``), the choice of
+language for a request, dates and numbers in the locale (Babel), and label names in both languages.
+
+The ``.po`` files are compiled in memory when the app starts (Babel's ``read_po``/``write_mo``), so a
+fresh clone needs no build step and no ``.mo`` file is committed.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_datetime
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+
+from classifiers.labels import DEFAULT_LABELS_FILE
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+#: the interface languages, the first is the default
+LANGUAGES = ("en", "zh_Hans")
+LANGUAGE_NAMES = {"en": "English", "zh_Hans": "简体中文"}
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for extraction, translate later"
+    return message
+
+
+#: words that come from the data (statuses, roles, channels, audit actions), for ``pybabel extract -k N_``
+DATA_WORDS = (
+    N_("new"), N_("triaged"), N_("in_progress"), N_("waiting_citizen"), N_("resolved"), N_("closed"),
+    N_("rejected"), N_("scanner"), N_("reviewer"), N_("department"), N_("supervisor"), N_("slip"),
+    N_("email"), N_("manual"), N_("web"), N_("created"), N_("status"), N_("label_corrected"),
+    N_("label_confirmed"), N_("reviewed"), N_("reclassified"), N_("note"), N_("candidate"), N_("promoted"),
+    N_("retired"), N_("assigned"), N_("text_edited"), N_("reply"), N_("message"), N_("in"), N_("out"),
+    N_("quarantined"),
+)
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The catalogue of ``language`` (English is the source language: no catalogue)."""
+    po = LOCALE_DIR / language / "LC_MESSAGES" / "messages.po"
+    if language == "en" or not po.is_file():
+        return gettext.NullTranslations()
+    with po.open("rb") as f:
+        catalog = read_po(f, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+def from_accept_language(header: str) -> str:
+    """The interface language for a browser's Accept-Language: Chinese for ``zh`` (not Traditional),
+    English otherwise."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        ranked.append((-q, index, tag.strip().lower()))
+    for q, _, tag in sorted(ranked):
+        if q == 0:
+            continue
+        if tag.startswith("zh") and not any(t in tag for t in ("hant", "-tw", "-hk", "-mo")):
+            return "zh_Hans"
+        if tag.startswith("en"):
+            return "en"
+    return LANGUAGES[0]
+
+
+def choose(user_language: str, accept_language: str) -> str:
+    """The user's saved choice, else the browser's."""
+    return user_language if user_language in LANGUAGES else from_accept_language(accept_language)
+
+
+@dataclass(frozen=True)
+class Formatter:
+    """Dates and numbers of one locale, in the deployment's time zone (UTC unless configured)."""
+
+    language: str
+
+    @property
+    def locale(self) -> Locale:
+        return Locale.parse(self.language)
+
+    def datetime(self, value: datetime | str | None) -> str:
+        """A timestamp (or its ISO form, as the service's case dictionaries carry it)."""
+        if not value:
+            return ""
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return format_datetime(when, "medium", locale=self.locale)
+
+    def number(self, value: float | int | None) -> str:
+        return "" if value is None else format_decimal(value, locale=self.locale)
+
+    def percent(self, value: float | None) -> str:
+        return "" if value is None else format_percent(value, locale=self.locale)
+
+
+@dataclass(frozen=True)
+class LabelNames:
+    """Label sets and labels as people read them: ``{set: (en, zh)}`` and ``{(set, label): (en, zh)}``."""
+
+    sets: dict[str, tuple[str, str]]
+    labels: dict[tuple[str, str], tuple[str, str]]
+
+    def label(self, label_set: str, label: str | None) -> str:
+        """"English 中文" for a label (its id when the file does not name it)."""
+        if not label:
+            return ""
+        en, zh = self.labels.get((label_set, label), (_humanise(label), ""))
+        return f"{en} · {zh}" if zh else en
+
+    def label_set(self, label_set: str) -> str:
+        en, zh = self.sets.get(label_set, (_humanise(label_set), ""))
+        return f"{en} · {zh}" if zh else en
+
+
+def _humanise(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+@cache
+def label_names(path: Path = DEFAULT_LABELS_FILE) -> LabelNames:
+    """The names of ``labels.toml``: English from the ids, Chinese from ``title_zh`` and
+    ``[label_set.zh]``."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    sets: dict[str, tuple[str, str]] = {}
+    labels: dict[tuple[str, str], tuple[str, str]] = {}
+    for item in data.get("label_set", []):
+        name = str(item["name"])
+        sets[name] = (_humanise(name), str(item.get("title_zh", "")))
+        zh = item.get("zh", {})
+        for label in item.get("labels", {}):
+            labels[(name, label)] = (_humanise(label), str(zh.get(label, "")))
+    return LabelNames(sets, labels)

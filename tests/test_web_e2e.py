@@ -1,0 +1,264 @@
+"""End to end in a real browser: Debian's /usr/bin/chromium driven by Playwright (never a downloaded
+browser), against the web app served by uvicorn on loopback, with a real SMTP server (aiosmtpd).
+
+In both interface languages: sign in, work the queue with the keyboard alone and check each correction
+is stored, move a case through its lifecycle, send a reply and see it arrive, see the audit trail; and
+an e-mail carrying ``<script>`` and ``<img onerror>`` shows them as text while no dialog fires.
+
+The tests share one browser per worker (``browser`` is module-scoped and the tests are in one xdist
+group). ``COMPLAINTDESK_SCREENSHOTS=docs/screenshots`` saves the pages they pass through there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from sqlalchemy import select
+
+import storage
+from pipeline.config import Settings
+from review.app import create_app
+from storage.models import Correction
+from tests.web_support import PASSWORD, Relay, Web, smtp_relay
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make system)"),
+]
+XSS_SUBJECT = "<script>alert('subject')</script>"
+XSS_BODY = 'Look: <img src=x onerror="alert(1)"> and <script>alert(2)</script>'
+SHOTS = os.environ.get("COMPLAINTDESK_SCREENSHOTS", "")
+
+
+@dataclass
+class Site:
+    url: str
+    web: Web
+    relay: Relay
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The app under uvicorn in a thread, on a fresh SQLite database, replies going to aiosmtpd."""
+    home = tmp_path_factory.mktemp("site")
+    url = f"sqlite:///{home / 'complaintdesk.db'}"
+    storage.migrate(url)
+    with smtp_relay() as relay:
+        settings = Settings(home=home, database_url=url, smtp=relay.settings)
+        app = create_app(settings)
+        web = Web(settings, app.state.web.db)
+        web.add_user("rita", "reviewer")
+        web.add_user("fay", "department", "facilities")
+        web.add_user("sam", "supervisor")
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started, "uvicorn did not start"
+        try:
+            yield Site(f"http://127.0.0.1:{port}", web, relay)
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            app.state.web.db.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--no-first-run"],
+        )
+        yield launched
+        launched.close()
+
+
+LANGUAGES = {"en": "en-US", "zh_Hans": "zh-CN"}
+
+
+@pytest.fixture(params=list(LANGUAGES))
+def lang(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@contextmanager
+def open_page(browser: Browser, lang: str) -> Iterator[Page]:
+    """A page in a fresh context whose browser asks for ``lang``; it records dialogs in ``page.dialogs``."""
+    context = browser.new_context(locale=LANGUAGES[lang], viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, site: Site, name: str) -> None:
+    page.goto(f"{site.url}/")
+    page.keyboard.type(name)  # the name field has focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda u: "/login" not in u)
+
+
+def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
+
+
+def reference_of(page: Page) -> str:
+    return page.url.rstrip("/").rsplit("/", 1)[-1].split("#")[0]
+
+
+def test_work_the_queue_with_the_keyboard_alone(browser: Browser, site: Site, lang: str) -> None:
+    for i in range(3):  # the queue always has work (earlier runs leave skipped cases first)
+        site.web.add_slip(f"Queue {lang} {i}: the lift in hall B is broken", department="medical")
+    with open_page(browser, lang) as page:
+        sign_in(page, site, "rita")
+        expect(page.locator("h1")).to_have_text("审核队列" if lang == "zh_Hans" else "Review queue")
+        shot(page, f"{lang}-queue")
+        page.keyboard.press("?")
+        expect(page.locator("#shortcuts")).to_be_visible()
+        shot(page, f"{lang}-shortcuts")
+        page.keyboard.press("Escape")
+        page.keyboard.press("j")
+        page.wait_for_url("**/cases/*")
+        first = reference_of(page)
+        # d, then the digit of the label shown second: the department changes
+        digit_two = page.locator('#set-department option[data-digit="2"]').get_attribute("value")
+        page.keyboard.press("d")
+        page.keyboard.press("2")
+        page.wait_for_load_state()
+        expect(page.locator('[data-confirmed="department"]')).to_be_visible()
+        # s, then a label's first letter: the sentiment changes to positive
+        page.keyboard.press("s")
+        page.keyboard.press("p")
+        expect(page.locator('[data-confirmed="sentiment"]')).to_be_visible()
+        # e: fix the OCR text, Ctrl+Enter saves it
+        page.keyboard.press("e")
+        page.keyboard.press("End")
+        page.keyboard.type(" (fixed)")
+        page.keyboard.press("Control+Enter")
+        expect(page.locator("#case-text")).to_contain_text("(fixed)")
+        shot(page, f"{lang}-case")
+        # u undoes the last label change; then a accepts all and moves on
+        page.keyboard.press("u")
+        expect(page.locator('#set-sentiment select')).to_have_value("negative")
+        page.keyboard.press("a")
+        page.wait_for_url(lambda u: reference_of_url(u) != first)
+        second = reference_of(page)
+        page.keyboard.press("x")  # skip
+        page.wait_for_url(lambda u: reference_of_url(u) != second)
+        assert not page.dialogs  # type: ignore[attr-defined]
+    with site.web.db.reader() as s:
+        case = storage.get_case(s, first)
+        assert case.label("department").label == digit_two
+        assert case.label("department").confirmed_by == "rita"
+        assert case.label("sentiment").label == "negative"  # undone
+        assert not case.needs_review and case.text.endswith("(fixed)")
+        rows = s.scalars(select(Correction).where(Correction.case_id == case.id)
+                         .order_by(Correction.id)).all()
+        changes = [(c.label_set, c.old_label, c.new_label, c.reviewer) for c in rows]
+        assert changes[:3] == [("department", "medical", digit_two, "rita"),
+                               ("sentiment", "negative", "positive", "rita"),
+                               ("sentiment", "positive", "negative", "rita")]
+        assert all(c.model_version == "m-test" for c in rows[:2])
+        untouched = storage.get_case(s, second)
+        assert untouched.needs_review  # skipped, still in the queue
+
+
+def reference_of_url(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def test_lifecycle_reply_and_audit_trail(browser: Browser, site: Site, lang: str) -> None:
+    ref = site.web.add_email(f"Lift {lang}", "The lift in hall B is broken.", department="facilities")
+    before = len(site.relay.received)
+    with open_page(browser, lang) as page:
+        sign_in(page, site, "fay")
+        page.goto(f"{site.url}/cases/{ref}")
+        for status in ("triaged", "in_progress"):
+            page.select_option("#status-select", status)
+            page.click("#status-form button")
+            page.wait_for_load_state()
+        page.fill("#note-form textarea", "Technician called")
+        page.click("#note-form button")
+        page.wait_for_load_state()
+        page.fill("#reply-form textarea", "We have called the technician.")
+        page.click("#send-reply")
+        page.wait_for_load_state()
+        for status in ("resolved", "closed"):
+            page.select_option("#status-select", status)
+            page.click("#status-form button")
+            page.wait_for_load_state()
+        trail = page.locator("#trail")
+        expect(trail).to_contain_text("We have called the technician.")
+        expect(trail).to_contain_text("Technician called")
+        expect(page.locator("#status")).to_have_text("已关闭" if lang == "zh_Hans" else "closed")
+        shot(page, f"{lang}-lifecycle")
+    assert len(site.relay.received) == before + 1
+    sent = site.relay.received[-1]
+    assert b"We have called the technician." in sent and f"[Case #{ref}]".encode() in sent
+    with site.web.db.reader() as s:
+        case = storage.get_case(s, ref)
+        actions = [e.action for e in storage.audit_trail(s, case)]
+        assert case.status == "closed" and actions.count("status") == 4 and "reply" in actions
+
+
+def test_hostile_email_is_shown_as_text_and_runs_nothing(browser: Browser, site: Site) -> None:
+    ref = site.web.add_email(XSS_SUBJECT, XSS_BODY, html=f"<p>{XSS_BODY}</p><script>alert(3)</script>")
+    with open_page(browser, "en") as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        sign_in(page, site, "sam")
+        page.goto(f"{site.url}/cases/{ref}")
+        expect(page.locator("#email-body")).to_contain_text('<img src=x onerror="alert(1)">')
+        expect(page.locator("#email-body")).to_contain_text("<script>alert(2)</script>")
+        expect(page.locator("table.headers")).to_contain_text(XSS_SUBJECT)
+        assert page.locator("#email-body img").count() == 0 and page.locator("main script").count() == 0
+        page.wait_for_timeout(300)
+        assert errors == []
+        assert page.dialogs == []  # type: ignore[attr-defined]
+        shot(page, "en-hostile-email")
+
+
+def test_models_page_and_chinese_switch(browser: Browser, site: Site) -> None:
+    with open_page(browser, "en") as page:
+        sign_in(page, site, "sam")
+        page.goto(f"{site.url}/models")
+        page.click("#lang-zh_Hans")
+        page.wait_for_load_state()
+        expect(page.locator("h1")).to_have_text("模型")
+        expect(page.locator("#most-corrected")).to_contain_text("医务室")
+        shot(page, "zh_Hans-models")
+    with site.web.db.reader() as s:
+        assert storage.get_user(s, "sam").language == "zh_Hans"
+
