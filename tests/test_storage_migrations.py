@@ -11,6 +11,7 @@ from sqlalchemy import inspect
 
 import storage
 from storage.models import Base
+from storage.queue import include_name
 
 
 def test_upgrade_head_on_empty_database_twice(blank_db_url: str) -> None:
@@ -24,7 +25,8 @@ def test_upgrade_head_on_empty_database_twice(blank_db_url: str) -> None:
 
 def test_migration_matches_orm_metadata(db: storage.Database) -> None:
     with db.engine.connect() as conn:
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diffs = compare_metadata(MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}), Base.metadata)
     assert diffs == []
 
 
