@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import signal
 import time
 from collections.abc import Callable
@@ -95,6 +96,9 @@ def run_worker(ctx: RunContext, *, concurrency: int = 1, drain: bool = False,
     if ctx.settings.queue != "postgres":
         raise ConfigError("the worker needs the task queue: set COMPLAINTDESK_QUEUE=postgres and a "
                           "PostgreSQL COMPLAINTDESK_DATABASE_URL (then run complaintdesk init)")
+    # Each job's OCR pool forks from the forkserver: preloading the OCR modules there saves every
+    # job's pool process from importing OpenCV, NumPy and Pillow again.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(["ocr.parallel"])
     asyncio.run(_serve(ctx, concurrency, drain, job))
 
 
@@ -128,7 +132,8 @@ async def _serve(ctx: RunContext, concurrency: int, drain: bool,
                 await asyncio.to_thread(job, ctx, int(item.payload.decode()))
 
         _stop_on_signals(manager.shutdown.set)
-        log.warning("worker started: %d job(s) at a time on %s", concurrency, ctx.db.url)
+        log.warning("worker %s started: %d job(s) at a time on %s", manager.queue_manager_id, concurrency,
+                    ctx.db.url)
         try:
             await manager.run(
                 # one job fetched at a time (PgQueuer's floor for its cap is twice that): a busy
