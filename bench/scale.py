@@ -78,7 +78,8 @@ def schema(base_url: str) -> Iterator[str]:
     with psycopg.connect(libpq, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
     try:
-        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={name}", "application_name": name})
+        url = make_url(base_url).update_query_dict(
+            {"options": f"-csearch_path={name}", "application_name": name})
         yield url.render_as_string(hide_password=False)
     finally:
         with psycopg.connect(libpq, autocommit=True) as admin:
