@@ -106,7 +106,9 @@ def scan(
 
     require_paths(paths)
     files = list(iter_files(paths, follow_symlinks=follow_symlinks))
-    ctx = open_context(settings(), actor="scan")
+    s = settings()
+    # with the queue, the workers OCR: the machine that scans needs no Tesseract
+    ctx = open_context(s, actor="scan", need_ocr=s.queue != "postgres")
     outcomes = []
     with Progress(
         TextColumn("[progress.description]{task.description}"),
