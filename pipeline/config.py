@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -106,6 +106,15 @@ class Settings(BaseModel):
     first_response_days: float = Field(default=2, gt=0)
     #: per-department service levels, by department label: ``[sla.facilities]`` in config.toml
     sla: dict[str, SlaSettings] = Field(default_factory=dict)
+    #: "postgres": every accepted input is a job on the PostgreSQL task queue (PgQueuer) that
+    #: ``complaintdesk worker`` processes; "" (the default): processed in-process, no queue
+    queue: Literal["", "postgres"] = ""
+    #: a running job whose worker has not signalled for this long is picked up by another worker
+    queue_heartbeat_seconds: float = Field(default=30.0, gt=0)
+    #: first wait before a failed job runs again; doubled each time (up to 5 minutes)
+    queue_retry_delay_seconds: float = Field(default=10.0, ge=0)
+    #: "json": one JSON object per log line (for log collectors); "text": for people
+    log_format: Literal["text", "json"] = "text"
     ocr: OcrSettings = Field(default_factory=OcrSettings)
     imap: ImapSettings = Field(default_factory=ImapSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
@@ -205,7 +214,12 @@ def load_settings(**overrides: Any) -> Settings:
     _validate(file_values, str(config_path))
     if "home" in file_values and origin == "the per-user default":
         origin = f"home in {config_path}"
-    return _validate_model(_merge(file_values, env, options, {"home_origin": origin}), "the configuration")
+    built = _validate_model(_merge(file_values, env, options, {"home_origin": origin}), "the configuration")
+    if built.queue == "postgres" and not built.database_url.startswith("postgresql"):
+        # checked on the merged result: the queue may be set in one place and the URL in another
+        raise ConfigError("COMPLAINTDESK_QUEUE=postgres keeps its jobs in PostgreSQL: set "
+                          "COMPLAINTDESK_DATABASE_URL (or database_url) to a postgresql+psycopg:// URL")
+    return built
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -11,6 +11,10 @@ workers) is a thin adapter over two calls:
              store            a case, a quarantine record, an ignored record, or a reply joined to its
                               case, and the intake row ``done``: one short transaction (``pipeline.store``)
 
+With ``COMPLAINTDESK_QUEUE=postgres``, ``accept`` also queues a job ``process(intake_id)`` in the same
+transaction as the intake row (``storage.queue``), the channels stop there (outcome ``queued``), and
+``complaintdesk worker`` processes (``pipeline.worker``). Without it there is no queue at all.
+
 No database transaction is open while OCR or classification runs. ``process`` is idempotent: a
 finished item is left as it is, and an item a crash left half-done is finished by the next
 ``process``/``resume`` (every ``scan`` and ``poll`` resumes first).
@@ -101,7 +105,18 @@ def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], messa
             size=source.size, media_type=source.media_type, message_id=message_id, mailbox=mailbox, uid=uid,
             options=options or {},
         )
+        if new and queued(ctx):  # the job commits with its intake row, or neither does
+            storage.queue.enqueue(session, [record.id])
         return Accepted(record.id, new, source)
+
+
+def queued(ctx: RunContext) -> bool:
+    """Whether accepted inputs go to the task queue (processed by workers) instead of in-process."""
+    return ctx.settings.queue == "postgres"
+
+
+def queued_outcome(a: Accepted) -> Outcome:
+    return Outcome(OutcomeKind.queued, a.source, reason=f"intake item {a.intake_id}, queued for a worker")
 
 
 # -- process --------------------------------------------------------------------------------------
@@ -282,7 +297,8 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
     ``skipped`` with its reason. Items an earlier run left unfinished are finished first (``resume``;
     their outcomes are logged).
     """
-    resume(ctx, idle_for=RESUME_IDLE)
+    if not queued(ctx):  # with a queue, the workers (and their retries) own unfinished items
+        resume(ctx, idle_for=RESUME_IDLE)
     accepted: list[Accepted] = []
     for entry in paths:
         if isinstance(entry, Skipped):
@@ -308,6 +324,10 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
     for a in recognised:  # reported under the name it has now
         if a.intake_id in earlier:
             yield dataclasses.replace(earlier[a.intake_id], source=a.source)
+    if queued(ctx):  # each one has its job since accept (an unfinished one, since its first accept)
+        by_id = {a.intake_id: a for a in accepted}
+        yield from (queued_outcome(by_id[i]) for i in todo + unfinished)
+        return
     yield from process_many(ctx, todo + unfinished)
     for a in again_in_batch:  # reported under its own name
         yield dataclasses.replace(_recorded(ctx, a.intake_id, again=True), source=a.source)
@@ -322,7 +342,8 @@ def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) ->
 def submit_text(text: str, ctx: RunContext, *, channel: Channel = Channel.manual,
                 name: str = "typed") -> Outcome:
     """The typed-in channel: accept the text, then process it (typed text is never recognised as seen)."""
-    return process(ctx, accept_text(ctx, text, channel=channel, name=name).intake_id)
+    accepted = accept_text(ctx, text, channel=channel, name=name)
+    return queued_outcome(accepted) if queued(ctx) else process(ctx, accepted.intake_id)
 
 
 def earlier_outcomes(ctx: RunContext, ids: Sequence[int]) -> tuple[dict[int, Outcome], list[int]]:

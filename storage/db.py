@@ -221,10 +221,12 @@ def alembic_config() -> Config:
 
 
 def orm_object(name: str | None, type_: str, _parents: object = None) -> bool:
-    """Alembic's ``include_name``: False for the full-text index objects the ORM does not describe."""
+    """Alembic's ``include_name``: False for what the ORM does not describe: the full-text index
+    objects (migration 0008) and PgQueuer's tables (migration 0007, their schema is PgQueuer's)."""
+    from storage.queue import include_name
     from storage.search import INDEX_OBJECTS
 
-    return name not in INDEX_OBJECTS
+    return name not in INDEX_OBJECTS and include_name(name, type_, _parents)
 
 
 def head_revision() -> str:

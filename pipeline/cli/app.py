@@ -51,10 +51,14 @@ def _global_options(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log details and show tracebacks.")
     ] = False,
+    log_format: Annotated[str | None, typer.Option(
+        help="Log lines as 'text' or 'json' (one object a line) \\[env: COMPLAINTDESK_LOG_FORMAT].")] = None,
 ) -> None:
+    if log_format is not None:
+        choice("--log-format", log_format, ("text", "json"))
     _state["verbose"] = verbose
-    _state["overrides"] = {"home": home, "database_url": database_url}
-    configure_logging(verbose)
+    _state["overrides"] = {"home": home, "database_url": database_url, "log_format": log_format}
+    configure_logging(verbose, log_format or "text")
 
 
 def settings(**options: Any) -> Settings:
@@ -64,6 +68,8 @@ def settings(**options: Any) -> Settings:
     """
     built = load_settings(**_state["overrides"], **options)
     _state["settings"] = built  # for the hint `main` adds to a "no database" error
+    if built.log_format != "text":  # set in the environment or the config file, not on the command line
+        configure_logging(_state["verbose"], built.log_format)
     return built
 
 
@@ -100,7 +106,9 @@ def scan(
 
     require_paths(paths)
     files = list(iter_files(paths, follow_symlinks=follow_symlinks))
-    ctx = open_context(settings(), actor="scan")
+    s = settings()
+    # with the queue, the workers OCR: the machine that scans needs no Tesseract
+    ctx = open_context(s, actor="scan", need_ocr=s.queue != "postgres")
     outcomes = []
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -219,7 +227,8 @@ def _demo_emails(ctx: Any, folder: Path) -> list[Any]:
 def _register_optional_commands() -> None:
     """Add the command groups other modules own (cases, models, mail, check) when they are present."""
     for module in ("pipeline.cli.cases", "pipeline.cli.models", "pipeline.cli.mail", "pipeline.cli.check",
-                   "pipeline.cli.backup", "pipeline.cli.doctor", "pipeline.cli.review", "review.cli"):
+                   "pipeline.cli.backup", "pipeline.cli.doctor", "pipeline.cli.review", "review.cli",
+                   "pipeline.cli.queue"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:

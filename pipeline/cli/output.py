@@ -8,6 +8,7 @@ file name reaches the terminal. So every such value goes through ``safe`` before
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -65,10 +66,25 @@ class SafeFormatter(logging.Formatter):
         return plain(super().format(record), keep_newlines=True)
 
 
-def configure_logging(verbose: bool) -> None:
-    """Log to standard error through ``SafeFormatter``: INFO with ``--verbose``, else WARNING."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``--log-format json``) for log collectors; ASCII-escaped, so no
+    control character or bidirectional override reaches a terminal or a log file raw."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+                 "process": record.process}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=True)
+
+
+def configure_logging(verbose: bool, log_format: str = "text") -> None:
+    """Log to standard error: INFO with ``--verbose``, else WARNING; lines for people through
+    ``SafeFormatter``, or JSON objects (``log_format="json"``)."""
     handler = logging.StreamHandler()
-    handler.setFormatter(SafeFormatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else
+                         SafeFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler], force=True)
 
 

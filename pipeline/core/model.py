@@ -169,6 +169,8 @@ class OutcomeKind(StrEnum):
     ignored = "ignored"  # e-mail noise: auto-replies, bounces, bulk mail
     # not taken, not recorded (not a scan, a link out, unreadable): looked at again next time
     skipped = "skipped"
+    # accepted and queued (COMPLAINTDESK_QUEUE=postgres): a `complaintdesk worker` processes it
+    queued = "queued"
 
 
 @dataclass(frozen=True, slots=True)

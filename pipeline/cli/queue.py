@@ -1,0 +1,94 @@
+"""``complaintdesk worker`` and ``complaintdesk jobs``: the task queue's commands.
+
+Both need ``COMPLAINTDESK_QUEUE=postgres`` (``pipeline.worker``, ``storage.queue``).
+
+``register(app)`` adds them to the main app (``pipeline.cli``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipeline.cli.output import console, safe
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.command("jobs")(jobs)
+
+
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs this worker runs at once.")] = 1,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve Prometheus metrics at http://ADDR:PORT/metrics (default: no endpoint).")] = None,
+    metrics_addr: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
+    drain: Annotated[bool, typer.Option("--drain", help="Exit once the queue is empty.")] = False,
+) -> None:
+    """Process queued inputs (COMPLAINTDESK_QUEUE=postgres); run one or more on each machine.
+
+    A worker that is killed has its running jobs picked up by another after the heartbeat timeout
+    (COMPLAINTDESK_QUEUE_HEARTBEAT_SECONDS, default 30). A failing job runs again after a growing
+    wait; after 3 runs it is held as failed (see `complaintdesk jobs`). SIGTERM or Ctrl-C stops the
+    worker after its running jobs.
+    """
+    from pipeline import metrics
+    from pipeline.cli.app import settings
+    from pipeline.context import open_context
+    from pipeline.worker import run_worker
+
+    ctx = open_context(settings(), actor="worker")
+    if metrics_port is not None:
+        metrics.serve(ctx.db, metrics_port, metrics_addr)
+    try:
+        run_worker(ctx, concurrency=concurrency, drain=drain)
+    finally:
+        ctx.db.dispose()
+
+
+def jobs(
+    retry: Annotated[bool, typer.Option("--retry", help="Queue every failed job again.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the counts and failed jobs as JSON.")] = False,
+) -> None:
+    """Show the queue: jobs queued, running and failed, and intake items done; list the failed ones
+    with their last error. --retry queues the failed ones again."""
+    import storage
+    from pipeline.cli.app import settings
+    from pipeline.core.errors import ConfigError
+
+    s = settings()
+    if s.queue != "postgres":
+        raise ConfigError("there is no task queue: inputs are processed as they are accepted "
+                          "(set COMPLAINTDESK_QUEUE=postgres to use workers)")
+    db = storage.open_database(s.resolved_database_url)
+    try:
+        retried = 0
+        if retry:
+            with db.session() as session:
+                retried = storage.queue.retry_failed(session)
+        with db.reader() as session:
+            counts = storage.queue.counts(session)
+            failed = storage.queue.failed_jobs(session)
+    finally:
+        db.dispose()
+    if as_json:
+        print(json.dumps({"queued": counts.queued, "running": counts.running, "failed": counts.failed,
+                          "done": counts.done, "oldest_queued_seconds": round(counts.oldest_age, 1),
+                          "retried": retried,
+                          "failed_jobs": [{"job": f.job_id, "intake_id": f.intake_id, "source": f.source_name,
+                                           "last_error": f.last_error} for f in failed]}, ensure_ascii=False))
+        return
+    if retry:
+        console.print(f"queued {retried} failed job(s) again")
+    console.print(f"queued {counts.queued}   running {counts.running}   failed {counts.failed}   "
+                  f"done {counts.done}   oldest queued {counts.oldest_age:.0f}s")
+    if failed:
+        table = Table("job", "intake item", "source", "last error")
+        for f in failed:
+            table.add_row(str(f.job_id), str(f.intake_id), safe(f.source_name), safe(f.last_error))
+        console.print(table)
+        console.print("retry them with: complaintdesk jobs --retry")
