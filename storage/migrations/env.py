@@ -23,7 +23,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite needs table copies for most ALTERs
         compare_type=True,
-        include_name=orm_object,  # full-text index objects (0008) and PgQueuer tables (0007) are not ORM objects
+        include_name=orm_object,  # full-text index objects and PgQueuer tables are not ORM objects
     )
     with context.begin_transaction():
         context.run_migrations()
