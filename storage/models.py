@@ -301,7 +301,7 @@ class Correction(Base):
     new_label: Mapped[str] = mapped_column(String(100))
     reviewer: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     case: Mapped[Case] = relationship()
 
