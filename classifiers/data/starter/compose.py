@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[2]))
 
+from classifiers.data.starter.parts_en import EN  # noqa: E402
+from classifiers.data.starter.parts_zh import ZH  # noqa: E402
 from classifiers.noise import ocr_noise  # noqa: E402
-from parts_en import EN  # noqa: E402
-from parts_zh import ZH  # noqa: E402
 
 OUT = HERE.parent / "starter.jsonl"
 SEED = 13
@@ -81,7 +80,8 @@ FRAMES: dict[str, dict[str, list[tuple[str, str]]]] = {
             ("Suggestion: {c}.", "neutral"),
             ("Could you please {c}?", "neutral"),
             ("My idea: {c}. It would help a lot of people.", "neutral"),
-            ("Dear team,\n\nA suggestion after my visit on {date}: please {c}.\n\nThanks,\n{name}", "neutral"),
+            ("Dear team,\n\nA suggestion after my visit on {date}: please {c}.\n\nThanks,\n{name}",
+             "neutral"),
             ("Hotline note: caller suggests that you {c}.", "neutral"),
             ("{C2} again today. Please {c}!", "negative"),
         ],
@@ -149,7 +149,8 @@ def compose(seed: int = SEED) -> list[dict[str, Any]]:
                                                                     else others),
                             C2=_cap(rng.choice(complaints)),
                             name=rng.choice(NAMES[lang]), phone=rng.choice(PHONES),
-                            date=rng.choice(DATES[lang]), time=f"{rng.randrange(8, 18)}:{rng.randrange(60):02d}")
+                            date=rng.choice(DATES[lang]),
+                            time=f"{rng.randrange(8, 18)}:{rng.randrange(60):02d}")
                         rows.append({"text": text, "department": department, "sentiment": sentiment,
                                      "kind": kind, "lang": lang})
     noisy = [{**r, "text": ocr_noise(r["text"], seed * 100_000 + i)} for i, r in enumerate(rows)

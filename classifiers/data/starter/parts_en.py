@@ -4,7 +4,8 @@ EN = {
     "window_services": {
         "complaint": [
             "i waited almost three hours for window 6 and only two windows were open",
-            "the clerk at counter 9 sent me home because a photocopy was missing, nobody said so on the phone",
+            "the clerk at counter 9 sent me home because a photocopy was missing, "
+            "nobody said so on the phone",
             "my business licence application has been pending for five weeks with no reply",
             "the number ticket machine skipped my number and the staff told me to take a new one",
             "the officer at the social insurance window was chatting on her phone while the queue grew",
@@ -80,7 +81,8 @@ EN = {
     "public_security": {
         "complaint": [
             "my new id card was promised in ten days and it has been a month",
-            "the police desk refused my residence permit because of a spelling difference in my landlord's name",
+            "the police desk refused my residence permit because of a spelling difference "
+            "in my landlord's name",
             "the passport photo booth at the police counter is broken and they still send people there",
             "the officer handling household registration transfers was rude to my mother",
             "i queued at the exit-entry counter for two hours to be told the system was down",
