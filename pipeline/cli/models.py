@@ -30,6 +30,7 @@ from rich.table import Table
 import classifiers
 import storage
 from classifiers.dataset import read_rows
+from classifiers.meta import read_meta
 from pipeline import models as service
 from pipeline.cli.output import console, safe
 from pipeline.cli.params import require_paths
@@ -96,7 +97,7 @@ def train_cmd(
         console.print_json(json.dumps(info.to_json(), ensure_ascii=False))
         return
     console.print(f"trained [bold]{safe(info.version)}[/bold] in {info.seconds:.1f}s -> {safe(info.path)}")
-    table = Table(title="dev split (about 10% of the rows, held out from the scored run)")
+    table = Table(title="dev split (carved from the rows, or given; scored before the refit on all rows)")
     for col in ("label set", "labels", "rows per language", "accuracy", "macro-F1", "n"):
         table.add_column(col)
     for ls in info.label_sets:
@@ -106,6 +107,11 @@ def train_cmd(
         table.add_row(ls.name, str(len(ls.labels)), per_lang, str(m.get("accuracy", "-")),
                       str(m.get("macro_f1", "-")), str(m.get("n", "-")))
     console.print(table)
+    selection = read_meta(info.path).get("selection", {})
+    if selection.get("candidates"):
+        chosen = json.dumps(selection["chosen"]) if selection["chosen"] else "the config as written"
+        console.print(f"settings chosen on {selection['dev_rows']} dev rows among "
+                      f"{len(selection['candidates'])} candidates: {safe(chosen)}")
     if model_dir is None:
         console.print(f"promote it with: complaintdesk models promote {safe(info.version)}")
 
