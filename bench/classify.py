@@ -522,6 +522,20 @@ def print_report(results: dict[str, Any]) -> None:
                 t.add_row(name, f"{a['dev_macro_f1']:.4f}", str(a["epochs"]), str(a["train_cpu_s"]),
                           str(a["docs_per_s"]))
             console.print(t)
+    if results.get("cli_defaults"):
+        t = Table(title="`complaintdesk train` with no options on the whole split=train vs TF-IDF "
+                        "(1-2 grams, sublinear tf, min_df 2) + LR (C=5); macro-F1 on split=test")
+        for col in ("dataset", "train rows", "ours", "baseline", "ours OCR-noised", "baseline OCR-noised",
+                    "difference 95% (bootstrap)", "chosen settings", "epochs", "train CPU s"):
+            t.add_column(col, justify="right")
+        for d in results["cli_defaults"]:
+            t.add_row(f"{d['dataset'].split('-')[0]} ({d['label_set']})", str(d["train_rows"]),
+                      f"{d['test_macro_f1']:.4f}", f"{d['baseline_test_macro_f1']:.4f}",
+                      f"{d['noisy_test_macro_f1']:.4f}", f"{d['baseline_noisy_test_macro_f1']:.4f}",
+                      "{low:+.3f}..{high:+.3f}".format(**d["test_difference_bootstrap"]),
+                      json.dumps(d["selection"].get("chosen")), json.dumps(d["epochs"]),
+                      str(d["train_cpu_s"]))
+        console.print(t)
     if "shipped_speed" in results:
         s = results["shipped_speed"]
         console.print(f"shipped model {s['model']} ({' + '.join(s['label_sets'])}): "
