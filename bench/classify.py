@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 import classifiers  # noqa: E402
 from classifiers.dataset import is_dev_row, read_rows  # noqa: E402
 from classifiers.labels import LabelSet  # noqa: E402
+from classifiers.noise import ocr_noise  # noqa: E402
 from classifiers.retrain import retrain  # noqa: E402
 from classifiers.training import load_training_config, train_rows  # noqa: E402
 from pipeline.config import BUNDLED_MODEL_DIR  # noqa: E402
@@ -83,36 +84,6 @@ def load_split(path: Path, field: str) -> dict[str, list[dict[str, Any]]]:
             r = json.loads(line)
             out[r["split"]].append({"text": r["text"], field: r["label"], "lang": "en"})
     return out
-
-
-_CONFUSE = {
-    "o": "0", "O": "0", "l": "1", "i": "l", "I": "l", "e": "c",
-    "a": "o", "s": "5", "m": "rn", "B": "8", "g": "q",
-}
-
-
-def ocr_noise(text: str, seed: int, rate: float = 0.05) -> str:
-    """A copy of ``text`` damaged the way OCR damages slips, deterministically for ``seed``."""
-    rng = random.Random(seed)
-    out: list[str] = []
-    for word in text.split(" "):
-        if len(word) > 6 and rng.random() < rate * 2:
-            cut = rng.randrange(3, len(word) - 2)
-            word = f"{word[:cut]}-\n{word[cut:]}"
-        chars = []
-        for ch in word:
-            r = rng.random()
-            if r < rate and ch in _CONFUSE:
-                chars.append(_CONFUSE[ch])
-            elif r < rate * 1.3 and ch.isascii() and ch.isalnum():
-                chars.append(chr(ord(ch) + 0xFEE0))  # full-width
-            elif r < rate * 1.5:
-                continue  # dropped character
-            else:
-                chars.append(ch)
-        out.append("".join(chars))
-        out.append(rng.choice([" "] * 12 + ["", "  ", "\n"]))
-    return "".join(out).strip()
 
 
 # ---------------------------------------------------------------- timing helpers
@@ -151,7 +122,7 @@ def train_spacy(
 ) -> tuple[classifiers.SpacyClassifier, float]:
     """Train on all of ``rows``; temperature and macro-F1 label offsets are fitted on ``dev`` (if given)."""
     cfg = load_training_config(overrides={
-        "pipelines.en": arch, "training.dev_every": 0, "training.refit_on_all": False, **(overrides or {}),
+        "pipelines.en": arch, "training.search": False, "training.refit_on_all": False, **(overrides or {}),
     })
     started = time.process_time()
     train_rows(rows, out, label_sets=[LabelSet(field, {lab: "" for lab in labels})], config=cfg,
@@ -342,6 +313,74 @@ def bench_dataset(path: Path, field: str, args: argparse.Namespace) -> dict[str,
     return result
 
 
+
+# ---------------------------------------------------------------- `complaintdesk train` with its defaults
+
+
+def fixed_baseline() -> Any:
+    """The issue's baseline, untuned: TF-IDF (word 1-2 grams, sublinear tf, min_df 2) + LR (C=5)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2),
+                         LogisticRegression(C=5.0, max_iter=2000))
+
+
+def bench_cli_defaults(path: Path, field: str, args: argparse.Namespace) -> dict[str, Any]:
+    """``complaintdesk train --data <whole split=train> --model-dir ...`` with no other option (a
+    deployment training on its own history), against ``fixed_baseline`` on the same rows, both scored
+    on split=test, clean and OCR-noised. Training CPU time is the child process's."""
+    import resource
+    import subprocess
+
+    splits = load_split(path, field)
+    train, test = splits["train"], splits["test"]
+    work = OUT / f"cli-{field}"
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data").mkdir(parents=True)
+    with (work / "data" / "train.jsonl").open("w", encoding="utf-8") as f:
+        for r in train:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    cli = Path(sys.executable).parent / "complaintdesk"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([str(cli), "train", "--data", str(work / "data"), "--model-dir", str(work / "model")],
+                   check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    train_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    model = classifiers.load_model(work / "model")
+    noisy = [{**r, "text": ocr_noise(r["text"], i)} for i, r in enumerate(test)]
+    ours, rate = scored(model, test, field)
+    ours_noisy, _ = scored(model, noisy, field)
+    started = time.process_time()
+    base = fixed_baseline().fit([r["text"] for r in train], [r[field] for r in train])
+    base_cpu = time.process_time() - started
+    b_test, b_rate = baseline_f1(base, test, field)
+    b_noisy = max(baseline_f1(base, noisy, field)[0],
+                  baseline_f1(base, noisy, field, classifiers.normalize_text)[0])
+    texts = [r["text"] for r in test]
+    gold = [r[field] for r in test]
+    pred = [c.labels[field].label for c in model.classify(texts)]
+    selection = model.meta.get("selection", {})
+    result = {
+        "dataset": path.name, "label_set": field, "train_rows": len(train), "test_rows": len(test),
+        "command": f"complaintdesk train --data {work / 'data'} --model-dir {work / 'model'}",
+        "model": model.version, "selection": selection, "epochs": model.meta.get("epochs"),
+        "train_cpu_s": round(train_cpu, 1), "baseline_train_cpu_s": round(base_cpu, 1),
+        "test_macro_f1": ours.macro_f1, "noisy_test_macro_f1": ours_noisy.macro_f1,
+        "baseline_test_macro_f1": b_test, "baseline_noisy_test_macro_f1": b_noisy,
+        "docs_per_cpu_s": round(rate), "baseline_docs_per_cpu_s": round(b_rate),
+        "test_difference_bootstrap": paired_bootstrap(gold, pred, list(base.predict(texts))),
+    }
+    console.print(f"  {field}: `complaintdesk train` defaults macro-F1 test {ours.macro_f1:.4f} "
+                  f"(noised {ours_noisy.macro_f1:.4f}), baseline {b_test:.4f} (noised {b_noisy:.4f}); "
+                  f"chose {selection.get('chosen')}, epochs {model.meta.get('epochs')}, "
+                  f"train {train_cpu:.0f}s CPU")
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
 # ---------------------------------------------------------------- shipped model speed
 
 
@@ -483,6 +522,20 @@ def print_report(results: dict[str, Any]) -> None:
                 t.add_row(name, f"{a['dev_macro_f1']:.4f}", str(a["epochs"]), str(a["train_cpu_s"]),
                           str(a["docs_per_s"]))
             console.print(t)
+    if results.get("cli_defaults"):
+        t = Table(title="`complaintdesk train` with no options on the whole split=train vs TF-IDF "
+                        "(1-2 grams, sublinear tf, min_df 2) + LR (C=5); macro-F1 on split=test")
+        for col in ("dataset", "train rows", "ours", "baseline", "ours OCR-noised", "baseline OCR-noised",
+                    "difference 95% (bootstrap)", "chosen settings", "epochs", "train CPU s"):
+            t.add_column(col, justify="right")
+        for d in results["cli_defaults"]:
+            t.add_row(f"{d['dataset'].split('-')[0]} ({d['label_set']})", str(d["train_rows"]),
+                      f"{d['test_macro_f1']:.4f}", f"{d['baseline_test_macro_f1']:.4f}",
+                      f"{d['noisy_test_macro_f1']:.4f}", f"{d['baseline_noisy_test_macro_f1']:.4f}",
+                      "{low:+.3f}..{high:+.3f}".format(**d["test_difference_bootstrap"]),
+                      json.dumps(d["selection"].get("chosen")), json.dumps(d["epochs"]),
+                      str(d["train_cpu_s"]))
+        console.print(t)
     if "shipped_speed" in results:
         s = results["shipped_speed"]
         console.print(f"shipped model {s['model']} ({' + '.join(s['label_sets'])}): "
@@ -503,6 +556,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-corrections", action="store_true")
     parser.add_argument("--skip-datasets", action="store_true",
                         help="only the shipped-model speed and the simulation")
+    parser.add_argument("--cli-defaults", action="store_true",
+                        help="instead of the tuned comparison: train each dataset's whole split=train "
+                             "through `complaintdesk train` with no options, against TF-IDF + LR (C=5)")
+    parser.add_argument("--keep", action="store_true", help="keep the --cli-defaults models in bench/out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out", type=Path, default=OUT / "classify.json")
     args = parser.parse_args(argv)
@@ -516,7 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         console.print(f"[bold]{name}[/bold] -> {field} (training on at most {args.max_train} rows of "
                       f"split=train, seeded subsample; architectures compared on {args.arch_max_train})")
-        results["datasets"].append(bench_dataset(path, field, args))
+        if args.cli_defaults:
+            results.setdefault("cli_defaults", []).append(bench_cli_defaults(path, field, args))
+        else:
+            results["datasets"].append(bench_dataset(path, field, args))
     results["shipped_speed"] = shipped_speed()
     if not args.skip_corrections:
         console.print("[bold]corrections simulation[/bold]")
@@ -529,6 +589,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # against the better baseline reading: raw noised text, or noised text through our normalize_text
         best_noisy = max(b["noisy_test_macro_f1"], b["noisy_normalized_test_macro_f1"])
         targets[f"{d['label_set']} OCR-noised: spaCy >= baseline"] = s["noisy_test_macro_f1"] >= best_noisy
+    for d in results.get("cli_defaults", []):
+        margin = d["test_macro_f1"] - d["baseline_test_macro_f1"]
+        noisy_margin = d["noisy_test_macro_f1"] - d["baseline_noisy_test_macro_f1"]
+        targets[f"{d['label_set']} (train defaults): >= baseline + 0.01 ({margin:+.4f})"] = margin >= 0.01
+        targets[f"{d['label_set']} (train defaults) OCR-noised: ahead by more ({noisy_margin:+.4f})"] = (
+            noisy_margin > margin)
     targets[">= 2000 docs/s for 3 label sets"] = results["shipped_speed"]["docs_per_cpu_s"] >= 2000
     if "corrections" in results:
         targets["held-out macro-F1 rises with corrections"] = results["corrections"]["rose"]

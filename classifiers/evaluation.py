@@ -3,6 +3,10 @@
 ``score_predictions`` works on plain lists (gold, predicted, confidence) so it can be checked by hand;
 ``evaluate`` runs a model over labelled rows and scores every label set the rows carry.
 Macro-F1 averages over the labels that occur in the gold or the predicted labels.
+``evaluate`` also reports what abstaining buys: top-2 accuracy (a reviewer picks from two
+suggestions), the coverage/accuracy curve (accuracy of the most confident share of the rows) and the
+share and accuracy of the rows the label set's review rule (``threshold``/``margin`` of
+``labels.toml``) would auto-accept, per label set and for whole cases (no label set sent to review).
 The reliability table puts predictions into ``bins`` equal-width confidence bins and compares each
 bin's mean confidence with its accuracy; ECE is the count-weighted mean of the gaps.
 """
@@ -10,7 +14,7 @@ bin's mean confidence with its accuracy; ECE is the count-weighted mean of the g
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -50,9 +54,18 @@ class LabelSetReport:
     confusion: tuple[tuple[int, ...], ...]  # confusion[gold][predicted]
     reliability: tuple[ReliabilityBin, ...]
     ece: float
+    top2_accuracy: float | None = None
+    #: (coverage, accuracy, lowest confidence kept): the most confident share of the rows
+    coverage_curve: tuple[tuple[float, float, float], ...] = ()
+    #: rows the review rule would not send to review: {"share", "accuracy", "n"}
+    auto_accept: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "top2_accuracy": self.top2_accuracy,
+            "coverage_curve": [{"coverage": c, "accuracy": a, "min_confidence": m}
+                               for c, a, m in self.coverage_curve],
+            "auto_accept": self.auto_accept,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "n": self.n,
@@ -86,9 +99,15 @@ class EvaluationReport:
 
     label_sets: dict[str, LabelSetReport] = field(default_factory=dict)
     model_version: str = ""
+    #: whole cases (rows labelled for every label set scored): no label set needs review -> auto-accepted;
+    #: {"share", "accuracy" (every label right), "n"}
+    case_auto_accept: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {name: r.to_json() for name, r in self.label_sets.items()}
+        out: dict[str, Any] = {name: r.to_json() for name, r in self.label_sets.items()}
+        if self.case_auto_accept is not None:
+            out["cases_auto_accepted"] = self.case_auto_accept
+        return out
 
     def macro_f1(self) -> float:
         """Mean macro-F1 over the label sets (0 when nothing was scored)."""
@@ -179,14 +198,53 @@ def evaluate(model: Classifier, rows: Sequence[Mapping[str, Any]]) -> Evaluation
                   if r.get(ls.name) not in (None, "")]
         if not picked:
             continue
-        reports[ls.name] = score_predictions(
+        report = score_predictions(
             ls.name,
             [g for g, _ in picked],
             [lab.label for _, lab in picked],
             [lab.confidence for _, lab in picked],
             labels=ls.label_ids,
         )
-    return EvaluationReport(reports, model.version)
+        accepted = [g == lab.label for g, lab in picked if not ls.needs_review(lab)]
+        reports[ls.name] = replace(
+            report,
+            top2_accuracy=_ratio(sum(g in _top(lab.scores, 2) for g, lab in picked), len(picked)),
+            coverage_curve=coverage_curve([g == lab.label for g, lab in picked],
+                                          [lab.confidence for _, lab in picked]),
+            auto_accept={"share": _ratio(len(accepted), len(picked)),
+                         "accuracy": _ratio(sum(accepted), len(accepted)), "n": len(accepted)},
+        )
+    scored = [ls for ls in model.label_sets if ls.name in reports]
+    cases = [(r, c) for r, c in zip(rows, results, strict=True)
+             if scored and all(r.get(ls.name) not in (None, "") for ls in scored)]
+    case_accept = None
+    if cases:
+        right = [all(str(r[ls.name]) == c.labels[ls.name].label for ls in scored) for r, c in cases
+                 if not any(ls.needs_review(c.labels[ls.name]) for ls in scored)]
+        case_accept = {"share": _ratio(len(right), len(cases)), "accuracy": _ratio(sum(right), len(right)),
+                       "n": len(right)}
+    return EvaluationReport(reports, model.version, case_accept)
+
+
+def _top(scores: Mapping[str, float], k: int) -> list[str]:
+    return sorted(scores, key=lambda lab: -scores[lab])[:k]
+
+
+def coverage_curve(
+    correct: Sequence[bool], confidence: Sequence[float], steps: int = 10
+) -> tuple[tuple[float, float, float], ...]:
+    """Accuracy of the most confident 10%, 20% ... 100% of the rows: (coverage, accuracy, lowest
+    confidence in that share). Abstaining on the rest (sending them to review) buys that accuracy."""
+    order = sorted(range(len(correct)), key=lambda i: -confidence[i])
+    out = []
+    for step in range(1, steps + 1):
+        n = max(1, round(len(order) * step / steps))
+        kept = order[:n]
+        if not kept:
+            continue
+        out.append((round(n / len(order), 4), _ratio(sum(correct[i] for i in kept), n),
+                    round(confidence[kept[-1]], 4)))
+    return tuple(out)
 
 
 def render_report(report: EvaluationReport, console: Console | None = None) -> None:
@@ -216,3 +274,19 @@ def render_report(report: EvaluationReport, console: Console | None = None) -> N
                 rel.add_row(f"{b.lower:.1f}-{b.upper:.1f}", str(b.count), f"{b.mean_confidence:.3f}",
                             f"{b.accuracy:.3f}")
         console.print(rel)
+        if r.coverage_curve:
+            curve = Table(title=f"{name}: coverage / accuracy (most confident share first)")
+            for col in ("coverage", "accuracy", "lowest confidence"):
+                curve.add_column(col, justify="right")
+            for c, a, m in r.coverage_curve:
+                curve.add_row(f"{c:.0%}", f"{a:.3f}", f"{m:.3f}")
+            console.print(curve)
+        if r.auto_accept is not None:
+            console.print(f"{name}: top-2 accuracy {r.top2_accuracy:.3f}; at the configured thresholds "
+                          f"{r.auto_accept['share']:.1%} auto-accepted, "
+                          f"accuracy {r.auto_accept['accuracy']:.3f} "
+                          f"on those (n={int(r.auto_accept['n'])})")
+    cases = report.case_auto_accept
+    if cases is not None:
+        console.print(f"whole cases: {cases['share']:.1%} auto-accepted (no label set sent to review), "
+                      f"all labels right on {cases['accuracy']:.3f} of those (n={int(cases['n'])})")

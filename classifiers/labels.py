@@ -40,6 +40,9 @@ class LabelSet:
     labels: dict[str, str] = field(default_factory=dict)
     threshold: float = 0.5
     margin: float = 0.1
+    #: label -> language -> what the label owns (services, places, typical problems); training turns
+    #: each entry into a row of that label, so a label can be described before it has examples
+    handles: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     @property
     def label_ids(self) -> tuple[str, ...]:
@@ -66,8 +69,12 @@ class LabelSet:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "threshold": self.threshold, "margin": self.margin,
-                "labels": dict(self.labels)}
+        out: dict[str, Any] = {"name": self.name, "threshold": self.threshold, "margin": self.margin,
+                               "labels": dict(self.labels)}
+        if self.handles:
+            out["handles"] = {lab: {lang: list(items) for lang, items in by_lang.items()}
+                              for lab, by_lang in self.handles.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LabelSet:
@@ -84,13 +91,21 @@ class LabelSet:
             labels = {str(k): str(v) for k, v in dict(raw_labels).items()}
             threshold = float(data.get("threshold", 0.5))
             margin = float(data.get("margin", 0.1))
+            handles = {
+                str(lab): {str(lang): tuple(str(x) for x in items) for lang, items in dict(by_lang).items()
+                           if not isinstance(items, str)}
+                for lab, by_lang in dict(data.get("handles", {})).items()
+            }
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"invalid label set {dict(data)!r}: {e}") from e
         if not name or name in {"text", "lang", "id"}:
             raise ConfigError(f"invalid label set name {name!r}")
         if not 0.0 <= threshold <= 1.0 or not 0.0 <= margin <= 1.0:
             raise ConfigError(f"label set {name!r}: threshold and margin must be between 0 and 1")
-        return cls(name=name, labels=labels, threshold=threshold, margin=margin)
+        unknown = sorted(set(handles) - set(labels))
+        if unknown:
+            raise ConfigError(f"label set {name!r}: handles listed for labels it does not have: {unknown}")
+        return cls(name=name, labels=labels, threshold=threshold, margin=margin, handles=handles)
 
 
 def load_label_sets(path: Path | None = None) -> tuple[LabelSet, ...]:
@@ -148,12 +163,18 @@ def restrict_to_data(
 ) -> tuple[LabelSet, ...]:
     """Keep the label sets and labels the rows actually use (configured order first, then new labels).
 
-    A label set needs at least two distinct labels in the data to be trainable; others are dropped.
+    A label with ``handles`` but no rows is kept too when the rows use some configured label of its
+    set (the data follows this label file; a deployment described a new label before having
+    examples); with none in common the data has its own labels and the described ones are dropped.
+    A label set needs at least two distinct labels to be trainable; others are dropped.
     """
     out = []
     for ls in label_sets:
         seen = {str(r[ls.name]) for r in rows if r.get(ls.name) not in (None, "")}
+        if seen & set(ls.labels):
+            seen |= {lab for lab, by_lang in ls.handles.items() if any(by_lang.values())}
         ordered = [lab for lab in ls.labels if lab in seen] + sorted(seen - set(ls.labels))
         if len(ordered) >= 2:
-            out.append(replace(ls, labels={lab: ls.labels.get(lab, "") for lab in ordered}))
+            out.append(replace(ls, labels={lab: ls.labels.get(lab, "") for lab in ordered},
+                               handles={lab: h for lab, h in ls.handles.items() if lab in seen}))
     return tuple(out)

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import spacy
 from spacy.language import Language
@@ -40,15 +40,17 @@ from spacy.training import Example
 from spacy.util import fix_random_seed, load_config, registry
 from thinc.api import Config, Model
 
-from classifiers.dataset import LANGUAGES, fingerprint, is_dev_row, read_rows, row_language
+from classifiers.dataset import LANGUAGES, fingerprint, read_rows, row_language
 from classifiers.labels import LabelSet, find_label_sets, restrict_to_data
 from classifiers.meta import META_FILE
+from classifiers.noise import ocr_noise
 from classifiers.runtime import SpacyClassifier, apply_temperature, cat_name, component_name
 from classifiers.text import normalize_text
 from pipeline.core.errors import InputError, ModelError
 from pipeline.core.model import Classification
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.cfg"
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def train_rows(
     """
     started = time.perf_counter()
     cfg = config or load_training_config()
-    rows = [_prepare(r) for r in rows]
+    rows = prepared = [_prepare(r) for r in rows]
     sets = restrict_to_data(label_sets, rows)
     if not sets:
         names = [ls.name for ls in label_sets]
@@ -138,15 +140,41 @@ def train_rows(
     by_lang = {lang: [r for r in rows if r["lang"] == lang] for lang in LANGUAGES}
     by_lang = {lang: rs for lang, rs in by_lang.items() if rs}
 
-    dev_every = int(cfg["training"]["dev_every"])
-    train_part = {lang: [r for r in rs if not is_dev_row(r["text"], dev_every)]
-                  for lang, rs in by_lang.items()}
-    dev_rows = [r for rs in by_lang.values() for r in rs if is_dev_row(r["text"], dev_every)]
+    tcfg = cfg["training"]
     if calibration_rows is not None:
+        train_part = by_lang
         dev_rows = [_prepare(r) for r in calibration_rows]
+        dev_source = "given"
+    else:
+        train_list, dev_rows = carve_dev(prepared, [ls.name for ls in sets], float(tcfg["dev_share"]), seed)
+        train_part = {lang: [r for r in train_list if r["lang"] == lang] for lang in by_lang}
+        dev_source = "carved"
+    described = description_rows(sets, tuple(by_lang))
+    train_part = {lang: rs + [r for r in described if r["lang"] == lang] for lang, rs in train_part.items()}
     dev_by_lang = {lang: [r for r in dev_rows if r["lang"] == lang] for lang in LANGUAGES}
-    fitted = {lang: _fit(lang, rs, sets, cfg, seed, dev_by_lang[lang])
-              for lang, rs in train_part.items() if rs}
+    # too few dev rows to choose an epoch or settings on: the config as written, all its epochs
+    enough_dev = len(dev_rows) >= int(tcfg["min_dev_rows"])
+    candidates: list[dict[str, Any]] = [{}]
+    if enough_dev and tcfg["search"]:
+        candidates += SEARCH_GRID
+    tried: list[dict[str, Any]] = []
+    best_fit: tuple[float, int, Config, dict[str, tuple[Language, int]]] | None = None
+    for k, choice in enumerate(candidates):
+        cand_cfg = candidate_config(cfg, choice, enough_dev)
+        fitted_k = {lang: _fit(lang, rs, sets, cand_cfg, seed, dev_by_lang[lang])
+                    for lang, rs in train_part.items() if rs}
+        if len(candidates) == 1:
+            best_fit = (0.0, k, cand_cfg, fitted_k)
+            break
+        score, record = _dev_choice_score(fitted_k, sets, version, dev_rows, cand_cfg)
+        tried.append({"settings": choice, **record})
+        if best_fit is None or score > best_fit[0] + 1e-9:
+            best_fit = (score, k, cand_cfg, fitted_k)
+    assert best_fit is not None
+    _, best_k, cfg, fitted = best_fit
+    chosen = candidates[best_k]
+    selection = {"dev_source": dev_source, "dev_rows": len(dev_rows), "enough_dev_rows": enough_dev,
+                 "patience": int(cfg["training"]["patience"]), "chosen": chosen, "candidates": tried}
     pipelines = {lang: nlp for lang, (nlp, _) in fitted.items()}
     kept_epochs = {lang: n for lang, (_, n) in fitted.items()}
     metrics: dict[str, Any] = {}
@@ -168,10 +196,11 @@ def train_rows(
             name: {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "n": r.n, "ece": r.ece}
             for name, r in report.label_sets.items()
         }
-    if cfg["training"]["refit_on_all"] or not dev_rows:
+    if dev_source == "carved" and dev_rows and cfg["training"]["refit_on_all"]:
         # as many epochs as the dev split chose (or [training] epochs: see _fit)
         pipelines = {
-            lang: _fit(lang, rs, sets, cfg, seed, epochs=kept_epochs.get(lang))[0]
+            lang: _fit(lang, rs + [r for r in described if r["lang"] == lang], sets, cfg, seed,
+                       epochs=kept_epochs.get(lang))[0]
             for lang, rs in by_lang.items()
         }
 
@@ -191,11 +220,13 @@ def train_rows(
         "rows": len(rows),
         "counts": counts,
         "dev_rows": len(dev_rows),
+        "description_rows": len(described),
         "metrics": metrics,
         "epochs": kept_epochs,
         "temperatures": temperatures,
         "biases": biases,
         "bias_cross_fitted_gain": bias_gains,
+        "selection": selection,
         "config": cfg.to_str(),
         "provenance": dict(provenance or {}),
     }
@@ -209,6 +240,116 @@ def train_rows(
         metrics=metrics,
         seconds=time.perf_counter() - started,
     )
+
+
+#: How a ``handles`` entry of ``labels.toml`` becomes training rows: the entry alone, and in a short
+#: sentence (the model sees it both as a keyword list and as running text).
+DESCRIPTION_FRAMES = {
+    "en": ("{}", "problem with the {}"),
+    "zh": ("{}", "关于{}的问题"),
+}
+
+
+def description_rows(label_sets: Sequence[LabelSet], languages: Sequence[str]) -> list[dict[str, Any]]:
+    """Training rows made from the label sets' ``handles`` (what each label owns), for ``languages``.
+
+    Each row carries one label set's label only, so it trains that classifier alone. Languages the
+    data has no rows in are skipped (a description alone does not make a pipeline).
+    """
+    rows = []
+    for ls in label_sets:
+        for label, by_lang in ls.handles.items():
+            for lang, items in by_lang.items():
+                if lang not in languages:
+                    continue
+                for item in items:
+                    for frame in DESCRIPTION_FRAMES.get(lang, ("{}",)):
+                        text = normalize_text(frame.format(item))
+                        rows.append({"text": text, "lang": lang, ls.name: label})
+    return rows
+
+
+#: Settings tried on the dev split besides the config as written (``train_rows`` keeps the best; the
+#: same grid ``bench/classify.py`` used to tune by hand). Keys: ``architecture`` (applied to the
+#: architecture of every language in ``[pipelines]``; ``char_ngrams`` not to Chinese, whose tokens are
+#: single characters already), ``training`` and ``optimizer``. The config as written is tuned for a few
+#: hundred rows; thousands of rows want a bigger hash table, bigger batches, TF-like weighting and,
+#: for OCR-damaged words, character n-grams.
+SEARCH_GRID: list[dict[str, dict[str, Any]]] = [
+    {"architecture": {"length": 262144}, "training": {"batch_size": 64}, "optimizer": {"learn_rate": 0.005}},
+    {"architecture": {"length": 262144, "weighting": "sublinear_l2"}, "training": {"batch_size": 64},
+     "optimizer": {"learn_rate": 0.01}},
+    {"architecture": {"length": 1048576, "weighting": "sublinear_l2", "char_ngrams": 5},
+     "training": {"batch_size": 64}, "optimizer": {"learn_rate": 0.01}},
+]
+
+
+def candidate_config(cfg: Config, choice: Mapping[str, Mapping[str, Any]], use_dev: bool = True) -> Config:
+    """``cfg`` with one ``SEARCH_GRID`` entry applied; ``use_dev=False`` turns patience off (too few dev
+    rows to choose an epoch on)."""
+    out = Config(cfg).copy()
+    for section in ("training", "optimizer"):
+        for key, value in choice.get(section, {}).items():
+            out[section][key] = value
+    for lang, arch in out["pipelines"].items():
+        for key, value in choice.get("architecture", {}).items():
+            if key == "char_ngrams" and lang == "zh":
+                continue
+            out["architectures"][arch][key] = value
+    if not use_dev:
+        out["training"]["patience"] = 0
+    return out
+
+
+def carve_dev(
+    rows: Sequence[_Row], fields: Sequence[str], share: float, seed: int
+) -> tuple[list[_Row], list[_Row]]:
+    """(training rows, dev rows): ``share`` of the rows, stratified by language and labels, seeded.
+
+    Rows are grouped by (language, label of every label set), each group shuffled with
+    ``random.Random(seed)``, and every ``1/share``-th row of the groups laid end to end goes to dev,
+    so each group gives its proportional share (a group of one row may give none).
+    """
+    if share <= 0:
+        return list(rows), []
+    groups: dict[tuple[str, ...], list[_Row]] = {}
+    for r in rows:
+        groups.setdefault((str(r["lang"]), *(str(r.get(f) or "") for f in fields)), []).append(r)
+    rng = random.Random(seed)
+    train_part: list[_Row] = []
+    dev: list[_Row] = []
+    position = 0
+    for key in sorted(groups):
+        members = groups[key]
+        rng.shuffle(members)
+        for r in members:
+            (dev if int((position + 1) * share) > int(position * share) else train_part).append(r)
+            position += 1
+    return train_part, dev
+
+
+def _dev_choice_score(
+    fitted: Mapping[str, tuple[Language, int]],
+    sets: Sequence[LabelSet],
+    version: str,
+    dev_rows: Sequence[Mapping[str, Any]],
+    cfg: Config,
+) -> tuple[float, dict[str, Any]]:
+    """How ``train_rows`` (and ``bench/classify.py``) rank candidate settings: mean raw macro-F1 on dev
+    and on an OCR-noised copy of dev, plus the cross-fitted gain of the macro-F1 label offsets where
+    they are kept (an estimate not flattered by offsets fitted on the rows scored)."""
+    from classifiers.evaluation import evaluate
+
+    raw = SpacyClassifier({lang: nlp for lang, (nlp, _) in fitted.items()}, sets, version)
+    clean = evaluate(raw, dev_rows).macro_f1()
+    noisy_rows = [{**r, "text": ocr_noise(str(r["text"]), 10**6 + i)} for i, r in enumerate(dev_rows)]
+    noisy = evaluate(raw, noisy_rows).macro_f1()
+    gains: dict[str, float] = {}
+    kept = fit_biases(raw, dev_rows, min_rows=int(cfg["training"]["bias_min_rows"]), gains=gains)
+    gain = sum(gains[name] for name in kept) / max(len(sets), 1)
+    score = (clean + noisy) / 2 + gain
+    return score, {"dev_macro_f1": clean, "noisy_dev_macro_f1": noisy, "offsets_gain": round(gain, 4),
+                   "score": round(score, 4), "epochs": {lang: n for lang, (_, n) in fitted.items()}}
 
 
 def fit_temperatures(

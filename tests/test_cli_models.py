@@ -65,6 +65,8 @@ def test_evaluate_json(trained: Path) -> None:
         app, ["evaluate", "--data", str(FIXTURE), "--model-dir", str(trained), "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
+    cases = out.pop("cases_auto_accepted")
+    assert 0.0 <= cases["share"] <= 1.0 and cases["n"] <= 48
     assert set(out) == {"department", "sentiment", "kind"}
     for scores in out.values():
         assert scores["n"] == 48

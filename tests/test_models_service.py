@@ -4,6 +4,7 @@ from labels.toml, label validation, retrain on corrections; and the ``Classifier
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def _train_with_rules(folder: Path, threshold: float, margin: float) -> classifi
     folder.mkdir(parents=True)
     shutil.copy(FIXTURE, folder / "train.jsonl")
     labels = DEFAULT_LABELS_FILE.read_text(encoding="utf-8")
-    labels = (labels.replace("threshold = 0.5", f"threshold = {threshold}")
-              .replace("margin = 0.1", f"margin = {margin}"))
+    labels = re.sub(r"threshold = [0-9.]+", f"threshold = {threshold}", labels)
+    labels = re.sub(r"margin = [0-9.]+", f"margin = {margin}", labels)
     (folder / "labels.toml").write_text(labels, encoding="utf-8")
     classifiers.train([folder], folder / "model")
     return classifiers.load_model(folder / "model")

@@ -30,6 +30,7 @@ from rich.table import Table
 import classifiers
 import storage
 from classifiers.dataset import read_rows
+from classifiers.meta import read_meta
 from pipeline import models as service
 from pipeline.cli.output import console, safe
 from pipeline.cli.params import require_paths
@@ -100,7 +101,7 @@ def train_cmd(
         console.print_json(json.dumps(info.to_json(), ensure_ascii=False))
         return
     console.print(f"trained [bold]{safe(info.version)}[/bold] in {info.seconds:.1f}s -> {safe(info.path)}")
-    table = Table(title="dev split (about 10% of the rows, held out from the scored run)")
+    table = Table(title="dev split (carved from the rows, or given; scored before the refit on all rows)")
     for col in ("label set", "labels", "rows per language", "accuracy", "macro-F1", "n"):
         table.add_column(col)
     for ls in info.label_sets:
@@ -110,6 +111,11 @@ def train_cmd(
         table.add_row(ls.name, str(len(ls.labels)), per_lang, str(m.get("accuracy", "-")),
                       str(m.get("macro_f1", "-")), str(m.get("n", "-")))
     console.print(table)
+    selection = read_meta(info.path).get("selection", {})
+    if selection.get("candidates"):
+        chosen = json.dumps(selection["chosen"]) if selection["chosen"] else "the config as written"
+        console.print(f"settings chosen on {selection['dev_rows']} dev rows among "
+                      f"{len(selection['candidates'])} candidates: {safe(chosen)}")
     if model_dir is None:
         console.print(f"promote it with: complaintdesk models promote {safe(info.version)}")
 
@@ -119,22 +125,55 @@ def evaluate_cmd(
     model_dir: Annotated[
         Path | None, typer.Option("--model-dir", help="Model to evaluate [default: the current one].")
     ] = None,
+    baseline: Annotated[
+        bool,
+        typer.Option("--baseline", help="Also train TF-IDF (1-2 grams) + logistic regression (C=5) on "
+                                        "--train-data and score it on the same rows (needs the "
+                                        "`baseline` extra: scikit-learn)."),
+    ] = False,
+    train_data: Annotated[
+        list[Path] | None,
+        typer.Option("--train-data", help="Training rows for --baseline (repeatable) "
+                                          "[default: classifiers/data]; give the model's own."),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object keyed by label set.")
     ] = False,
 ) -> None:
-    """Score a model on labelled rows: precision/recall/F1 per label, macro-F1, confusion, calibration."""
-    require_paths([data])
+    """Score a model on labelled rows: precision/recall/F1 per label, macro-F1, confusion, calibration,
+    top-2 accuracy, the coverage/accuracy curve and what the review thresholds auto-accept."""
+    require_paths([data, *(train_data or [])])
     model = classifiers.load_model(_current_dir(_settings(), model_dir))
     rows = read_rows([data])
     report = classifiers.evaluate(model, rows)
     if not report.label_sets:
         names = [ls.name for ls in model.label_sets]
         raise InputError(f"no row in {data} has a label for any of the model's label sets {names}")
+    base_report = None
+    if baseline:
+        from classifiers.baseline import train_baseline
+
+        base = train_baseline(read_rows(train_data or [service.BUNDLED_DATA_DIR]), model.label_sets)
+        base_report = classifiers.evaluate(base, rows)
     if as_json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False) + "\n")
+        out = report.to_json()
+        if base_report is not None:
+            out = {"model": out, "baseline": base_report.to_json()}
+        sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         return
     classifiers.render_report(report, console)
+    if base_report is not None:
+        table = Table(
+            title="model vs baseline (TF-IDF 1-2 grams + logistic regression, C=5) on the same rows")
+        for col in ("label set", "model accuracy", "baseline accuracy", "model macro-F1", "baseline macro-F1",
+                    "model top-2", "baseline top-2", "n"):
+            table.add_column(col, justify="right")
+        for name, r in report.label_sets.items():
+            b = base_report.label_sets.get(name)
+            table.add_row(name, f"{r.accuracy:.3f}", f"{b.accuracy:.3f}" if b else "-", f"{r.macro_f1:.3f}",
+                          f"{b.macro_f1:.3f}" if b else "-", f"{r.top2_accuracy or 0:.3f}",
+                          f"{b.top2_accuracy or 0:.3f}" if b else "-", str(r.n))
+        console.print(table)
 
 
 @models_app.command("list")
