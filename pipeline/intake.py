@@ -7,9 +7,12 @@ workers) is a thin adapter over two calls:
              and write its intake row (state ``received``): one short transaction, nothing slow.
     process  extract text     OCR of scans in the bounded process pool (``ocr``), or mail parsing
                               with attachments (``pipeline.mail.ingest``), or the typed text as it is
+             parse            a scan's pages as slip forms: one item per slip, its text what the citizen
+                              wrote, the form's fields and printed number (``pipeline.forms.stage``)
              enrich           normalise, detect the language, extract fields, classify (``pipeline.enrich``)
-             store            a case, a quarantine record, an ignored record, or a reply joined to its
-                              case, and the intake row ``done``: one short transaction (``pipeline.store``)
+             store            a case (one per slip; a slip number seen before matches its case), a quarantine
+                              record, an ignored record, or a reply joined to its case, and the intake row
+                              ``done``: one short transaction (``pipeline.store``)
 
 No database transaction is open while OCR or classification runs. ``process`` is idempotent: a
 finished item is left as it is, and an item a crash left half-done is finished by the next
@@ -33,7 +36,8 @@ from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependen
 from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
 from pipeline.enrich import enrich
 from pipeline.files import Skipped, media_type_for, open_regular, source_name
-from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine
+from pipeline.forms.stage import parse_slips
+from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine, store_slips
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +112,12 @@ def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], messa
 
 
 def process(ctx: RunContext, intake_id: int) -> Outcome:
-    """Run the stages for one accepted item (see the module docstring); idempotent."""
-    (outcome,) = process_many(ctx, [intake_id])
-    return outcome
+    """Run the stages for one accepted item (see the module docstring); idempotent.
+
+    A scan holding several slips becomes several cases: this returns its first slip's outcome
+    (``process_many`` yields them all).
+    """
+    return next(iter(process_many(ctx, [intake_id])))
 
 
 def process_many(ctx: RunContext, ids: Sequence[int], *,
@@ -260,9 +267,9 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
             yield store_quarantine(ctx, intake_id, item.source,
                                    UnreadableScanError("OCR found no text on any page"))
         else:
-            (enriched,) = enrich([IntakeItem(source=item.source, text=result.text, pages=result.pages)],
-                                 ctx.classifier)
-            yield store_case(ctx, intake_id, enriched, [_original(item.source, Path(item.source.name).name)])
+            slips = parse_slips(ctx, IntakeItem(source=item.source, text=result.text, pages=result.pages))
+            yield from store_slips(ctx, intake_id, enrich(slips, ctx.classifier),
+                                   [_original(item.source, Path(item.source.name).name)])
 
 
 def _original(source: Source, filename: str) -> storage.OriginalRef:

@@ -54,6 +54,34 @@ def store_case(
         return dataclasses.replace(outcome, intake_id=intake_id)
 
 
+def store_slips(
+    ctx: RunContext, intake_id: int, items: Sequence[IntakeItem], originals: Sequence[storage.OriginalRef]
+) -> list[Outcome]:
+    """One case per slip of a scanned file, and its intake row finished, in one transaction.
+
+    A slip whose printed number is already a case's (the same paper scanned again, as a new file)
+    matches that case instead of making a new one. The intake row points at the first new case.
+    """
+    with ctx.db.session() as session:
+        record = _row(session, intake_id)
+        if record.state == "done":
+            return [recorded_outcome(session, record, again=True)]
+        made = [_slip_case(session, ctx, item, originals) for item in items]
+        first = next((m for m in made if m[0].kind is OutcomeKind.created), made[0])
+        storage.finish_intake(session, intake_id, first[0].kind, case_id=first[1], reason=first[0].reason)
+        return [dataclasses.replace(outcome, intake_id=intake_id) for outcome, _ in made]
+
+
+def _slip_case(session: Any, ctx: RunContext, item: IntakeItem,
+               originals: Sequence[storage.OriginalRef]) -> tuple[Outcome, int]:
+    earlier = storage.find_case_by_slip_number(session, item.slip_number)
+    if earlier is not None and earlier.sha256 != item.source.sha256:
+        reason = f"slip No. {item.slip_number} was scanned before"
+        return Outcome(OutcomeKind.matched, item.source, earlier.reference, reason,
+                       storage.case_to_dict(earlier)), earlier.id
+    return create_or_match(session, ctx, item, originals)
+
+
 def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: ComplaintdeskError) -> Outcome:
     """Quarantine an input with its reason (its bytes are kept) and finish its intake row."""
     with ctx.db.session() as session:

@@ -38,6 +38,7 @@ from storage.errors import (
     SchemaError,
     StorageError,
 )
+from storage.forms import count_form_lines, find_case_by_slip_number, recurring_form_lines
 from storage.intake import (
     accept_record,
     find_intake,
@@ -80,6 +81,7 @@ from storage.models import (
     CaseMessage,
     Correction,
     Document,
+    FormLine,
     IgnoredMessage,
     IntakeRecord,
     Lock,
@@ -121,6 +123,10 @@ from storage.registry import (
 )
 
 __all__ = [
+    "FormLine",
+    "count_form_lines",
+    "find_case_by_slip_number",
+    "recurring_form_lines",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
     "EXPORT_FIELDS",
