@@ -82,8 +82,8 @@ def rows_of(page: PageText) -> list[Row]:
 
 
 def _speckle(word: OcrWord) -> bool:
-    # a box's edge or a speck of dirt reads as one or two unsure Latin characters
-    return len(word.text) <= 2 and word.confidence < 50 and not _HAN.search(word.text)
+    # a box's edge or a speck of dirt reads as one or two unsure letters (digits may be a number's end)
+    return len(word.text) <= 2 and word.confidence < 50 and word.text.isalpha() and not _HAN.search(word.text)
 
 
 def _centre(word: OcrWord) -> float:

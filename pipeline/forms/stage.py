@@ -34,7 +34,7 @@ def parse_slips(ctx: RunContext, item: IntakeItem, mode: SplitMode | None = None
         StorageError: the database failed while reading or counting recurring lines.
     """
     settings: FormSettings = ctx.settings.forms
-    page_keys = [_line_keys(page) for page in item.pages]
+    page_keys = [line_keys(page) for page in item.pages]
     with ctx.db.reader() as session:
         known = storage.recurring_form_lines(session, min_pages=settings.recurring_min)
     recurring = RecurringLines([*known, *recurring_within(page_keys, settings.recurring_min)])
@@ -62,7 +62,8 @@ def recurring_within(page_keys: Sequence[set[str]], min_pages: int) -> list[str]
     return [text for i, text in enumerate(texts) if len(set(pages[scores[i] > 0].tolist())) >= min_pages]
 
 
-def _line_keys(page: PageText) -> set[str]:
+def line_keys(page: PageText) -> set[str]:
+    """The normalized rows of an OCR'd page that could be print (long enough, not prose-long)."""
     if not page.words:  # text layers and typed text have no print to learn
         return set()
     return {row.key for row in rows_of(page) if MIN_PRINT_CHARS <= len(row.key) <= storage.forms.MAX_KEY}
