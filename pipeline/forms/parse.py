@@ -287,19 +287,20 @@ def _without_template(page: int, rows: list[Row], recurring: RecurringLines) -> 
             continue
         match = _LABEL_PREFIX.match(row.text)
         label = match.group("label") if match else ""
+        if match and not prose_started and not match.group("value").strip() and len(label.split()) <= 8:
+            printed.add(i)  # a label with nothing after it: the content's label, a heading
+            continue
         if match and not prose_started and len(label.split()) <= 5 and len(normalize(label)) <= 24:
             kind = kind_of_label(label)
             value = _clean(match.group("value"), kind) if kind else ""
-            if not match.group("value").strip():
-                printed.add(i)  # a label with nothing after it: the content's label, a heading
-            elif kind:
+            if kind:
                 field_rows.add(i)
                 if value:
                     confidence = round(row.confidence / 100 * 0.8, 2)  # a guessed label: less sure
                     fields.append(FormField(kind, kind, value, max(0.0, confidence)))
-            continue
-        if len(row.key) >= _PROSE_CHARS:
-            prose_started = True
+                continue
+        if field_rows and len(row.key) >= _PROSE_CHARS:
+            prose_started = True  # titles above the fields are long too; prose comes after them
     if field_rows:  # the rows above the first field are the form's top: titles, never the citizen's
         printed |= {i for i in range(min(field_rows)) if i != number_row}
     skip = printed | field_rows | {number_row}
