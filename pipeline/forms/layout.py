@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from pipeline.core.model import OcrWord, PageText
 
-#: a horizontal gap wider than this many word heights separates two columns of one band
-COLUMN_GAP = 3.0
+#: a horizontal gap wider than this many word heights separates two columns of one band (a label
+#: whose other-language half did not read leaves a gap of about five before its value)
+COLUMN_GAP = 10.0
 _HAN = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 _KEEP = re.compile(r"[0-9a-z\u4e00-\u9fff]+")
 

@@ -15,7 +15,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from pipeline.core.model import PageText
 from pipeline.forms.layout import Row, join_words, normalize, rows_of
@@ -29,8 +29,8 @@ RECURRING_SCORE = 85
 MIN_PRINT_CHARS = 4
 #: a slip number on a form nobody described: after "No", "Serial", "编号" and the like
 GENERIC_NUMBER = re.compile(
-    r"(?:\bno\b|\bserial\b|\bref\b|编号|序号|单号)\W{0,4}(?:编号|序号)?\W{0,3}"
-    r"(?P<number>[A-Z]{0,3}\d[\d\s-]{3,}\d)", re.IGNORECASE)
+    r"(?:\bno\b|\bserial\b|\bref\b|编号|序号|单号)[\s\S]{0,10}?(?P<number>\b[A-Z]{0,3}\d[\d-]{3,}\d\b)",
+    re.IGNORECASE)
 #: a label-like prefix on a form nobody described: a few words, then a colon
 _LABEL_PREFIX = re.compile(r"^\s*(?P<label>[^:：]{1,30}?)\s*[:：]\s*(?P<value>.*)$")
 #: label words that name a field's kind, most specific first ("联系电话" is a phone, "联系人" a name)
@@ -83,8 +83,17 @@ class RecurringLines:
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str) or len(key) < MIN_PRINT_CHARS or not self.keys:
             return False
-        best = process.extractOne(key, self.keys, scorer=fuzz.ratio, score_cutoff=RECURRING_SCORE)
-        return best is not None
+        return any(explains(known, key) for known in self.keys)
+
+
+def explains(printed: str, key: str, score: int = RECURRING_SCORE) -> bool:
+    """True when the printed line explains most of the row: about as long, and (nearly) inside it.
+
+    Partial, because the OCR often reads one language of a bilingual line well and the other as
+    junk; bounded in length, so that a short line of content ("Thank you!") is not taken for a long
+    line of print that starts with the same words.
+    """
+    return 0.5 * len(key) <= len(printed) <= 1.6 * len(key) and fuzz.partial_ratio(printed, key) >= score
 
 
 def parse_page(page: PageText, templates: Sequence[FormTemplate],
@@ -165,8 +174,7 @@ def _is_print(key: str, strings: Sequence[str]) -> bool:
     """A row is print when a printed string (or one language of it) explains most of it."""
     if len(key) < MIN_PRINT_CHARS:
         return False
-    return any(0.5 * len(key) <= len(p) <= 1.6 * len(key) and fuzz.partial_ratio(p, key) >= PRINT_SCORE
-               for p in _parts(strings))
+    return any(explains(p, key, PRINT_SCORE) for p in _parts(strings))
 
 
 def _is_footer(index: int, rows: Sequence[Row], template: FormTemplate) -> bool:
@@ -237,11 +245,13 @@ def _fill_unlabelled(rows: Sequence[Row], template: FormTemplate,
 
 
 def _slip_number(rows: Sequence[Row], pattern: re.Pattern[str] | None) -> tuple[str, int]:
-    for i, row in enumerate(rows):
-        match = (pattern or GENERIC_NUMBER).search(row.text)
-        if match:
-            return re.sub(r"\s+", "", match.group("number")).replace("–", "-").replace("—", "-"), i
-    return "", -1
+    """The printed number and its row (which may follow its prefix's row: a wide gap, a line break)."""
+    text = "\n".join(row.text for row in rows)
+    match = (pattern or GENERIC_NUMBER).search(text)
+    if match is None:
+        return "", -1
+    number = re.sub(r"\s+", "", match.group("number")).replace("–", "-").replace("—", "-")
+    return number, text.count("\n", 0, match.start("number"))
 
 
 _PHONE = re.compile(r"\+?\d[\d\s()-]{5,}\d")
@@ -280,33 +290,54 @@ def _without_template(page: int, rows: list[Row], recurring: RecurringLines) -> 
     number, number_row = _slip_number(rows, None)
     fields: list[FormField] = []
     field_rows: set[int] = set()
-    printed: set[int] = {i for i, row in enumerate(rows) if row.key in recurring}
+    printed: set[int] = set()
     prose_started = False
     for i, row in enumerate(rows):
-        if i in printed or i == number_row:
+        if i == number_row and not field_rows:
+            printed.add(i)
             continue
-        match = _LABEL_PREFIX.match(row.text)
-        label = match.group("label") if match else ""
-        if match and not prose_started and not match.group("value").strip() and len(label.split()) <= 8:
-            printed.add(i)  # a label with nothing after it: the content's label, a heading
-            continue
-        if match and not prose_started and len(label.split()) <= 5 and len(normalize(label)) <= 24:
-            kind = kind_of_label(label)
-            value = _clean(match.group("value"), kind) if kind else ""
-            if kind:
-                field_rows.add(i)
-                if value:
-                    confidence = round(row.confidence / 100 * 0.8, 2)  # a guessed label: less sure
-                    fields.append(FormField(kind, kind, value, max(0.0, confidence)))
-                continue
-        if field_rows and len(row.key) >= _PROSE_CHARS:
+        found = None if prose_started else _labelled_value(row)
+        if found is not None:  # a field row recurs too (its label does): a field first
+            kind, value = found
+            field_rows.add(i)
+            if value:
+                confidence = round(row.confidence / 100 * 0.8, 2)  # a guessed label: less sure
+                fields.append(FormField(kind, kind, value, max(0.0, confidence)))
+        elif row.key in recurring or (not prose_started and _is_heading(row)):
+            printed.add(i)
+        elif field_rows and len(row.key) >= _PROSE_CHARS:
             prose_started = True  # titles above the fields are long too; prose comes after them
     if field_rows:  # the rows above the first field are the form's top: titles, never the citizen's
-        printed |= {i for i in range(min(field_rows)) if i != number_row}
+        printed |= set(range(min(field_rows)))
     skip = printed | field_rows | {number_row}
     content = [row.text for i, row in enumerate(rows) if i not in skip and _is_writing(row)]
-    return PageParse(page, "", False, False, number, tuple(_first_of_each(fields)), "\n".join(content),
-                     tuple(rows[i].text for i in sorted(printed)))
+    return PageParse(page, "", bool(field_rows), False, number, tuple(_first_of_each(fields)),
+                     "\n".join(content), tuple(rows[i].text for i in sorted(printed)))
+
+
+def _labelled_value(row: Row) -> tuple[str, str] | None:
+    """(kind, value) of a row that is a field: a label naming a kind, then (maybe) its value."""
+    match = _LABEL_PREFIX.match(row.text)
+    if match is not None:
+        label = match.group("label")
+        kind = kind_of_label(label) if len(label.split()) <= 5 and len(normalize(label)) <= 24 else ""
+        return (kind, _clean(match.group("value"), kind)) if kind and match.group("value").strip() else None
+    # the colon did not read: the first words name a kind and the rest reads as that kind's value
+    words = row.text.split()
+    for n in range(1, min(4, len(words))):
+        kind = kind_of_label(" ".join(words[:n]))
+        value = _clean(" ".join(words[n:]), kind) if kind in ("date", "phone", "email") else ""
+        if value:
+            return kind, value
+    return None
+
+
+def _is_heading(row: Row) -> bool:
+    """A label with nothing after it (the content's label, a lone "Tel"): print."""
+    match = _LABEL_PREFIX.match(row.text)
+    if match is not None and not match.group("value").strip():
+        return len(match.group("label").split()) <= 8
+    return len(row.text.split()) <= 2 and bool(kind_of_label(row.text))
 
 
 def _first_of_each(fields: Sequence[FormField]) -> list[FormField]:

@@ -57,9 +57,13 @@ def recurring_within(page_keys: Sequence[set[str]], min_pages: int) -> list[str]
     if len(page_keys) < min_pages or not keys:
         return []
     texts = [k for _, k in keys]
-    scores = process.cdist(texts, texts, scorer=fuzz.ratio, score_cutoff=RECURRING_SCORE, workers=1)
+    scores = process.cdist(texts, texts, scorer=fuzz.partial_ratio, score_cutoff=RECURRING_SCORE, workers=1)
+    lengths = np.array([len(t) for t in texts], dtype=float)
+    # the same bounds as ``explains``: about as long as each other
+    ratio = lengths[None, :] / lengths[:, None]
+    similar = (scores > 0) & (ratio >= 0.5) & (ratio <= 1.6)
     pages = np.array([n for n, _ in keys])
-    return [text for i, text in enumerate(texts) if len(set(pages[scores[i] > 0].tolist())) >= min_pages]
+    return [text for i, text in enumerate(texts) if len(set(pages[similar[i]].tolist())) >= min_pages]
 
 
 def line_keys(page: PageText) -> set[str]:
