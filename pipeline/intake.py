@@ -37,7 +37,7 @@ from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Sourc
 from pipeline.enrich import enrich
 from pipeline.files import Skipped, media_type_for, open_regular, source_name
 from pipeline.forms.stage import parse_slips
-from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine, store_slips
+from pipeline.store import other_slips, recorded_outcome, source_of, store_case, store_quarantine, store_slips
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +312,15 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
             recognised.append(a)
         first.add(a.intake_id)
     earlier, unfinished = earlier_outcomes(ctx, [a.intake_id for a in recognised])
-    for a in recognised:  # reported under the name it has now
+    for a in recognised:  # reported under the name it has now; a batch scan: every slip's case
         if a.intake_id in earlier:
-            yield dataclasses.replace(earlier[a.intake_id], source=a.source)
+            for outcome in (earlier[a.intake_id], *other_slips(ctx, earlier[a.intake_id])):
+                yield dataclasses.replace(outcome, source=a.source)
     yield from process_many(ctx, todo + unfinished)
     for a in again_in_batch:  # reported under its own name
-        yield dataclasses.replace(_recorded(ctx, a.intake_id, again=True), source=a.source)
+        outcome = _recorded(ctx, a.intake_id, again=True)
+        for each in (outcome, *other_slips(ctx, outcome)):
+            yield dataclasses.replace(each, source=a.source)
 
 
 def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:

@@ -38,6 +38,17 @@ def recorded_outcome(session: Any, record: storage.IntakeRecord, *, again: bool 
                    storage.case_to_dict(case) if case is not None else None, record.id)
 
 
+def other_slips(ctx: RunContext, outcome: Outcome) -> list[Outcome]:
+    """The other cases of a scanned file holding several slips, as seen by a later arrival of the file."""
+    if outcome.source.channel is not Channel.slip or outcome.reference is None:
+        return []
+    with ctx.db.reader() as session:
+        cases = storage.cases_with_sha256(session, outcome.source.sha256)
+        return [Outcome(OutcomeKind.matched, outcome.source, c.reference, "already stored",
+                        storage.case_to_dict(c), outcome.intake_id)
+                for c in cases if c.reference != outcome.reference]
+
+
 def store_case(
     ctx: RunContext, intake_id: int, item: IntakeItem, originals: Sequence[storage.OriginalRef]
 ) -> Outcome:

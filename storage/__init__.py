@@ -38,7 +38,7 @@ from storage.errors import (
     SchemaError,
     StorageError,
 )
-from storage.forms import count_form_lines, find_case_by_slip_number, recurring_form_lines
+from storage.forms import cases_with_sha256, count_form_lines, find_case_by_slip_number, recurring_form_lines
 from storage.intake import (
     accept_record,
     find_intake,
@@ -124,6 +124,7 @@ from storage.registry import (
 
 __all__ = [
     "FormLine",
+    "cases_with_sha256",
     "count_form_lines",
     "find_case_by_slip_number",
     "recurring_form_lines",

@@ -49,3 +49,8 @@ def find_case_by_slip_number(session: Session, number: str) -> Case | None:
     if not number:
         return None
     return session.scalars(select(Case).where(Case.slip_number == number).order_by(Case.id).limit(1)).first()
+
+
+def cases_with_sha256(session: Session, sha256: str) -> list[Case]:
+    """Every case made from these exact original bytes: one per slip of a batch scan, in slip order."""
+    return list(session.scalars(select(Case).where(Case.sha256 == sha256).order_by(Case.part, Case.id)))

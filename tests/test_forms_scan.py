@@ -19,7 +19,7 @@ from ocr.synth_forms import FEEDBACK, STANDARD, SlipFill, make_batch, make_form_
 from pipeline.context import RunContext
 from pipeline.core.model import OutcomeKind
 from pipeline.forms.layout import normalize
-from pipeline.forms.parse import _SPLIT_SCRIPTS
+from pipeline.forms.parse import SPLIT_SCRIPTS
 from pipeline.intake import scan_files
 from tests.cli_support import cli
 from tests.mail_support import make_context
@@ -91,7 +91,7 @@ def test_the_case_text_is_what_the_citizen_wrote(scanned: tuple[RunContext, Path
     for case in cases:
         text = normalize(case["text"])
         for printed in (*STANDARD.printed_lines(), *FEEDBACK.printed_lines()):
-            for part in _SPLIT_SCRIPTS.findall(printed):  # neither its English nor its Chinese half
+            for part in SPLIT_SCRIPTS.findall(printed):  # neither its English nor its Chinese half
                 assert len(normalize(part)) < 6 or normalize(part) not in text, (part, case["text"])
         assert "opinion slip" in case["ocr_text"].lower() or "feedback" in case["ocr_text"].lower()
     praise = next(c for c in cases if c["slip_number"] == "2026-000123")

@@ -42,7 +42,7 @@ KIND_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("name", ("name", "contact", "姓名", "联系人")),
 )
 _CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"  # Han characters, CJK and full-width punctuation
-_SPLIT_SCRIPTS = re.compile(f"[{_CJK}]+|[^{_CJK}]+")
+SPLIT_SCRIPTS = re.compile(f"[{_CJK}]+|[^{_CJK}]+")
 _PROSE_CHARS = 25  # a row this long that is neither print nor a field is the citizen's prose
 
 
@@ -165,7 +165,7 @@ def _parts(strings: Iterable[str]) -> list[str]:
     """Each string and its runs of one script: the OCR often reads only the English or the Chinese half."""
     out: list[str] = []
     for s in strings:
-        out += [p for p in {normalize(s), *(normalize(x) for x in _SPLIT_SCRIPTS.findall(s))}
+        out += [p for p in {normalize(s), *(normalize(x) for x in SPLIT_SCRIPTS.findall(s))}
                 if len(p) >= MIN_PRINT_CHARS]
     return out
 
