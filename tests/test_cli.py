@@ -80,7 +80,7 @@ def test_help_lists_every_command_and_each_is_in_the_readme() -> None:
 
 
 @pytest.mark.slow
-def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(
+def test_scan_folder_makes_one_case_per_slip_and_rescanning_makes_none(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     slips = tmp_path / "box"

@@ -121,13 +121,15 @@ def _with_template(page: int, rows: list[Row], template: FormTemplate, titles: s
                    continued: set[int]) -> PageParse:
     number, number_row = _slip_number(rows, template.number_pattern())
     found: dict[str, tuple[int, FormField]] = {}
+    content_label = _find_label(rows, next((f for f in template.fields if f.name == template.content), None))
+    # fields are above the content box: a line of content starting with "窗口" is not the window field
+    above = rows[: content_label[0]] if content_label is not None else rows
     for spec in template.fields:
-        hit = _find_label(rows, spec)
+        hit = _find_label(above, spec)
         if hit is not None and spec.name != template.content:
             index, value, confidence = hit
             found[spec.name] = (index, FormField(spec.name, spec.kind, _clean(value, spec.kind), confidence))
     _fill_unlabelled(rows, template, found)
-    content_label = _find_label(rows, next((f for f in template.fields if f.name == template.content), None))
     taken = titles | continued | {i for i, _ in found.values()} | ({number_row} if number_row >= 0 else set())
     printed = [*template.printed, *template.header, *template.continuation]
     print_rows = {i for i, row in enumerate(rows) if _is_print(row.key, printed)} | {
