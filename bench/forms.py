@@ -154,6 +154,12 @@ def bench_form(layout: FormLayout, truths: list[Truth], ctx: RunContext, folder:
                                         for t, c in clean])
     result["window_hit_clean"] = _hit(clean, "window")
     result["contact_hit_clean"] = _mean([_contact(t, c) for t, c in clean])
+    result["details"] = [  # per slip, for looking into misses (not printed, in --json-out only)
+        {"file": f.name, "recall_case": recall(t.fill.content, c["text"]) if c else 0,
+         "recall_ocr": recall(t.fill.content, c["ocr_text"]) if c else 0, "truth": t.fill.content,
+         "text": c["text"] if c else None, "fields": c["fields"] if c else None,
+         "slip_number": c["slip_number"] if c else None}
+        for f, (t, c) in zip(files, pairs, strict=True)]
     result["name_hit_clean"] = _hit(clean, "name")
     result["phone_hit_clean"] = _hit(clean, "phone")
     result["email_hit_clean"] = _hit(clean, "email")
@@ -223,7 +229,8 @@ def main() -> None:
             for layout, serial0 in ((STANDARD, 100), (FEEDBACK, 100)):
                 truths = make_truths(rows[: args.slips], serial0)
                 report["forms"].append(bench_form(LAYOUTS[layout.name], truths, ctx, folder))
-                print(json.dumps(report["forms"][-1], ensure_ascii=False), flush=True)
+                summary = {k: v for k, v in report["forms"][-1].items() if k != "details"}
+                print(json.dumps(summary, ensure_ascii=False), flush=True)
             report["batches"] = bench_batches(ctx, folder, rows[args.slips :])
             for b in report["batches"]:
                 print(json.dumps(b, ensure_ascii=False), flush=True)

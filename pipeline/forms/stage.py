@@ -35,11 +35,12 @@ def parse_slips(ctx: RunContext, item: IntakeItem, mode: SplitMode | None = None
     """
     settings: FormSettings = ctx.settings.forms
     page_keys = [line_keys(page) for page in item.pages]
+    # counted first, so that the third scan of a form already knows its print
+    _count_lines(ctx, page_keys, settings.recurring_min)
     with ctx.db.reader() as session:
         known = storage.recurring_form_lines(session, min_pages=settings.recurring_min)
     recurring = RecurringLines([*known, *recurring_within(page_keys, settings.recurring_min)])
     slips = parse_document(item.pages, settings.all_templates(), recurring, mode or settings.split)
-    _count_lines(ctx, page_keys, settings.recurring_min)
     return [slip_item(item, slip, part) for part, slip in enumerate(slips)] or [item]
 
 
