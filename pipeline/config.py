@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ocr.settings import OcrSettings
 from pipeline.core.errors import ConfigError
+from pipeline.forms import FormSettings
 from pipeline.mail.settings import ImapSettings, SmtpSettings
 
 #: Where the trained model shipped with the package lives (built by ``make model``).
@@ -120,6 +121,8 @@ class Settings(BaseModel):
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    #: how scanned slips are parsed as forms: the center's templates, --split's default ([forms])
+    forms: FormSettings = Field(default_factory=FormSettings)
     #: where ``home`` came from ("--home", "COMPLAINTDESK_HOME", ...), set by ``load_settings`` for messages;
     #: a field, not a private attribute, so that a worker's copy equals the original
     home_origin: str = Field(default="the per-user default", repr=False)

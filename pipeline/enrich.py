@@ -17,7 +17,8 @@ def enrich(items: Sequence[IntakeItem], classifier: classifiers.Classifier) -> l
     for item in items:
         text = classifiers.normalize_text(item.text)
         language = classifiers.detect_language(text)
-        fields = classifiers.extract_fields(text, language)
+        # a slip form's own fields (read from its boxes) first, then what the text itself mentions
+        fields = (*item.fields, *classifiers.extract_fields(text, language))
         prepared.append(dataclasses.replace(item, text=text, language=language, fields=fields))
     labels = classifier.classify([item.text for item in prepared])
     return [dataclasses.replace(item, classification=c) for item, c in zip(prepared, labels, strict=True)]

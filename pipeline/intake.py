@@ -7,9 +7,12 @@ workers) is a thin adapter over two calls:
              and write its intake row (state ``received``): one short transaction, nothing slow.
     process  extract text     OCR of scans in the bounded process pool (``ocr``), or mail parsing
                               with attachments (``pipeline.mail.ingest``), or the typed text as it is
+             parse            a scan's pages as slip forms: one item per slip, its text what the citizen
+                              wrote, the form's fields and printed number (``pipeline.forms.stage``)
              enrich           normalise, detect the language, extract fields, classify (``pipeline.enrich``)
-             store            a case, a quarantine record, an ignored record, or a reply joined to its
-                              case, and the intake row ``done``: one short transaction (``pipeline.store``)
+             store            a case (one per slip; a slip number seen before matches its case), a quarantine
+                              record, an ignored record, or a reply joined to its case, and the intake row
+                              ``done``: one short transaction (``pipeline.store``)
 
 With ``COMPLAINTDESK_QUEUE=postgres``, ``accept`` also queues a job ``process(intake_id)`` in the same
 transaction as the intake row (``storage.queue``), the channels stop there (outcome ``queued``), and
@@ -37,7 +40,8 @@ from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependen
 from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
 from pipeline.enrich import enrich
 from pipeline.files import Skipped, media_type_for, open_regular, source_name
-from pipeline.store import recorded_outcome, source_of, store_case, store_quarantine
+from pipeline.forms.stage import parse_slips
+from pipeline.store import other_slips, recorded_outcome, source_of, store_case, store_quarantine, store_slips
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +127,12 @@ def queued_outcome(a: Accepted) -> Outcome:
 
 
 def process(ctx: RunContext, intake_id: int) -> Outcome:
-    """Run the stages for one accepted item (see the module docstring); idempotent."""
-    (outcome,) = process_many(ctx, [intake_id])
-    return outcome
+    """Run the stages for one accepted item (see the module docstring); idempotent.
+
+    A scan holding several slips becomes several cases: this returns its first slip's outcome
+    (``process_many`` yields them all).
+    """
+    return next(iter(process_many(ctx, [intake_id])))
 
 
 def process_many(ctx: RunContext, ids: Sequence[int], *,
@@ -275,9 +282,9 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
             yield store_quarantine(ctx, intake_id, item.source,
                                    UnreadableScanError("OCR found no text on any page"))
         else:
-            (enriched,) = enrich([IntakeItem(source=item.source, text=result.text, pages=result.pages)],
-                                 ctx.classifier)
-            yield store_case(ctx, intake_id, enriched, [_original(item.source, Path(item.source.name).name)])
+            slips = parse_slips(ctx, IntakeItem(source=item.source, text=result.text, pages=result.pages))
+            yield from store_slips(ctx, intake_id, enrich(slips, ctx.classifier),
+                                   [_original(item.source, Path(item.source.name).name)])
 
 
 def _original(source: Source, filename: str) -> storage.OriginalRef:
@@ -321,16 +328,19 @@ def scan_files(paths: Iterable[Path | Skipped], ctx: RunContext, *,
             recognised.append(a)
         first.add(a.intake_id)
     earlier, unfinished = earlier_outcomes(ctx, [a.intake_id for a in recognised])
-    for a in recognised:  # reported under the name it has now
+    for a in recognised:  # reported under the name it has now; a batch scan: every slip's case
         if a.intake_id in earlier:
-            yield dataclasses.replace(earlier[a.intake_id], source=a.source)
+            for outcome in (earlier[a.intake_id], *other_slips(ctx, earlier[a.intake_id])):
+                yield dataclasses.replace(outcome, source=a.source)
     if queued(ctx):  # each one has its job since accept (an unfinished one, since its first accept)
         by_id = {a.intake_id: a for a in accepted}
         yield from (queued_outcome(by_id[i]) for i in todo + unfinished)
         return
     yield from process_many(ctx, todo + unfinished)
     for a in again_in_batch:  # reported under its own name
-        yield dataclasses.replace(_recorded(ctx, a.intake_id, again=True), source=a.source)
+        outcome = _recorded(ctx, a.intake_id, again=True)
+        for each in (outcome, *other_slips(ctx, outcome)):
+            yield dataclasses.replace(each, source=a.source)
 
 
 def skipped_outcome(path: Path, reason: str, channel: Channel = Channel.slip) -> Outcome:

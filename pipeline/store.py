@@ -38,6 +38,17 @@ def recorded_outcome(session: Any, record: storage.IntakeRecord, *, again: bool 
                    storage.case_to_dict(case) if case is not None else None, record.id)
 
 
+def other_slips(ctx: RunContext, outcome: Outcome) -> list[Outcome]:
+    """The other cases of a scanned file holding several slips, as seen by a later arrival of the file."""
+    if outcome.source.channel is not Channel.slip or outcome.reference is None:
+        return []
+    with ctx.db.reader() as session:
+        cases = storage.cases_with_sha256(session, outcome.source.sha256)
+        return [Outcome(OutcomeKind.matched, outcome.source, c.reference, "already stored",
+                        storage.case_to_dict(c), outcome.intake_id)
+                for c in cases if c.reference != outcome.reference]
+
+
 def store_case(
     ctx: RunContext, intake_id: int, item: IntakeItem, originals: Sequence[storage.OriginalRef]
 ) -> Outcome:
@@ -52,6 +63,34 @@ def store_case(
         outcome, case_id = create_or_match(session, ctx, item, originals)
         storage.finish_intake(session, intake_id, outcome.kind, case_id=case_id, reason=outcome.reason)
         return dataclasses.replace(outcome, intake_id=intake_id)
+
+
+def store_slips(
+    ctx: RunContext, intake_id: int, items: Sequence[IntakeItem], originals: Sequence[storage.OriginalRef]
+) -> list[Outcome]:
+    """One case per slip of a scanned file, and its intake row finished, in one transaction.
+
+    A slip whose printed number is already a case's (the same paper scanned again, as a new file)
+    matches that case instead of making a new one. The intake row points at the first new case.
+    """
+    with ctx.db.session() as session:
+        record = _row(session, intake_id)
+        if record.state == "done":
+            return [recorded_outcome(session, record, again=True)]
+        made = [_slip_case(session, ctx, item, originals) for item in items]
+        first = next((m for m in made if m[0].kind is OutcomeKind.created), made[0])
+        storage.finish_intake(session, intake_id, first[0].kind, case_id=first[1], reason=first[0].reason)
+        return [dataclasses.replace(outcome, intake_id=intake_id) for outcome, _ in made]
+
+
+def _slip_case(session: Any, ctx: RunContext, item: IntakeItem,
+               originals: Sequence[storage.OriginalRef]) -> tuple[Outcome, int]:
+    earlier = storage.find_case_by_slip_number(session, item.slip_number)
+    if earlier is not None and earlier.sha256 != item.source.sha256:
+        reason = f"slip No. {item.slip_number} was scanned before"
+        return Outcome(OutcomeKind.matched, item.source, earlier.reference, reason,
+                       storage.case_to_dict(earlier)), earlier.id
+    return create_or_match(session, ctx, item, originals)
 
 
 def store_quarantine(ctx: RunContext, intake_id: int, source: Source, error: ComplaintdeskError) -> Outcome:

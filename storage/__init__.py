@@ -62,6 +62,7 @@ from storage.followup import (
     review_queue,
     review_rank,
 )
+from storage.forms import cases_with_sha256, count_form_lines, find_case_by_slip_number, recurring_form_lines
 from storage.intake import (
     accept_record,
     find_intake,
@@ -107,6 +108,7 @@ from storage.models import (
     CaseSearch,
     Correction,
     Document,
+    FormLine,
     IgnoredMessage,
     IntakeRecord,
     Lock,
@@ -180,6 +182,11 @@ __all__ = [
     "review_queue",
     "review_rank",
     "undo_corrections",
+    "FormLine",
+    "cases_with_sha256",
+    "count_form_lines",
+    "find_case_by_slip_number",
+    "recurring_form_lines",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
     "EXPORT_FIELDS",

@@ -15,7 +15,7 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from pipeline.core.model import Classification, IntakeItem, ReviewRule
+from pipeline.core.model import Classification, ExtractedField, IntakeItem, ReviewRule
 from storage._dialect import bulk_insert, insert_returning_ids
 from storage.audit import record_event
 from storage.errors import CaseNotFoundError, DuplicateCaseError, InvalidTransitionError
@@ -215,7 +215,7 @@ def _case_values(
         # an input whose attachment or part could not be read needs a person, however sure the model is
         "needs_review": bool(item.problems) or review_needed(item.classification, thresholds or {}),
         "problems": list(item.problems),
-        "fields": [{"name": f.name, "value": f.value, "start": f.start, "end": f.end} for f in item.fields],
+        "fields": [_field(f) for f in item.fields],
         "pages": [{"number": pg.number, "confidence": pg.confidence, "language": pg.language,
                    "method": pg.method, "chars": len(pg.text.strip())} for pg in item.pages],
         "department": department,
@@ -226,10 +226,21 @@ def _case_values(
         "due_at": due,
         "first_response_due_at": first_due,
         "first_response_at": None,
+        "slip_number": item.slip_number,
+        "form": item.form,
+        "part": item.part,
+        "ocr_text": item.ocr_text,
         "created_at": created,
         "updated_at": created,
         "closed_at": None,
     }
+
+
+def _field(f: ExtractedField) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": f.name, "value": f.value, "start": f.start, "end": f.end}
+    if f.start < 0:  # read from the slip form's field box: how sure the reading is
+        row["confidence"] = f.confidence
+    return row
 
 
 def _created_detail(case: Case, item: IntakeItem) -> dict[str, Any]:
@@ -472,6 +483,12 @@ def case_to_dict(case: Case) -> dict[str, Any]:
         "closed_at": _iso(case.closed_at),
         "fields": [dict(f) for f in case.fields],
         "pages": [dict(pg) for pg in case.pages],
+        # a slip parsed as a form: its printed number, the template, which slip of its file, and all
+        # the OCR read (print included) while "text" is what the citizen wrote
+        "slip_number": case.slip_number,
+        "form": case.form,
+        "part": case.part,
+        "ocr_text": case.ocr_text,
     }
     for label_set in STANDARD_LABEL_SETS:
         found = labels.get(label_set)

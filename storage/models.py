@@ -94,7 +94,8 @@ class Case(Base):
         CheckConstraint(_in("status", CASE_STATUSES), name="status"),
         # One case per original file or message; typed-in complaints are exempt, since two callers
         # may report the same broken lift in the same words (the intake row keeps them apart).
-        Index("uq_cases_sha256", "sha256", unique=True, sqlite_where=text(_ONE_CASE_PER_ORIGINAL),
+        # A batch scan holding several slips is one original with one case per slip (``part``).
+        Index("uq_cases_sha256", "sha256", "part", unique=True, sqlite_where=text(_ONE_CASE_PER_ORIGINAL),
               postgresql_where=text(_ONE_CASE_PER_ORIGINAL)),
         # `cases list` pages newest first by (created_at, id) with keyset pagination; each filter that
         # narrows a large table has its own index in that order, so a page is an index range scan
@@ -137,6 +138,12 @@ class Case(Base):
     # one entry per page of the original: {number, confidence, language, method, chars}, so a reviewer
     # sees which page of a multi-page scan was hard to read
     pages: Mapped[list[Any]] = mapped_column(default=list)
+    #: a slip parsed as a form: its printed number (the same paper scanned again matches it), the
+    #: template it matched, which slip of its file it is, and all the OCR read (print included)
+    slip_number: Mapped[str] = mapped_column(String(40), default="", index=True)
+    form: Mapped[str] = mapped_column(String(100), default="")
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    ocr_text: Mapped[str] = mapped_column(Text, default="")
     due_at: Mapped[datetime | None] = mapped_column(index=True)  # resolution due (the department's SLA)
     #: the first answer to the citizen is due (the department's SLA); None: no first-response SLA
     first_response_due_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -455,3 +462,22 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class FormLine(Base):
+    """A line of text seen on scanned pages, and on how many: print of forms nobody described.
+
+    Lines are counted by the digest of their normalized text (lower-case letters, digits and Han
+    characters); the text itself is kept only once the line is on several pages, so the table does
+    not become a second copy of what citizens wrote. A line on many pages is a form's title, label or
+    instruction, left out of the text that gets classified.
+    """
+
+    __tablename__ = "form_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the normalized line
+    key: Mapped[str] = mapped_column(String(200), default="")  # the normalized line, once it recurs
+    pages: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -80,7 +80,7 @@ def test_help_lists_every_command_and_each_is_in_the_readme() -> None:
 
 
 @pytest.mark.slow
-def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(
+def test_scan_folder_makes_one_case_per_slip_and_rescanning_makes_none(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     slips = tmp_path / "box"
@@ -92,7 +92,8 @@ def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(
     assert len(files) >= 6
     run(cli_env, "init")
     first = json_lines(run(cli_env, "scan", str(slips), "--json").stdout)
-    assert len(first) == len(files)
+    # each of the two batch files holds two slips on the bundled form: one case per slip
+    assert len(first) == len(files) + 2
     assert {c["outcome"] for c in first} == {"created"}
     for case in first:
         assert case.keys() >= CASE_KEYS
@@ -100,10 +101,13 @@ def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(
         assert case["status"] == "new" and case["channel"] == "slip"
         assert case["text"].strip() and 0 <= case["ocr_confidence"] <= 100
         assert 0 < case["department_confidence"] <= 1
-    assert len({c["reference"] for c in first}) == len(files)
+    assert len({c["reference"] for c in first}) == len(files) + 2
     by_name = {Path(c["source"]).name: c for c in first}
     for multi_page in ("scanner_batch_two_pages.pdf", "scanner_batch_two_pages.tif"):
-        assert [p["number"] for p in by_name[multi_page]["pages"]] == [1, 2]
+        slips_of = sorted((c for c in first if Path(c["source"]).name == multi_page), key=lambda c: c["part"])
+        assert [[p["number"] for p in c["pages"]] for c in slips_of] == [[1], [2]]
+    assert "Opinion Slip" not in by_name["en_window7_complaint.jpg"]["text"]  # the form's print: left out
+    assert "Opinion Slip" in by_name["en_window7_complaint.jpg"]["ocr_text"]  # and kept for reviewers
     assert by_name["zh_window_complaint.jpg"]["language"] == "zh"
     assert "7号窗口" in by_name["zh_window_complaint.jpg"]["text"]
 
@@ -114,7 +118,7 @@ def test_scan_folder_makes_one_case_per_file_and_rescanning_makes_none(
     assert {c["outcome"] for c in again} == {"matched"}
     assert {c["reference"] for c in again} == {c["reference"] for c in first}
     listed = json_lines(run(cli_env, "cases", "list", "--json").stdout)
-    assert len(listed) == len(files)
+    assert len(listed) == len(files) + 2
 
 
 @pytest.mark.slow

@@ -93,8 +93,16 @@ def scan(
     follow_symlinks: Annotated[
         bool, typer.Option("--follow-symlinks", help="Follow symbolic links that leave the scanned folders.")
     ] = False,
+    split: Annotated[str | None, typer.Option(
+        "--split", help="auto: one case per slip (a form header or new slip number starts one); "
+                        "none: one case per file; pages: one case per page. Default: forms.split (auto).")
+    ] = None,
 ) -> None:
-    """OCR, classify and store scanned slips (PNG, JPEG, TIFF, PDF); one case per distinct file.
+    """OCR, classify and store scanned slips (PNG, JPEG, TIFF, PDF); one case per slip.
+
+    A batch file holding several slips becomes one case per slip; a continuation sheet with the
+    same slip number continues its slip; a slip whose printed number is already a case's (the same
+    paper scanned again) is reported as matched. The case text is what the citizen wrote on the form.
 
     Every entry of a folder is reported: other files (.docx, .txt), FIFOs, devices, unreadable files
     and folders, link loops and links leaving the folder are "skipped" with a reason. Exits 3 if any
@@ -106,7 +114,8 @@ def scan(
 
     require_paths(paths)
     files = list(iter_files(paths, follow_symlinks=follow_symlinks))
-    s = settings()
+    mode = choice("--split", split, ("auto", "none", "pages"))
+    s = settings(forms={"split": mode})
     # with the queue, the workers OCR: the machine that scans needs no Tesseract
     ctx = open_context(s, actor="scan", need_ocr=s.queue != "postgres")
     outcomes = []
@@ -228,7 +237,7 @@ def _register_optional_commands() -> None:
     """Add the command groups other modules own (cases, models, mail, check) when they are present."""
     for module in ("pipeline.cli.cases", "pipeline.cli.models", "pipeline.cli.mail", "pipeline.cli.check",
                    "pipeline.cli.backup", "pipeline.cli.doctor", "pipeline.cli.review", "review.cli",
-                   "pipeline.cli.queue"):
+                   "pipeline.cli.queue", "pipeline.cli.forms"):
         try:
             mod = __import__(module, fromlist=["register"])
         except ImportError as e:

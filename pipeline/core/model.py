@@ -97,8 +97,9 @@ class ExtractedField:
 
     name: str  # "name", "phone", "email", "window", "badge", "date", "time", "place"
     value: str
-    start: int
+    start: int  # -1 with end for a field read from the slip form's box, not from the text
     end: int
+    confidence: float = 1.0  # 0-1: a form field's OCR and label certainty; 1 for a match in the text
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,13 @@ class IntakeItem:
     sender: str = ""  # e-mail From address, empty for slips
     # what could not be read: a corrupt or skipped attachment, a truncated part
     problems: tuple[str, ...] = ()
+    # a scanned slip parsed as a form (pipeline.forms): everything the OCR read (print included) for
+    # reviewers, while ``text`` is what the citizen wrote; its printed number; the matched template;
+    # and which slip of its file it is (0, 1, ... for a batch scan holding several)
+    ocr_text: str = ""
+    slip_number: str = ""
+    form: str = ""
+    part: int = 0
 
     @property
     def ocr_confidence(self) -> float:
