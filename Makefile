@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 # Debian packages: Tesseract with English, Simplified Chinese and orientation data; Dovecot for the
 # IMAP integration tests; fonts to render test slips.
 APT_PACKAGES := python3 python3-venv tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd \
-	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation
+	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation \
+	fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-arphic-ukai fonts-cwtex-kai
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MODEL := classifiers/model/meta.json
 # The demo's own data directory: its sample cases never land in a real database, and a real

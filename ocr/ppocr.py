@@ -145,6 +145,15 @@ class PpOcr:
         language = "chi_sim" if han_count(text) * 2 >= sum(c.isalpha() for c in text) else "eng"
         return Recognition(text, tuple(words), language, 0, self.name)
 
+    def sessions(self) -> dict[str, tuple[Path, int]]:
+        """The model file and the ONNX Runtime thread count of each session, by task."""
+        parts = {"Det": self._ocr.text_det, "Cls": self._ocr.text_cls, "Rec": self._ocr.text_rec}
+        out = {}
+        for task, part in parts.items():
+            session = part.session.session
+            out[task] = (Path(session._model_path), session.get_session_options().intra_op_num_threads)
+        return out
+
     def read_lines(self, crops: Sequence[np.ndarray]) -> list[LineReading]:
         """Recognise each image as one line of text (no detection), turned over first when upside down.
 

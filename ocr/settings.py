@@ -42,7 +42,7 @@ class OcrSettings(BaseModel):
     #: named preprocessing steps for the pages PP-OCR reads (and the script probe looks at)
     ppocr_preprocess: list[str] = Field(default_factory=lambda: list(PPOCR_CHAIN))
     #: "auto": a page Tesseract reads with a mean word confidence below this is read by PP-OCR
-    ppocr_below_confidence: float = 70.0
+    ppocr_below_confidence: float = 85.0
     #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``)
     preprocess: list[str] = Field(default_factory=lambda: list(RECOMMENDED_CHAIN))
     #: a page whose mean word confidence is below this is retried with the alternative chain
