@@ -23,7 +23,10 @@ from ocr.ppocr import LineReading
 from ocr.preprocess import sauvola
 
 #: lines probed per page (the tallest first): enough to find Chinese content under English headings
-MAX_BANDS = 14
+MAX_BANDS = 10
+#: of each line only its start is read, this many times as wide as the line is tall (about ten Han
+#: characters or twenty letters): enough to tell the script, and the probe's cost grows with width
+PROBE_WIDTH = 10
 #: a band is a text line when it is at least this tall (px) and this much wider than tall
 MIN_BAND_HEIGHT = 8
 MIN_BAND_ASPECT = 1.5
@@ -69,7 +72,8 @@ class Probe:
 def probe(image: np.ndarray, reader: LineReader) -> Probe:
     """The script of each text line of a grayscale page, top to bottom, and the page's way up."""
     bands = text_bands(image)
-    crops = [image[top:bottom, left:right] for top, bottom, left, right in bands]
+    crops = [image[top:bottom, left : min(right, left + PROBE_WIDTH * (bottom - top))]
+             for top, bottom, left, right in bands]
     readings = reader.read_lines(crops)
     return Probe(tuple(
         LineScript(top, bottom, reading.text, _is_han(reading.text), reading.upside_down)
