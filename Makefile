@@ -11,7 +11,8 @@ PY := $(VENV)/bin/python
 # IMAP integration tests; fonts to render test slips; pg_dump/pg_restore for `backup`/`restore` on PostgreSQL;
 # Chromium for the web app's end-to-end tests (Playwright drives /usr/bin/chromium: never a downloaded browser).
 APT_PACKAGES := python3 python3-venv tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd \
-	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation postgresql-client chromium
+	dovecot-imapd fonts-dejavu-core fonts-wqy-microhei fonts-liberation postgresql-client chromium \
+	fonts-dkg-handwriting fonts-breip fonts-femkeklaver fonts-arphic-ukai fonts-cwtex-kai
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 MODEL := classifiers/model/meta.json
 # The demo's own data directory: its sample cases never land in a real database, and a real

@@ -1,6 +1,7 @@
 """OCR benchmark: complaintdesk's OCR stage against plain Tesseract, on rendered slips and real scans.
 
     .venv/bin/python bench/ocr.py [--pages 200] [--quick] [--funsd ../shared/data/funsd-test] [--memory]
+    .venv/bin/python bench/ocr.py --engines [--per-class 12] [--mix 60] [--policies tesseract auto ppocr]
 
 Prints, in one run (rich tables):
   * CER and WER per difficulty (clean, mild, hard) for (a) the plain ``tesseract`` CLI on the raw image
@@ -37,6 +38,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
+import ocr_engines  # noqa: E402
 from ocr_metrics import bag_of_words, error_rates  # noqa: E402
 from ocr_texts import CHINESE, ENGLISH  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -251,6 +253,22 @@ def bench_memory(settings: OcrSettings, workdir: Path, sizes: tuple[int, int]) -
     console.print(f"growth {growth:+.1%}; target (within 20%): {'met' if abs(growth) <= 0.2 else 'NOT met'}")
 
 
+def run_engines(args: argparse.Namespace, settings: OcrSettings, funsd_pages: int) -> None:
+    """Issue 11's benchmark: every part in one run, so each policy and the baseline see the same load."""
+    workdir = Path(tempfile.mkdtemp(prefix="complaintdesk-engines-bench-"))
+    per_class, mix = (2, 12) if args.quick else (args.per_class, args.mix)
+    try:
+        if not args.skip_slips:
+            (workdir / "classes").mkdir()
+            ocr_engines.bench_classes(per_class, args.policies, settings, workdir / "classes")
+            (workdir / "mix").mkdir()
+            ocr_engines.bench_mix(mix, args.policies, settings, workdir / "mix")
+        if not args.skip_funsd:
+            ocr_engines.bench_funsd(args.funsd, funsd_pages, args.policies, settings)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=200, help="rendered slips in the batch (default 200)")
@@ -263,6 +281,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="OCR pool size (0 = one per core)")
     parser.add_argument("--skip-slips", action="store_true")
     parser.add_argument("--skip-funsd", action="store_true")
+    parser.add_argument("--engines", action="store_true",
+                        help="the engines benchmark (bench/ocr_engines.py): words lost per kind of slip, "
+                             "FUNSD and throughput on the realistic mix for each policy")
+    parser.add_argument("--per-class", type=int, default=12, help="--engines: slips per kind (default 12)")
+    parser.add_argument("--mix", type=int, default=60, help="--engines: slips in the realistic mix")
+    parser.add_argument("--policies", nargs="+", default=list(ocr_engines.POLICIES),
+                        help="--engines: the policies to compare (default: tesseract auto ppocr)")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -273,6 +298,9 @@ def main() -> None:
         memory_child(args.memory_child, args.dir, light)
         return
     pages, funsd_pages = (30, 10) if args.quick else (args.pages, args.funsd_pages)
+    if args.engines:
+        run_engines(args, settings.model_copy(update={"workers": args.workers or 2}), funsd_pages)
+        return
     console.print(f"chain: {' -> '.join(settings.preprocess)}; cores: {os.cpu_count()}")
     workdir = Path(tempfile.mkdtemp(prefix="complaintdesk-ocr-bench-"))
     try:

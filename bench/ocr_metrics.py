@@ -51,3 +51,15 @@ def bag_of_words(reference: Sequence[str], text: str) -> tuple[int, int, int]:
     hyp = Counter(w for w in (normalise_word(x) for x in text.split()) if w)
     matched = sum((ref & hyp).values())
     return matched, sum(ref.values()), sum(hyp.values())
+
+
+def words_lost(reference: str, text: str) -> tuple[int, int]:
+    """(reference words missing from ``text``, reference words): each Han character counts as a word.
+
+    Words are matched as multisets after ``normalise_word``, in any order: a word read on another
+    line, or a line read out of order, is not lost.
+    """
+    ref = Counter(w for w in (normalise_word(x) for x in words(reference)) if w)
+    hyp = Counter(w for w in (normalise_word(x) for x in words(text)) if w)
+    total = sum(ref.values())
+    return total - sum((ref & hyp).values()), total

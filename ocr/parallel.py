@@ -29,7 +29,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
-from ocr.read import read_document
+from ocr.ppocr import ppocr_engine
+from ocr.read import effective_policy, read_document
 from ocr.settings import OcrSettings
 from pipeline.core.errors import ComplaintdeskError, OcrError, UnreadableScanError
 from pipeline.core.model import OcrResult
@@ -51,7 +52,8 @@ def ocr_many(
     blob store, whose file names are hashes, and error messages should name the scan.
 
     The pool has ``settings.workers`` processes (0 = one per core), each with ``OMP_THREAD_LIMIT=1``
-    so Tesseract's own threads don't fight the pool. A worker that dies (killed, out of memory)
+    so Tesseract's own threads don't fight the pool, and one ONNX Runtime thread for PP-OCR, whose
+    sessions each worker makes once, when it starts. A worker that dies (killed, out of memory)
     turns its in-flight jobs into ``OcrError`` results and the pool is restarted. If the caller
     stops early (KeyboardInterrupt, an error, or closing the generator) the workers and their
     Tesseract children are killed at once, not waited for; no process of the pool outlives it.
@@ -61,7 +63,8 @@ def ocr_many(
     pending = iter(jobs)
     # forkserver: workers start from a clean process, not a fork of a parent holding threads.
     context = multiprocessing.get_context("forkserver")
-    pool = _new_pool(workers, context)
+    ppocr = effective_policy(settings) != "tesseract"
+    pool = _new_pool(workers, context, ppocr)
     in_flight: dict[Future[OcrResult | ComplaintdeskError], tuple[K, ProcessPoolExecutor]] = {}
     completed = False
     try:
@@ -84,7 +87,7 @@ def ocr_many(
                 # The other jobs of a broken pool fail too; restart once, not for each of them.
                 if broken and ran_in is pool:
                     _stop(pool)
-                    pool = _new_pool(workers, context)
+                    pool = _new_pool(workers, context, ppocr)
                 yield key, result
     finally:
         if completed:
@@ -93,8 +96,10 @@ def ocr_many(
             _stop(pool)
 
 
-def _new_pool(workers: int, context: multiprocessing.context.BaseContext) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
+def _new_pool(workers: int, context: multiprocessing.context.BaseContext, ppocr: bool) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(), ppocr)
+    )
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
@@ -136,10 +141,12 @@ def _sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _init_worker(owner: int) -> None:
+def _init_worker(owner: int, ppocr: bool = False) -> None:
     """Set up a worker: no Ctrl-C of its own, one thread, and death with the process that owns the pool.
 
     ``owner`` is the pid of the process running ``ocr_many``; the worker's parent is the forkserver.
+    With ``ppocr`` the worker makes its PP-OCR sessions now (one thread each), once: every page it
+    reads reuses them.
     """
     # Ctrl-C reaches the whole foreground process group. A worker interrupted inside the pool's
     # queue code can leave its lock taken and hang the pool; the owner handles Ctrl-C and kills us.
@@ -150,9 +157,13 @@ def _init_worker(owner: int) -> None:
     threading.Thread(target=_watch_owner, args=(owner,), name="watch-owner", daemon=True).start()
     # Tesseract (a child of this worker) reads it from the environment it inherits.
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"
     import cv2
 
     cv2.setNumThreads(1)
+    if ppocr:
+        with contextlib.suppress(ComplaintdeskError):
+            ppocr_engine()  # a missing model is reported on the first page, as an error result
 
 
 def _die_with_parent() -> None:

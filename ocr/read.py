@@ -17,10 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ocr.engines import Recognition
 from ocr.formats import LoadedPage, load_pages
+from ocr.ppocr import check_ppocr, ppocr_engine
 from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
+from ocr.script import Probe, probe
 from ocr.settings import ALTERNATIVE_CHAIN, OcrSettings
-from ocr.tesseract import Recognition, recognise
+from ocr.tesseract import check_tesseract, recognise
 from pipeline.core.model import OcrResult, OcrWord, PageText
 
 #: Tesseract page segmentation modes: 3 = automatic layout, 11 = sparse text (forms, scattered words)
@@ -28,6 +31,9 @@ MAIN_PSM = 3
 ALTERNATIVE_PSM = 11
 #: OSD script confidence from which its script (Latin, Han) decides the page's language
 MIN_SCRIPT_CONFIDENCE = 2.0
+#: "auto": of a doubtful Tesseract reading and PP-OCR's, PP-OCR's is kept when it has at least this
+#: share of Tesseract's confident characters
+KEEP_PPOCR_SHARE = 0.5
 #: an English reading with fewer characters per ink blob than this is tried in Chinese too
 MIN_CHARS_PER_BLOB = 0.7
 
@@ -44,15 +50,96 @@ def read_document(data: bytes, name: str, settings: OcrSettings) -> OcrResult:
         ConfigError: ``settings.preprocess`` names an unknown step.
     """
     check_chain(settings.preprocess)
+    check_chain(settings.ppocr_preprocess)
     pages = [read_page(page, settings) for page in load_pages(data, name, settings)]
     return OcrResult(tuple(pages))
 
 
 def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
-    """The text of one loaded page, from its text layer or by OCR."""
+    """The text of one loaded page, from its text layer or by OCR with the engine the policy picks.
+
+    ``PageText.method`` names the engine that read it ("tesseract", "ppocr"), or "text-layer".
+    """
     if page.text is not None:
         return PageText(page.number, page.text, -1.0, "", "text-layer")
+    policy = effective_policy(settings)
+    if policy == "ppocr":
+        image, _ = _probed(page, settings)
+        best = _ppocr(image)
+    elif policy == "tesseract":
+        best, image = _tesseract_page(page, _prepare(page, settings.preprocess, settings), settings)
+    else:
+        best, image = _auto(page, settings)
+    height, width = image.pixels.shape[:2]
+    return PageText(
+        page.number, best.text, round(best.confidence, 1), best.language, best.engine,
+        words=page_words(best), size=(width, height),
+    )
+
+
+def check_engines(settings: OcrSettings) -> None:
+    """Fail early, with an install hint, when an engine the settings use is missing.
+
+    Raises:
+        MissingDependencyError: Tesseract, a language pack, rapidocr or its models are missing.
+    """
+    if "tesseract" in settings.engines:
+        check_tesseract(settings.languages)
+    if effective_policy(settings) != "tesseract":
+        check_ppocr()
+
+
+def effective_policy(settings: OcrSettings) -> str:
+    """The policy in force: "auto" without the PP-OCR engine configured is "tesseract"."""
+    if settings.policy == "auto" and "ppocr" not in settings.engines:
+        return "tesseract"
+    return settings.policy
+
+
+def _auto(page: LoadedPage, settings: OcrSettings) -> tuple[Recognition, _Prepared]:
+    # The script is decided before the first reading, per line: one Chinese line (content under
+    # English headings) and PP-OCR, which reads both scripts, reads the page.
+    light, found = _probed(page, settings)
+    if found.han:
+        return _ppocr(light), light
     image = _prepare(page, settings.preprocess, settings)
+    if found.upside_down:
+        image = _Prepared(turn_over(image.pixels), image.ctx)
+    first = _recognise_page(image, settings, MAIN_PSM, _latin_language(settings))
+    if first.confidence >= settings.ppocr_below_confidence:
+        return first, image
+    # Doubtful (handwriting, a hard scan, upside down): PP-OCR reads these better than Tesseract's
+    # retries do (its line classifier turns upside-down lines). Tesseract's reading stays only when
+    # PP-OCR found much less: its junk lines read from stains carry characters, so ``score`` would
+    # prefer them.
+    second = _ppocr(light)
+    if second.score >= KEEP_PPOCR_SHARE * first.score:
+        return second, light
+    return first, image
+
+
+def _probed(page: LoadedPage, settings: OcrSettings) -> tuple[_Prepared, Probe]:
+    """The page prepared for PP-OCR, turned over when the probe finds it upside down, and the probe."""
+    light = _prepare(page, settings.ppocr_preprocess, settings)
+    found = probe(light.pixels, ppocr_engine())
+    if found.upside_down:
+        light = _Prepared(turn_over(light.pixels), light.ctx)
+    return light, found
+
+
+def _latin_language(settings: OcrSettings) -> str:
+    configured = [lang for lang in settings.languages.split("+") if lang]
+    return "eng" if "eng" in configured else configured[0]
+
+
+def _ppocr(image: _Prepared) -> Recognition:
+    return ppocr_engine().read(image.pixels, "", image.ctx.timeout)
+
+
+def _tesseract_page(
+    page: LoadedPage, image: _Prepared, settings: OcrSettings
+) -> tuple[Recognition, _Prepared]:
+    """Tesseract alone: one reading, then retries of a doubtful one (turned over, other chain and layout)."""
     best = _recognise_page(image, settings, MAIN_PSM)
     turned_over = False
     if best.confidence < settings.retry_below_confidence and image.ctx.may_be_upside_down:
@@ -67,11 +154,7 @@ def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
         still_bad = best.confidence < settings.retry_below_confidence
         if still_bad and image.ctx.may_be_upside_down and not turned_over:
             best = _turned_over(image, best, settings)
-    height, width = image.pixels.shape[:2]
-    return PageText(
-        page.number, best.text, round(best.confidence, 1), best.language, "ocr",
-        words=page_words(best), size=(width, height),
-    )
+    return best, image
 
 
 def page_words(result: Recognition) -> tuple[OcrWord, ...]:

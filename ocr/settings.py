@@ -5,7 +5,9 @@ The application's ``Settings`` embeds ``OcrSettings``; the OCR code receives onl
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
 
 #: the second try for a page read with low confidence
 ALTERNATIVE_CHAIN: tuple[str, ...] = (
@@ -15,12 +17,32 @@ ALTERNATIVE_CHAIN: tuple[str, ...] = (
 #: ``binarize`` leaves small print (100 DPI faxes, FUNSD) grey: Sauvola broke its strokes. Slips
 #: keep it, or grey ruled lines survive ``lines`` and read as rows of junk.
 RECOMMENDED_CHAIN: tuple[str, ...] = ALTERNATIVE_CHAIN
+#: what PP-OCR reads: the page cropped, turned upright and straightened, otherwise as scanned. Its
+#: models were trained on photos and scans: binarizing and denoising, which help Tesseract, lose it
+#: characters on hard Chinese slips.
+PPOCR_CHAIN: tuple[str, ...] = ("crop", "orientation", "deskew")
+#: OCR engines: "tesseract" (fast, named languages) and "ppocr" (RapidOCR's PP-OCR: Chinese,
+#: English and handwriting in one model, slower)
+EngineName = Literal["tesseract", "ppocr"]
+ENGINES: tuple[EngineName, ...] = ("tesseract", "ppocr")
+#: how a page's engine is chosen (``ocr.read.read_page``):
+#: "auto": Han script found on the page, before reading -> PP-OCR; else Tesseract, and PP-OCR when
+#:         Tesseract's confidence is below ``ppocr_below_confidence`` (hard scans, handwriting);
+#: "tesseract": Tesseract only (its own retries and language fallback); "ppocr": PP-OCR only.
+Policy = Literal["auto", "tesseract", "ppocr"]
 
 
 class OcrSettings(BaseModel):
     """How scans are turned into text."""
 
     languages: str = "eng+chi_sim"
+    #: the engines this deployment may use; ``policy`` says which reads a page
+    engines: list[EngineName] = Field(default_factory=lambda: list(ENGINES))
+    policy: Policy = "auto"
+    #: named preprocessing steps for the pages PP-OCR reads (and the script probe looks at)
+    ppocr_preprocess: list[str] = Field(default_factory=lambda: list(PPOCR_CHAIN))
+    #: "auto": a page Tesseract reads with a mean word confidence below this is read by PP-OCR
+    ppocr_below_confidence: float = 85.0
     #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``)
     preprocess: list[str] = Field(default_factory=lambda: list(RECOMMENDED_CHAIN))
     #: a page whose mean word confidence is below this is retried with the alternative chain
@@ -45,3 +67,11 @@ class OcrSettings(BaseModel):
     #: its remaining attachments are not read and are listed on the case. Attachments already handed
     #: over still finish, so a message can overrun by what is in flight (each bounded by timeout_seconds).
     max_seconds_per_message: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _policy_has_its_engines(self) -> OcrSettings:
+        # "auto" without PP-OCR is the Tesseract policy (``ocr.read.effective_policy``).
+        needed = "ppocr" if self.policy == "ppocr" else "tesseract"
+        if needed not in self.engines:
+            raise ValueError(f"policy {self.policy!r} needs the engine {needed!r} in engines")
+        return self

@@ -7,6 +7,7 @@ blur, noise, low contrast, uneven light, JPEG artifacts). Everything is determin
 
 from __future__ import annotations
 
+import functools
 import io
 import textwrap
 from dataclasses import dataclass
@@ -19,8 +20,23 @@ from PIL import Image, ImageDraw, ImageFont
 LATIN_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 LATIN_FONT_ALT = Path("/usr/share/fonts/truetype/liberation/LiberationSerif-Regular.ttf")
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+#: handwriting fonts from Debian (fonts-dkg-handwriting, fonts-breip, fonts-femkeklaver; Chinese Kaiti,
+#: brush-pen style: fonts-arphic-ukai, fonts-cwtex-kai), for slips filled in by hand
+HAND_FONTS_EN: tuple[Path, ...] = (
+    Path("/usr/share/fonts/truetype/fifthhorseman/dkg.ttf"),
+    Path("/usr/share/fonts/truetype/breip/Breip.ttf"),
+    Path("/usr/share/fonts/truetype/femkeklaver/femkeklaver.ttf"),
+)
+HAND_FONTS_ZH: tuple[Path, ...] = (
+    Path("/usr/share/fonts/truetype/arphic/ukai.ttc"),
+    Path("/usr/share/fonts/truetype/cwtex/cwkai.ttf"),
+)
+#: pen inks (RGB): blue ballpoint, black gel, blue-black fountain pen, pencil grey
+INKS: tuple[tuple[int, int, int], ...] = ((30, 45, 120), (25, 25, 30), (35, 40, 75), (85, 85, 90))
 HEADER_EN = "Citizen Service Center - Opinion Slip"
 HEADER_ZH = "市民服务中心 意见建议卡"
+#: the printed line of a bilingual form under its headings, in English
+PROMPT_EN = "Please write your opinion below:"
 
 PAPERS: dict[str, tuple[int, int, int]] = {
     "white": (246, 245, 240),
@@ -62,24 +78,40 @@ def render_slip(
     width: int = 1100,
     paper: str = "yellowed",
     jitter: float = 1.0,
+    bilingual: bool = False,
+    ink: tuple[int, int, int] | None = None,
 ) -> Image.Image:
     """Draw ``text`` (English or Chinese, ``\\n`` for new paragraphs) on a clean ruled slip (RGB).
 
-    ``jitter`` (0-1.5) shakes baseline, size and ink per character to look hand-lettered.
+    ``jitter`` (0-1.5) shakes baseline, size, angle and ink per character to look hand-lettered;
+    with a handwriting ``font`` (``HAND_FONTS_EN``, ``HAND_FONTS_ZH``) and ``jitter`` about 1.5 the
+    slip looks filled in by hand. ``bilingual`` prints the form's headings in English and Chinese
+    and an English prompt above the content, whatever its language (the center's real form).
+    ``ink`` is the pen's colour (default: a random blue).
     """
     rng = np.random.default_rng(seed)
     chinese = is_chinese(text)
     font_path = font or (CJK_FONT if chinese else LATIN_FONT)
     lines = _wrap(text, font_path, font_px, width - 140, chinese)
     line_gap = int(font_px * 1.9)
-    height = 190 + line_gap * len(lines) + 60
+    head = 110 if not bilingual else 200
+    height = head + 80 + line_gap * len(lines) + 60
     page = _paper(width, height, PAPERS[paper], rng)
     draw = ImageDraw.Draw(page)
-    header_font = ImageFont.truetype(str(CJK_FONT if chinese else LATIN_FONT), int(font_px * 0.9))
-    draw.text((70, 50), HEADER_ZH if chinese else HEADER_EN, font=header_font, fill=(60, 60, 60))
-    draw.line((60, 110, width - 60, 110), fill=(120, 120, 120), width=2)
-    ink = (int(rng.integers(20, 50)), int(rng.integers(30, 60)), int(rng.integers(90, 140)))
-    y = 160
+    header_px = int(font_px * 0.9)
+    if bilingual:
+        latin = ImageFont.truetype(str(LATIN_FONT), header_px)
+        draw.text((70, 30), HEADER_EN, font=latin, fill=(60, 60, 60))
+        draw.text((70, 80), HEADER_ZH, font=ImageFont.truetype(str(CJK_FONT), header_px), fill=(60, 60, 60))
+        draw.text((70, 140), PROMPT_EN, font=ImageFont.truetype(str(LATIN_FONT), int(font_px * 0.7)),
+                  fill=(80, 80, 80))
+    else:
+        header_font = ImageFont.truetype(str(CJK_FONT if chinese else LATIN_FONT), header_px)
+        draw.text((70, 50), HEADER_ZH if chinese else HEADER_EN, font=header_font, fill=(60, 60, 60))
+    draw.line((60, head, width - 60, head), fill=(120, 120, 120), width=2)
+    if ink is None:
+        ink = (int(rng.integers(20, 50)), int(rng.integers(30, 60)), int(rng.integers(90, 140)))
+    y = head + 50
     for line in lines:
         draw.line((60, y + font_px + 8, width - 60, y + font_px + 8), fill=(170, 185, 205), width=1)
         _draw_jittered(draw, (75, y), line, font_path, font_px, ink, jitter, rng)
@@ -156,14 +188,61 @@ def _draw_jittered(
 ) -> None:
     x, y = float(origin[0]), origin[1]  # x advances by fractional glyph widths
     sizes = {s: ImageFont.truetype(str(font_path), s) for s in range(font_px - 2, font_px + 3)}
+    fallback = {s: ImageFont.truetype(str(_fallback(font_path)), s) for s in sizes}
     for char in line:
         size = int(np.clip(round(font_px + rng.normal(0, 1.0) * jitter), font_px - 2, font_px + 2))
-        font = sizes[size]
+        # cwTeX Kai is a Traditional Chinese font: a simplified character it lacks comes from Kaiti too
+        font = sizes[size] if has_glyph(font_path, char) else fallback[size]
         dy = rng.normal(0, 1.2) * jitter
         shade = int(rng.integers(-15, 16) * jitter)
         colour = tuple(int(np.clip(c + shade, 0, 255)) for c in ink)
-        draw.text((x, y + dy), char, font=font, fill=colour)
+        if jitter > 1.0 and not char.isspace():
+            # A hand tilts each letter a little: drawn on its own and turned by a degree or three.
+            _draw_tilted(draw, (x, y + dy), char, font, colour, rng.normal(0, 2.5 * (jitter - 0.5)))
+        else:
+            draw.text((x, y + dy), char, font=font, fill=colour)
         x += font.getlength(char) + rng.normal(0.5, 0.6) * jitter
+
+
+def has_glyph(font: Path, char: str) -> bool:
+    """True when ``font`` draws ``char`` (not its "missing glyph" box)."""
+    return _has_glyph(str(font), char)
+
+
+@functools.cache
+def _has_glyph(font: str, char: str) -> bool:
+    if char.isspace():
+        return True
+    face = _face(font)
+    mask = face.getmask(char)
+    missing = face.getmask("\U000f0000")
+    return bool(mask.size != missing.size or bytes(mask) != bytes(missing))
+
+
+@functools.cache
+def _face(font: str) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(font, 24)
+
+
+def _fallback(font: Path) -> Path:
+    # The Kaiti font with simplified and traditional characters, or the printed one.
+    return HAND_FONTS_ZH[0] if font in HAND_FONTS_ZH and HAND_FONTS_ZH[0].exists() else CJK_FONT
+
+
+def _draw_tilted(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    char: str,
+    font: ImageFont.FreeTypeFont,
+    colour: tuple[int, ...],
+    degrees: float,
+) -> None:
+    left, top, right, bottom = font.getbbox(char)
+    size = int(max(right, bottom) * 1.4) + 4
+    glyph = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(glyph).text((2, 2), char, font=font, fill=255)
+    glyph = glyph.rotate(degrees, resample=Image.Resampling.BICUBIC, center=(2 + right / 2, 2 + bottom / 2))
+    draw.bitmap((int(xy[0]) - 2, int(xy[1]) - 2), glyph, fill=colour[:3])
 
 
 def _paper(width: int, height: int, colour: tuple[int, int, int], rng: np.random.Generator) -> Image.Image:

@@ -16,6 +16,7 @@ import numpy as np
 import pytesseract
 from PIL import Image
 
+from ocr.engines import Recognition, Word
 from pipeline.core.errors import MissingDependencyError, OcrError
 
 INSTALL_HINT = "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim tesseract-ocr-osd"
@@ -28,41 +29,6 @@ _CJK_DIGIT_GAP = re.compile(rf"(?<=[{_CJK}]) +(?=[0-9:;,.!?)])|(?<=[0-9(]) +(?=[
 #: words read with less confidence are specks, stains and ruled lines, not text
 MIN_WORD_CONFIDENCE = 15.0
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]+[.,;:!?]?|[A-Z]{2,}|\d+|[\u4e00-\u9fff]+")
-#: a word read with at least this confidence counts towards ``Recognition.score``
-CONFIDENT_WORD = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Word:
-    """One word Tesseract found, with its confidence (0-100) and its line key."""
-
-    text: str
-    confidence: float
-    line: tuple[int, int, int]  # (block, paragraph, line)
-    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # left, top, right, bottom in the image's pixels
-
-
-@dataclass(frozen=True, slots=True)
-class Recognition:
-    """The text of one image and the per-word confidences it was built from."""
-
-    text: str
-    words: tuple[Word, ...]
-    language: str
-    psm: int
-
-    @property
-    def confidence(self) -> float:
-        """Mean word confidence weighted by word length; 0 when no word was found."""
-        total = sum(len(w.text) for w in self.words)
-        if not total:
-            return 0.0
-        return sum(w.confidence * len(w.text) for w in self.words) / total
-
-    @property
-    def score(self) -> float:
-        """The number of characters read with confidence: prefers results that read more, and better."""
-        return float(sum(len(w.text) for w in self.words if w.confidence >= CONFIDENT_WORD))
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,3 +168,14 @@ def _join_lines(words: tuple[Word, ...]) -> str:
             current = word.line
         lines[-1].append(word.text)
     return "\n".join(tidy_cjk(" ".join(line)) for line in lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Tesseract:
+    """Tesseract behind ``ocr.engines.Engine``: one language string, one segmentation mode."""
+
+    psm: int = 3
+    name: str = "tesseract"
+
+    def read(self, image: np.ndarray, language: str, timeout: float) -> Recognition:
+        return recognise(image, language, self.psm, timeout)

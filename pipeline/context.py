@@ -35,12 +35,12 @@ def open_context(settings: Settings, *, actor: str = "system", need_ocr: bool = 
     """Check external programs, open the database and load the model, failing early with a hint.
 
     Raises:
-        MissingDependencyError: Tesseract or a language pack is missing.
+        MissingDependencyError: Tesseract, a language pack or the PP-OCR engine is missing.
         ModelError: there is no trained model.
         StorageError: the database cannot be opened.
     """
     if need_ocr:
-        ocr.check_tesseract(settings.ocr.languages)
+        ocr.check_engines(settings.ocr)
     db = open_db(settings)
     try:
         model = classifiers.load_model(
