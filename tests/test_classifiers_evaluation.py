@@ -44,7 +44,10 @@ def test_reliability_table_and_ece() -> None:
 def test_to_json_shape() -> None:
     report = EvaluationReport({"toy": score_predictions("toy", GOLD, PRED, CONF)}, "m-x")
     out = report.to_json()
-    assert set(out["toy"]) == {"accuracy", "macro_f1", "n", "per_label", "confusion", "reliability"}
+    assert set(out["toy"]) == {"accuracy", "macro_f1", "n", "per_label", "confusion", "reliability",
+                               "top2_accuracy", "coverage_curve", "auto_accept"}
+    # score_predictions has no scores or review rule: evaluate() fills these in
+    assert out["toy"]["top2_accuracy"] is None and out["toy"]["auto_accept"] is None
     assert out["toy"]["per_label"]["a"] == {"precision": 1.0, "recall": 0.6667, "f1": 0.8, "support": 3}
     assert out["toy"]["confusion"]["matrix"][0] == [2, 1, 0]
     assert out["toy"]["reliability"]["ece"] == 0.3
