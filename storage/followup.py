@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, or_, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from pipeline.core.model import ReviewRule
@@ -147,7 +147,8 @@ def review_queue(session: Session, *, limit: int, after: QueueCursor | None = No
     (review_rank, due_at, created_at, id), so page 2,000 is as fast as page 1. Every case has a due
     date (``create_case`` sets it), which keeps the tuple comparison exact.
     """
-    statement = select(Case).where(Case.needs_review.is_(True), Case.status.in_(OPEN_STATUSES))
+    # ``= true``, not ``IS TRUE``: PostgreSQL walks an index only for the former
+    statement = select(Case).where(Case.needs_review == true(), Case.status.in_(OPEN_STATUSES))
     if department is not None:
         statement = statement.where(Case.department == department)
     if after is not None:

@@ -1,6 +1,7 @@
 """The review commands end to end through ``main``: corrections, the lifecycle, assignment, notes and
 history on SQLite and PostgreSQL; a reply sent to a real SMTP server on loopback (aiosmtpd) whose
-answer comes back through the real e-mail intake (``mail import``) and joins the case; phone replies;
+answer comes back through the real e-mail intake (``poll`` from a real Dovecot) and joins the case;
+phone replies;
 saving originals; and a quarantined scan released after its fix."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiosmtpd.controller import Controller
 import storage
 from pipeline.core.errors import ExitCode
 from tests.cli_support import add_case, cli, deployment_env
+from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIP = ROOT / "pipeline" / "samples" / "slips" / "en_police_praise.jpg"
@@ -131,7 +133,7 @@ def _eml(path: Path, *, subject: str, body: str, mid: str, in_reply_to: str = ""
 
 @pytest.mark.slow
 def test_reply_goes_out_threaded_and_the_answer_joins_the_case(
-        relay: Relay, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        relay: Relay, dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
         capsys: pytest.CaptureFixture[str]) -> None:
     deployment_env(monkeypatch, tmp_path / "home", None)
     for name, value in (("HOST", "127.0.0.1"), ("PORT", str(relay.port)), ("SECURITY", "none"),
@@ -154,11 +156,17 @@ def test_reply_goes_out_threaded_and_the_answer_joins_the_case(
     assert out["In-Reply-To"] == "<first-1@example.org>" and out["Message-ID"] == reply_id
     assert "A technician comes on Monday." in out.get_content() and ref in out.get_content()
 
-    # the citizen answers without the reference in the subject: the thread alone brings it home
+    # the citizen answers without the reference in the subject, and the poller fetches it from the
+    # mailbox (real Dovecot IMAP): the thread alone brings it home
     answer = _eml(tmp_path / "answer.eml", subject="Re: thanks", mid="<answer-2@example.org>",
                   body="Thank you, Monday is fine.", in_reply_to=reply_id)
-    joined = cli(capsys, "mail", "import", str(answer), "--json")
-    assert json.loads(joined.out.splitlines()[0])["reference"] == ref
+    dovecot.append([answer.read_bytes()])
+    (tmp_path / "imap-password").write_text(dovecot.password + "\n")
+    for name, value in (("HOST", "127.0.0.1"), ("PORT", str(dovecot.port)), ("USER", dovecot.user),
+                        ("SECURITY", "none"), ("PASSWORD_FILE", str(tmp_path / "imap-password"))):
+        monkeypatch.setenv(f"COMPLAINTDESK_IMAP_{name}", value)
+    polled = cli(capsys, "poll", "--once")
+    assert polled.code == 0, polled.err
     history = [json.loads(line) for line in cli(capsys, "cases", "history", ref, "--json").out.splitlines()]
     messages = [(e["detail"]["direction"], e["detail"]["text"].strip())
                 for e in history if e["kind"] == "message"]

@@ -162,3 +162,19 @@ def test_upgrading_a_sqlite_database_keeps_every_case_label(tmp_path: Path) -> N
         case = storage.get_case(session, "2026-000001")
         assert [(lab.label_set, lab.label) for lab in case.labels] == [("department", "medical")]
         assert case.department == "medical"
+
+
+def test_sla_tables_in_config_toml_and_bad_values_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.config import load_settings
+
+    for name in ("COMPLAINTDESK_CONFIG", "COMPLAINTDESK_SLA", "COMPLAINTDESK_DUE_DAYS",
+                 "COMPLAINTDESK_FIRST_RESPONSE_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config.toml").write_text(
+        "due_days = 10\nfirst_response_days = 1.5\n[sla.transport]\nresolution_days = 5\n", encoding="utf-8")
+    rules = load_settings(home=tmp_path).due_rules()
+    assert rules == {"": (1.5, 10.0), "transport": (1.5, 5.0)}
+    (tmp_path / "config.toml").write_text("[sla.transport]\nresolution_days = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="sla.transport.resolution_days"):
+        load_settings(home=tmp_path)
