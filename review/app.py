@@ -8,6 +8,7 @@ and the other security headers; complaint text is only ever rendered escaped (Ji
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,6 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 import pipeline.review as service
@@ -30,7 +30,7 @@ from pipeline.core.actor import Actor
 from pipeline.core.errors import AccessDeniedError, ComplaintdeskError
 from pipeline.review.desk import Desk, open_desk
 from review import auth, i18n, originals
-from storage.models import CASE_STATUSES, USER_ROLES, Correction, utcnow
+from storage.models import CASE_STATUSES, USER_ROLES, utcnow
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "cd_session"
@@ -101,10 +101,18 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         loader=FileSystemLoader(HERE / "templates"), autoescape=True, extensions=["jinja2.ext.i18n"]))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    # SQLite has one writer: form posts of this process take turns here instead of meeting in
+    # SQLite's busy handler, whose sleeps made concurrent corrections slow (bench/web.py)
+    one_writer = asyncio.Lock() if state.db.dialect == "sqlite" else None
+
     @app.middleware("http")
     async def security_headers(request: Request,
                                call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
+        if one_writer is not None and request.method == "POST":
+            async with one_writer:
+                response = await call_next(request)
+        else:
+            response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         if request.url.path != "/healthz" and not request.url.path.startswith("/static"):
             response.headers.setdefault("Cache-Control", "no-store")
@@ -148,8 +156,6 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         return actor
 
     def next_in_queue(actor: Actor, after: str) -> str | None:
-        if not service.can(actor, "queue"):
-            return None
         found = service.review_queue(desk, actor, limit=2).cases
         return next((c["reference"] for c in found if c["reference"] != after), None)
 
@@ -224,6 +230,12 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         found = service.review_queue(desk, actor_of(user), limit=50, after=after or None)
         return page(request, "queue.html", user, cases=found.cases, next_page=found.next)
 
+    @app.get("/queue/next")
+    def queue_next(user: User, after: str = "") -> Response:
+        """The queue's first case other than ``after`` (the case page's next and skip links)."""
+        following = next_in_queue(actor_of(user), after)
+        return back_to(following) if following else RedirectResponse("/queue", status_code=303)
+
     @app.get("/cases", response_class=HTMLResponse)
     def cases(request: Request, user: User, status: str = "") -> HTMLResponse:
         found = service.list_cases(desk, require(user, "read"), status=status or None, limit=200)
@@ -247,7 +259,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         draft = service.draft(desk, actor, reference, language="zh" if language(request, user) == "zh_Hans"
                               else "en") if may["reply"] else ""
         return page(request, "case.html", user, case=case, trail=trail, email=shown,
-                    next_ref=next_in_queue(actor, reference), label_sets=desk.label_sets,
+                    in_queue=service.can(actor, "queue"), label_sets=desk.label_sets,
                     transitions=storage.TRANSITIONS[case["status"]], may=may, draft=draft,
                     can_email=service.can_email(case), departments=desk.departments)
 
@@ -288,10 +300,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.post("/cases/{reference}/undo")
     def undo(user: User, form: FormData, reference: str) -> Response:
-        actor = actor_of(user)
-        last = _last_change(state.db, reference, actor.name)
-        if last is not None:
-            service.correct(desk, actor, reference, {last[0]: last[1]})
+        service.undo(desk, actor_of(user), reference)
         return back_to(reference)
 
     @app.post("/cases/{reference}/text")
@@ -410,20 +419,3 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
 def _local(target: str) -> str:
     """Only same-site paths as redirect targets (no ``//evil.example`` or ``https://...``)."""
     return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
-
-
-def _last_change(db: storage.Database, reference: str, reviewer: str) -> tuple[str, str] | None:
-    """(label set, label before) of the reviewer's last label change on the case, for undo.
-
-    The review service has no undo: putting the old label back is one more correction through it.
-    """
-    with db.reader() as s:
-        case = storage.get_case(s, reference)
-        last = s.scalars(
-            select(Correction).where(Correction.case_id == case.id, Correction.reviewer == reviewer,
-                                     Correction.old_label.is_not(None),
-                                     Correction.old_label != Correction.new_label)
-            .order_by(Correction.id.desc()).limit(1)).first()
-        if last is None or last.old_label is None:
-            return None
-        return last.label_set, last.old_label

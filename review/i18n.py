@@ -86,6 +86,11 @@ def choose(user_language: str, accept_language: str) -> str:
     return user_language if user_language in LANGUAGES else from_accept_language(accept_language)
 
 
+@cache
+def _locale(language: str) -> Locale:
+    return Locale.parse(language)
+
+
 @dataclass(frozen=True)
 class Formatter:
     """Dates and numbers of one locale, in the deployment's time zone (UTC unless configured)."""
@@ -94,7 +99,7 @@ class Formatter:
 
     @property
     def locale(self) -> Locale:
-        return Locale.parse(self.language)
+        return _locale(self.language)
 
     def datetime(self, value: datetime | str | None) -> str:
         """A timestamp (or its ISO form, as the service's case dictionaries carry it)."""
