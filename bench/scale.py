@@ -14,6 +14,11 @@ Take timings under the shared lock (`flock /tmp/complaintdesk-bench.lock ...`): 
 the machine would distort the comparison. The load average before and after is printed with the result.
 Needs psutil (a dev dependency) and the PostgreSQL server (default postgresql+psycopg://postgres@127.0.0.1/test);
 every run works in schemas of its own and drops them.
+
+Results, 2026-12-01: no run under the lock yet (it was held by other benchmarks all session). A smoke
+run NOT under the lock (nice 10, load average 7.7 rising to 11.7 on 2 cores, so not a valid timing):
+6 pages, 1 worker 140.0 s, 2 workers 100.1 s, speed-up 1.40 (FAIL at that load); peak RSS of a worker's
+whole tree 491 MB (1 worker), 481 and 390 MB (2 workers): under the 800 MB target.
 """
 
 from __future__ import annotations

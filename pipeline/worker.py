@@ -54,7 +54,9 @@ class QueueHealth:
 
 
 def queue_health(db: storage.Database) -> QueueHealth:
-    """The queue's state, or why it cannot be read (unreachable database, migrations not run)."""
+    """The queue's state, or why it cannot be read (not PostgreSQL, unreachable, migrations not run)."""
+    if db.dialect != "postgresql":
+        return QueueHealth(False, problem=f"the task queue needs PostgreSQL; {db.url} is {db.dialect}")
     try:
         with db.reader() as session:
             counts = storage.queue.counts(session)

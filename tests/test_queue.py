@@ -26,13 +26,11 @@ from tests.cli_support import cli, deployment_env
 from tests.db_fixtures import postgres_schema_url
 from tests.mail_support import make_context
 
-pytestmark = pytest.mark.postgres
-
 TEXT = "The ticket machine at window {n} has printed blank tickets all morning; please fix it."
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+@pytest.fixture(params=["postgresql"])  # the parameter marks the tests "postgres" (tests/conftest.py)
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from postgres_schema_url()
 
 

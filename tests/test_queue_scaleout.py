@@ -27,7 +27,7 @@ from pipeline.intake import accept_file, accept_text
 from tests.db_fixtures import postgres_schema_url
 from tests.mail_support import make_context
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 EXE = str(Path(sys.executable).parent / "complaintdesk")
 TOTAL, EVERY_NTH_IS_A_SLIP = 200, 20
@@ -35,8 +35,8 @@ HEARTBEAT_SECONDS = 3
 DEADLINE_SECONDS = 600
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
+@pytest.fixture(params=["postgresql"])  # the parameter marks the tests "postgres" (tests/conftest.py)
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from postgres_schema_url()
 
 

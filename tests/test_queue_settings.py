@@ -51,3 +51,17 @@ def test_json_log_lines_are_valid_json_with_control_characters_escaped() -> None
     entry = json.loads(line)
     assert entry["message"] == "intake item 7: slip\x1b[31m\u202e 投诉.png"
     assert (entry["level"], entry["logger"]) == ("WARNING", "pipeline.worker")
+
+
+def test_queue_health_on_sqlite_says_there_is_no_queue(tmp_path: Path) -> None:
+    import storage
+    from pipeline.worker import queue_health
+
+    url = f"sqlite:///{tmp_path / 'complaintdesk.db'}"
+    storage.migrate(url)
+    db = storage.open_database(url)
+    try:
+        health = queue_health(db)
+    finally:
+        db.dispose()
+    assert not health.reachable and "needs PostgreSQL" in health.problem
