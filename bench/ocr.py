@@ -258,9 +258,10 @@ def run_engines(args: argparse.Namespace, settings: OcrSettings, funsd_pages: in
     workdir = Path(tempfile.mkdtemp(prefix="complaintdesk-engines-bench-"))
     per_class, mix = (2, 12) if args.quick else (args.per_class, args.mix)
     try:
-        if not args.skip_slips:
+        if not args.skip_slips and not args.skip_classes:
             (workdir / "classes").mkdir()
             ocr_engines.bench_classes(per_class, args.policies, settings, workdir / "classes")
+        if not args.skip_slips and not args.skip_mix:
             (workdir / "mix").mkdir()
             ocr_engines.bench_mix(mix, args.policies, settings, workdir / "mix")
         if not args.skip_funsd:
@@ -288,6 +289,8 @@ def main() -> None:
     parser.add_argument("--mix", type=int, default=60, help="--engines: slips in the realistic mix")
     parser.add_argument("--policies", nargs="+", default=list(ocr_engines.POLICIES),
                         help="--engines: the policies to compare (default: tesseract auto ppocr)")
+    parser.add_argument("--skip-classes", action="store_true", help="--engines: no words-lost table")
+    parser.add_argument("--skip-mix", action="store_true", help="--engines: no throughput and memory table")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

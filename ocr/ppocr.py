@@ -94,9 +94,11 @@ class PpOcr:
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
         params: dict[str, Any] = {
             "Global.log_level": "error",
-            # Sideways pages are turned by the preprocessing chain; upside-down lines by the
-            # (small) line orientation classifier, so a page read upside down is not junk.
-            "Global.use_cls": True,
+            # Pages are turned upright before they are read: sideways by the preprocessing chain,
+            # upside down by the script probe's vote of the line orientation classifier over the
+            # page's lines (``read_lines``). Per line, the classifier turns short lines ("stairs.")
+            # upside down by mistake and they read as junk.
+            "Global.use_cls": False,
             "Global.max_side_len": DET_SIDE,
             "Det.limit_type": "max",
             "Det.limit_side_len": DET_SIDE,
