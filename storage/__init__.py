@@ -38,7 +38,13 @@ from storage.errors import (
     SchemaError,
     StorageError,
 )
-from storage.forms import cases_with_sha256, count_form_lines, find_case_by_slip_number, recurring_form_lines
+from storage.forms import (
+    cases_with_sha256,
+    count_form_lines,
+    find_case_by_slip_number,
+    recent_form_lines,
+    recurring_form_lines,
+)
 from storage.intake import (
     accept_record,
     find_intake,
@@ -127,6 +133,7 @@ __all__ = [
     "cases_with_sha256",
     "count_form_lines",
     "find_case_by_slip_number",
+    "recent_form_lines",
     "recurring_form_lines",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",
