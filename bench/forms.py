@@ -218,6 +218,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--slips", type=int, default=16, help="slips per form (default 16)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--forms", default="standard,feedback", help="which forms (default both)")
+    parser.add_argument("--skip-batches", action="store_true")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     rows = load_texts(args.slips + 20)
@@ -227,11 +229,14 @@ def main() -> None:
         ctx = context(folder, args.workers)
         try:
             for layout, serial0 in ((STANDARD, 100), (FEEDBACK, 100)):
+                if layout.name not in args.forms.split(","):
+                    continue
                 truths = make_truths(rows[: args.slips], serial0)
                 report["forms"].append(bench_form(LAYOUTS[layout.name], truths, ctx, folder))
                 summary = {k: v for k, v in report["forms"][-1].items() if k != "details"}
                 print(json.dumps(summary, ensure_ascii=False), flush=True)
-            report["batches"] = bench_batches(ctx, folder, rows[args.slips :])
+            if not args.skip_batches:
+                report["batches"] = bench_batches(ctx, folder, rows[args.slips :])
             for b in report["batches"]:
                 print(json.dumps(b, ensure_ascii=False), flush=True)
         finally:

@@ -62,7 +62,13 @@ from storage.followup import (
     review_queue,
     review_rank,
 )
-from storage.forms import cases_with_sha256, count_form_lines, find_case_by_slip_number, recurring_form_lines
+from storage.forms import (
+    cases_with_sha256,
+    count_form_lines,
+    find_case_by_slip_number,
+    recent_form_lines,
+    recurring_form_lines,
+)
 from storage.intake import (
     accept_record,
     find_intake,
@@ -186,6 +192,7 @@ __all__ = [
     "cases_with_sha256",
     "count_form_lines",
     "find_case_by_slip_number",
+    "recent_form_lines",
     "recurring_form_lines",
     "CASE_STATUSES",
     "EXPORT_COLUMNS",

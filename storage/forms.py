@@ -21,11 +21,14 @@ def recurring_form_lines(session: Session, *, min_pages: int, limit: int = 5000)
     return list(session.scalars(query))
 
 
-def count_form_lines(session: Session, keys: Iterable[str], *, reveal_at: int) -> None:
-    """Count one more page for each normalized line (each once per call: call once per page).
+def recent_form_lines(session: Session, *, limit: int = 5000) -> list[str]:
+    """The keys of the lines seen most recently, for matching a new reading of a line to its count."""
+    query = select(FormLine.key).order_by(FormLine.last_seen.desc(), FormLine.id.desc()).limit(limit)
+    return list(session.scalars(query))
 
-    A line's text is kept from its ``reveal_at``-th page on; before that, only its digest.
-    """
+
+def count_form_lines(session: Session, keys: Iterable[str]) -> None:
+    """Count one more page for each normalized line (each once per call: call once per page)."""
     now = utcnow()
     wanted = {hashlib.sha256(k.encode()).hexdigest(): k for k in {k[:MAX_KEY] for k in keys if k}}
     if not wanted:
@@ -35,12 +38,10 @@ def count_form_lines(session: Session, keys: Iterable[str], *, reveal_at: int) -
     for digest, key in wanted.items():
         line = known.get(digest)
         if line is None:
-            line = FormLine(digest=digest, key="", pages=0, first_seen=now)
+            line = FormLine(digest=digest, key=key, pages=0, first_seen=now)
             session.add(line)
         line.pages += 1
         line.last_seen = now
-        if line.pages >= reveal_at:
-            line.key = key
     session.flush()
 
 

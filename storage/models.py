@@ -467,17 +467,17 @@ class WebSession(Base):
 class FormLine(Base):
     """A line of text seen on scanned pages, and on how many: print of forms nobody described.
 
-    Lines are counted by the digest of their normalized text (lower-case letters, digits and Han
-    characters); the text itself is kept only once the line is on several pages, so the table does
-    not become a second copy of what citizens wrote. A line on many pages is a form's title, label or
-    instruction, left out of the text that gets classified.
+    ``key`` is the line normalized (lower-case letters, digits and Han characters; ``digest`` its
+    SHA-256, unique); a new reading of a known line (OCR noise) counts for that line. A line on many
+    pages is a form's title, label or instruction, left out of the text that gets classified. Lines of
+    what citizens wrote are counted too (once each): the same words are in their cases' text.
     """
 
     __tablename__ = "form_lines"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the normalized line
-    key: Mapped[str] = mapped_column(String(200), default="")  # the normalized line, once it recurs
+    key: Mapped[str] = mapped_column(String(200), default="")  # the normalized line
     pages: Mapped[int] = mapped_column(Integer, default=0, index=True)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -46,10 +46,12 @@ def normalize(text: str) -> str:
 
 
 def join_words(words: Sequence[str]) -> str:
-    """Words as a line: spaces between Latin words, none between Han characters (as Tesseract splits them)."""
+    """Words as a line: spaces between Latin words, none between Han characters and digits ("7号窗口")."""
     out = ""
     for word in words:
-        if out and not (_HAN.match(out[-1]) and _HAN.match(word[0])):
+        left, right = out[-1:], word[0]
+        joined = (_HAN.match(left) or left.isdigit()) and (_HAN.match(right) or right.isdigit())
+        if out and not (joined and (_HAN.match(left) or _HAN.match(right))):  # "7号窗口", as Tesseract has it
             out += " "
         out += word
     return out

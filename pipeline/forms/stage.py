@@ -21,7 +21,7 @@ from pipeline.context import RunContext
 from pipeline.core.model import ExtractedField, IntakeItem, PageText
 from pipeline.forms import FormSettings, SplitMode, parse_document
 from pipeline.forms.layout import rows_of
-from pipeline.forms.parse import MIN_PRINT_CHARS, RECURRING_SCORE, RecurringLines
+from pipeline.forms.parse import MIN_PRINT_CHARS, RECURRING_SCORE, RecurringLines, explains
 from pipeline.forms.slips import Slip
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def parse_slips(ctx: RunContext, item: IntakeItem, mode: SplitMode | None = None
     settings: FormSettings = ctx.settings.forms
     page_keys = [line_keys(page) for page in item.pages]
     # counted first, so that the third scan of a form already knows its print
-    _count_lines(ctx, page_keys, settings.recurring_min)
+    _count_lines(ctx, page_keys)
     with ctx.db.reader() as session:
         known = storage.recurring_form_lines(session, min_pages=settings.recurring_min)
     recurring = RecurringLines([*known, *recurring_within(page_keys, settings.recurring_min)])
@@ -74,11 +74,24 @@ def line_keys(page: PageText) -> set[str]:
     return {row.key for row in rows_of(page) if MIN_PRINT_CHARS <= len(row.key) <= storage.forms.MAX_KEY}
 
 
-def _count_lines(ctx: RunContext, page_keys: Sequence[set[str]], reveal_at: int) -> None:
+def _count_lines(ctx: RunContext, page_keys: Sequence[set[str]]) -> None:
     try:
         with ctx.db.session() as session:
+            recent = storage.recent_form_lines(session)
             for keys in page_keys:
-                storage.count_form_lines(session, keys, reveal_at=reveal_at)
+                counted = {_known_reading(key, recent) for key in keys}
+                storage.count_form_lines(session, counted)
+                recent += sorted(counted - set(recent))
     except storage.StorageError:
         # two scans counting the same new line at once: one count is lost, which only delays learning it
         log.warning("could not count this scan's lines as recurring form print", exc_info=True)
+
+
+def _known_reading(key: str, recent: Sequence[str]) -> str:
+    """The known line this reading of a line is (OCR reads the same print a little differently each
+    time, the other language's half often as junk), else the reading itself."""
+    for known, _, _ in process.extract(key, recent, scorer=fuzz.partial_ratio, score_cutoff=RECURRING_SCORE,
+                                       limit=5):
+        if explains(known, key) and explains(key, known):
+            return known
+    return key
