@@ -8,7 +8,7 @@ transaction, one per complaint (or one per batch of e-mail, with ``create_cases`
 
 from __future__ import annotations
 
-from storage import queue
+from storage import queue  # noqa: F401 - the submodule storage.queue, loaded with the package
 from storage.audit import audit_trail, record_event
 from storage.blobs import Blobs, BlobStore, sha256_bytes
 from storage.cases import (
@@ -218,7 +218,6 @@ __all__ = [
     "find_intake",
     "get_intake",
     "pending_intake",
-    "queue",
     "record_failure",
     "start_attempt",
     "InvalidTransitionError",
