@@ -172,8 +172,10 @@ def open_database(url: str, *, check_schema: bool = True, pool: PoolOptions | No
     return Database(engine)
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, revision: str = "head") -> None:
     """Create the database or bring it to the newest schema (Alembic ``upgrade head``); idempotent.
+
+    ``revision`` stops at an older schema: tests fill a database as an old release left it, then upgrade.
 
     Raises:
         StorageError: the database cannot be reached or a migration failed.
@@ -199,7 +201,7 @@ def migrate(url: str) -> None:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
                 config = alembic_config()
                 config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                command.upgrade(config, revision)
                 if database is not None and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
                     raise StorageError(f"migrating {redact(engine.url)} left rows pointing at missing ones; "
                                        "nothing was changed")

@@ -111,14 +111,10 @@ def test_corrections_report_counts_changes_and_reads_the_last_retrain(
 
 
 def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None:
-    from alembic import command
-
+    storage.migrate(blank_db_url, "0004")
     engine = storage.create_database_engine(blank_db_url)
-    config = storage.db.alembic_config()
     try:
         with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
             conn.execute(text(
                 "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, "
                 "sender, status, model_version, ocr_confidence, needs_review, fields, problems, pages, "
@@ -129,9 +125,9 @@ def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None
                 "INSERT INTO case_labels (case_id, label_set, label, confidence, scores, model_version) "
                 "VALUES (1, 'department', 'medical', 0.4, :scores, 'm')"),
                 {"scores": json.dumps({"medical": 0.4, "general": 0.35})})
-            command.upgrade(config, "head")
     finally:
         engine.dispose()
+    storage.migrate(blank_db_url)
     with storage.open_database(blank_db_url) as db, db.reader() as session:
         case = storage.get_case(session, "2026-000001")
         assert (case.department, case.review_rank, case.assignee) == ("medical", 0, "")
@@ -139,15 +135,12 @@ def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None
 
 def test_upgrading_a_sqlite_database_keeps_every_case_label(tmp_path: Path) -> None:
     """Migrations that copy ``cases`` (SQLite batch mode) must not cascade away its children."""
-    from alembic import command
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
+    storage.migrate(url, "0003")  # 0004 copies the cases table
     engine = storage.create_database_engine(url)
     try:
         with engine.begin() as conn:
-            config = storage.db.alembic_config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0003")  # 0004 copies the cases table
             conn.exec_driver_sql(
                 "INSERT INTO cases (id, reference, channel, source_name, sha256, language, text, subject, "
                 "sender, status, model_version, needs_review, fields, pages, created_at, updated_at) "

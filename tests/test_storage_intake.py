@@ -5,24 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select, text
 
 import storage
-from storage.db import alembic_config
-
-
-def _upgrade(url: str, revision: str) -> None:
-    from alembic import command
-
-    engine = storage.create_database_engine(url)
-    try:
-        with engine.begin() as conn:
-            config = alembic_config()
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-    finally:
-        engine.dispose()
 
 
 def test_upgrade_backfills_finished_intake_rows_for_stored_inputs(blank_db_url: str) -> None:
-    _upgrade(blank_db_url, "0003")
+    storage.migrate(blank_db_url, "0003")
     engine = storage.create_database_engine(blank_db_url)
     now = "2026-11-30 10:00:00+00:00"
     try:
@@ -41,7 +27,7 @@ def test_upgrade_backfills_finished_intake_rows_for_stored_inputs(blank_db_url: 
                 {"sha": "f" * 64, "now": now})
     finally:
         engine.dispose()
-    _upgrade(blank_db_url, "head")
+    storage.migrate(blank_db_url)
     with storage.open_database(blank_db_url) as db, db.reader() as session:
         rows = {r.source_name: r for r in session.scalars(select(storage.IntakeRecord))}
         assert {name: (r.state, r.outcome, r.case_id) for name, r in rows.items()} == {
