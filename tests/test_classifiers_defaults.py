@@ -153,7 +153,12 @@ def test_evaluate_baseline_compares_on_the_same_rows(tmp_path: Path) -> None:
             assert scores["coverage_curve"][-1]["coverage"] == 1.0
     table = CliRunner().invoke(app, ["evaluate", "--data", str(FIXTURE), "--model-dir", str(out),
                                      "--baseline", "--train-data", str(TRAIN)])
-    assert table.exit_code == 0 and "baseline macro-F1" in table.stdout
+    assert table.exit_code == 0, table.output
+    rows = [line.split("│") for line in table.stdout.splitlines() if "macro-F1" in line and "│" in line]
+    # one macro-F1 row per label set, the model's and the baseline's figure side by side
+    assert {r[1].strip() for r in rows} == {"department", "sentiment", "kind"}
+    for r in rows:
+        assert 0 < float(r[3]) <= 1 and 0 < float(r[4]) <= 1
 
 
 def test_the_baseline_without_scikit_learn_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

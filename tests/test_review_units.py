@@ -135,7 +135,6 @@ def test_migration_0005_backfills_department_and_rank(blank_db_url: str) -> None
 
 def test_upgrading_a_sqlite_database_keeps_every_case_label(tmp_path: Path) -> None:
     """Migrations that copy ``cases`` (SQLite batch mode) must not cascade away its children."""
-
     url = f"sqlite:///{tmp_path / 'old.db'}"
     storage.migrate(url, "0003")  # 0004 copies the cases table
     engine = storage.create_database_engine(url)
