@@ -170,10 +170,12 @@ def evaluate_cmd(
             table.add_column(col, justify="right")
         for name, r in report.label_sets.items():
             b = base_report.label_sets.get(name)
-            for metric, mine, theirs in (("accuracy", r.accuracy, b.accuracy if b else None),
-                                         ("macro-F1", r.macro_f1, b.macro_f1 if b else None),
-                                         ("top-2", r.top2_accuracy or 0, (b.top2_accuracy or 0) if b else None)):
-                table.add_row(name, metric, f"{mine:.3f}", "-" if theirs is None else f"{theirs:.3f}", str(r.n))
+            metrics = (("accuracy", r.accuracy, b.accuracy if b else None),
+                    ("macro-F1", r.macro_f1, b.macro_f1 if b else None),
+                    ("top-2", r.top2_accuracy or 0, (b.top2_accuracy or 0) if b else None))
+            for metric, mine, theirs in metrics:
+                shown = "-" if theirs is None else f"{theirs:.3f}"
+                table.add_row(name, metric, f"{mine:.3f}", shown, str(r.n))
         console.print(table)
 
 
