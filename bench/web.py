@@ -2,7 +2,8 @@
 clients (httpx2), on 100,000 cases in SQLite and in PostgreSQL.
 
     flock /tmp/complaintdesk-bench.lock .venv/bin/python -m bench.web [--cases 100000] [--samples 200]
-        [--concurrency 20] [--scan-pages 200] [--postgres-url ...] [--skip-postgres] [--json-out FILE]
+        [--concurrency 20] [--think 1.0] [--scan-pages 200] [--postgres-url ...] [--skip-postgres]
+        [--json-out FILE]
 
 Per backend: a fresh database filled through ``storage.create_cases`` (``bench.review.fill``: a third
 of the cases need review), a supervisor account, the server started on a free loopback port. Then,
@@ -12,7 +13,10 @@ p50/p95/max in milliseconds:
 - ``queue page``: ``GET /queue`` (the first 50 cases in queue order), one client (target p95 < 150);
 - ``case page``: ``GET /cases/REF`` of a random case, one client (target p95 < 150);
 - ``correction POST``: ``POST /cases/REF/labels`` from ``--concurrency`` clients at once (each its own
-  session and CSRF token), the department of a random case (target p95 < 100);
+  session and CSRF token), the department of a random case (target p95 < 100). Twice: each client
+  pausing 0.5-1.5 x ``--think`` seconds between posts, as 20 reviewers at work do (the target's
+  load); then with no pause, the saturation point, whose latency is queueing and whose throughput is
+  reported as requests per second;
 - ``during scan``: while ``complaintdesk scan`` OCRs ``--scan-pages`` generated slips into the same
   database beside the server, four clients loop over queue page, case page and a correction until the
   scan ends (target p95 < 300, and no request may fail: every non-2xx/3xx answer or error counts).
@@ -103,7 +107,10 @@ def timed(fn: Callable[[], httpx2.Response], samples: int) -> list[float]:
     return times
 
 
-def concurrent_corrections(base: str, refs: list[str], clients: int, per_client: int) -> list[float]:
+def concurrent_corrections(base: str, refs: list[str], clients: int, per_client: int,
+                           think: float = 0.0) -> tuple[list[float], float]:
+    """Each client posts ``per_client`` corrections, pausing a random 0.5-1.5 x ``think`` seconds after
+    each (a reviewer reads the next case between two keystrokes); latencies in ms and requests/s."""
     sessions = [client(base) for _ in range(clients)]
     barrier = threading.Barrier(clients)
 
@@ -119,13 +126,17 @@ def concurrent_corrections(base: str, refs: list[str], clients: int, per_client:
                                                        "label": rng.choice(DEPARTMENTS)})
             out.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 303, r.text
+            if think:
+                time.sleep(think * rng.uniform(0.5, 1.5))
         return out
 
+    started = time.perf_counter()
     with ThreadPoolExecutor(clients) as pool:
         results = list(pool.map(work, range(clients)))
+    rate = clients * per_client / (time.perf_counter() - started)
     for c, _ in sessions:
         c.close()
-    return [t for r in results for t in r]
+    return [t for r in results for t in r], rate
 
 
 def make_slips(folder: Path, pages: int) -> None:
@@ -204,8 +215,14 @@ def run_backend(name: str, url: str, home: Path, args: argparse.Namespace) -> di
         out["queue page"] = stats(timed(lambda: c.get("/queue"), args.samples))
         out["case page"] = stats(timed(lambda: c.get(f"/cases/{rng.choice(refs)}"), args.samples))
         per_client = max(1, args.samples * 2 // args.concurrency)
-        out[f"correction POST x{args.concurrency}"] = stats(
-            concurrent_corrections(base, refs, args.concurrency, per_client))
+        # the target's load: 20 reviewers at work, each pausing between corrections as people do
+        times, rate = concurrent_corrections(base, refs, args.concurrency, per_client, args.think)
+        out[f"correction POST x{args.concurrency}, think {args.think:g} s"] = stats(times) | {
+            "per_second": round(rate, 1)}
+        # and the same clients with no pause at all: the server's saturation throughput, where
+        # latency is queueing (20 requests waiting on a 2-core machine), reported beside it
+        times, rate = concurrent_corrections(base, refs, args.concurrency, per_client)
+        out[f"correction POST x{args.concurrency}, no pause"] = stats(times) | {"per_second": round(rate, 1)}
         c.close()
         if args.scan_pages:
             out["during scan"] = during_scan(base, home, url, refs, args.scan_pages)
@@ -222,6 +239,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--scan-pages", type=int, default=200)
+    parser.add_argument("--think", type=float, default=1.0,
+                        help="mean seconds each correction client pauses between two posts")
     parser.add_argument("--postgres-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
