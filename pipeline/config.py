@@ -79,6 +79,21 @@ class StorageSettings(BaseModel):
         if "://" in v and not v.startswith("s3://"):
             raise ValueError("expected a folder or s3://bucket/prefix")
         return v
+class WebSettings(BaseModel):
+    """``[web]``: limits of the web app (``complaintdesk serve``).
+
+    ``COMPLAINTDESK_WEB_MAX_UPLOAD_BYTES=50000000`` is ``max_upload_bytes = 50000000`` in ``[web]``.
+    Each file is also held to ``ocr.max_file_bytes`` when it is processed (over it: quarantined).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the largest upload request (all its files together); a larger one is refused (413) unread
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    #: the most files one upload may carry
+    max_upload_files: int = Field(default=100, ge=1)
+
+
 class SlaSettings(BaseModel):
     """One department's service levels (a ``[sla.<department>]`` table): days to the first answer to
     the citizen and to resolution; a value left out is the deployment's default."""
@@ -123,6 +138,8 @@ class Settings(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     #: how scanned slips are parsed as forms: the center's templates, --split's default ([forms])
     forms: FormSettings = Field(default_factory=FormSettings)
+    #: the web app's upload limits ([web])
+    web: WebSettings = Field(default_factory=WebSettings)
     #: where ``home`` came from ("--home", "COMPLAINTDESK_HOME", ...), set by ``load_settings`` for messages;
     #: a field, not a private attribute, so that a worker's copy equals the original
     home_origin: str = Field(default="the per-user default", repr=False)

@@ -32,7 +32,7 @@ _SCAN_FORMATS = "PNG, JPEG, TIFF, PDF, WebP, HEIC, BMP, GIF"
 
 #: control, format (bidi overrides, zero-width), surrogate and line/paragraph separator characters;
 #: Zs spaces such as the ideographic space of Chinese text are shown as they are
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +236,7 @@ def printable(text: str) -> str:
     """
     if text.isprintable():
         return text
-    return "".join(_escape(ch) if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in text)
+    return "".join(_escape(ch) if unicodedata.category(ch) in UNPRINTABLE else ch for ch in text)
 
 
 def _escape(ch: str) -> str:

@@ -1,7 +1,7 @@
 """The intake service, and the table of contents of complaintdesk: how any input becomes a case.
 
-Every channel (``scan``, ``submit``, ``mail import``, ``poll``; later uploads, the API and queue
-workers) is a thin adapter over two calls:
+Every channel (``scan``, ``submit``, ``mail import``, ``poll``, the web app's uploads; later the API)
+is a thin adapter over two calls:
 
     accept   hash the input, recognise it if seen before, keep its original bytes in the blob store
              and write its intake row (state ``received``): one short transaction, nothing slow.
@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import unicodedata
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import ocr
 import storage
@@ -39,7 +40,7 @@ from pipeline.context import RunContext
 from pipeline.core.errors import ComplaintdeskError, InputError, MissingDependencyError, UnreadableScanError
 from pipeline.core.model import Channel, IntakeItem, Outcome, OutcomeKind, Source
 from pipeline.enrich import enrich
-from pipeline.files import Skipped, media_type_for, open_regular, source_name
+from pipeline.files import UNPRINTABLE, Skipped, media_type_for, open_regular, source_name, storable
 from pipeline.forms.stage import parse_slips
 from pipeline.store import other_slips, recorded_outcome, source_of, store_case, store_quarantine, store_slips
 
@@ -101,8 +102,12 @@ def accept_text(ctx: RunContext, text: str, *, channel: Channel = Channel.manual
 
 def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], message_id: str = "",
                   mailbox: str = "", uid: int | None = None,
-                  options: dict[str, Any] | None = None) -> Accepted:
-    """Write the intake row of an input whose original is already in the blob store (one transaction)."""
+                  options: dict[str, Any] | None = None, uploaded_by: str = "") -> Accepted:
+    """Write the intake row of an input whose original is already in the blob store (one transaction).
+
+    ``uploaded_by``: a web app upload's uploader, recorded (``storage.record_upload``) in the same
+    transaction, whether the input is new or recognised as seen before.
+    """
     with ctx.db.session() as session:
         record, new = storage.accept_record(
             session, keys=keys, channel=str(source.channel), source_name=source.name, sha256=source.sha256,
@@ -111,7 +116,31 @@ def accept_source(ctx: RunContext, source: Source, *, keys: Sequence[str], messa
         )
         if new and queued(ctx):  # the job commits with its intake row, or neither does
             storage.queue.enqueue(session, [record.id])
+        if uploaded_by:
+            storage.record_upload(session, intake_id=record.id, uploaded_by=uploaded_by, filename=source.name,
+                                  new=new)
         return Accepted(record.id, new, source)
+
+
+def accept_upload(ctx: RunContext, f: BinaryIO, filename: str, *, uploaded_by: str) -> Accepted:
+    """Accept one file uploaded in the web app, as a scanned slip, recording who uploaded it.
+
+    Its bytes are streamed into the blob store (kept under their hash); ``filename``, the browser's
+    word, is only recorded, made safe by ``upload_name``, and never used as a path. Whatever the file
+    holds, it is accepted: one that is not a readable scan is quarantined by ``process``, with its reason.
+    """
+    sha, size = ctx.blobs.put_stream(f)
+    name = upload_name(filename)
+    source = Source(Channel.slip, name, sha, size, media_type_for(Path(name)))
+    return accept_source(ctx, source, keys=[f"sha256:{sha}"], uploaded_by=uploaded_by)
+
+
+def upload_name(filename: str) -> str:
+    """A browser's file name as a record may hold it: the last part of any path (``/`` or ``\\``), no
+    control or format characters, at most 200 characters; ``upload`` when nothing is left."""
+    last = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    kept = "".join(c for c in storable(last) if unicodedata.category(c) not in UNPRINTABLE).strip()
+    return kept[:200] if kept not in ("", ".", "..") else "upload"
 
 
 def queued(ctx: RunContext) -> bool:

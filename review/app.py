@@ -9,7 +9,8 @@ and the other security headers; complaint text is only ever rendered escaped (Ji
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,18 +22,24 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import pipeline.review as service
 import storage
 from pipeline import models
 from pipeline.config import Settings
+from pipeline.context import RunContext, open_context
 from pipeline.core.actor import Actor
 from pipeline.core.errors import AccessDeniedError, ComplaintdeskError
 from pipeline.review.desk import Desk, open_desk
 from review import auth, i18n, originals
+from review.processing import Processor
 from storage.models import CASE_STATUSES, USER_ROLES, utcnow
 
 HERE = Path(__file__).resolve().parent
+#: what the upload form offers to choose (anything else sent is still accepted, and quarantined if unreadable)
+UPLOAD_ACCEPT = ".png,.jpg,.jpeg,.tif,.tiff,.pdf,image/png,image/jpeg,image/tiff,application/pdf"
 COOKIE = "cd_session"
 LANG_COOKIE = "cd_lang"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
@@ -51,6 +58,8 @@ class WebState:
     desk: Desk
     throttle: auth.AddressThrottle
     secure_cookies: bool
+    #: the embedded processing of uploads (and the run context they are accepted with)
+    uploads: Processor
 
     @property
     def db(self) -> storage.Database:
@@ -93,8 +102,19 @@ def actor_of(user: auth.SignedIn) -> Actor:
 
 def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
     """The web app on the database and store of ``settings``; ``secure_cookies`` behind TLS."""
-    app = FastAPI(title="complaintdesk review", docs_url=None, redoc_url=None, openapi_url=None)
-    state = WebState(open_desk(settings), auth.AddressThrottle(), secure_cookies)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(state.uploads.close)
+
+    app = FastAPI(title="complaintdesk review", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+
+    def run_context() -> RunContext:
+        # with a task queue the workers OCR: this process only accepts, and needs no Tesseract
+        return open_context(settings, actor="web", need_ocr=settings.queue != "postgres")
+
+    state = WebState(open_desk(settings), auth.AddressThrottle(), secure_cookies, Processor(run_context))
     app.state.web = state
     desk = state.desk
     templates = Jinja2Templates(env=Environment(
@@ -108,7 +128,9 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request: Request,
                                call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if one_writer is not None and request.method == "POST":
+        # an upload is left out: the lock would be held while its body arrives, however slow the
+        # network; its writes are short, and SQLite's busy handler lets them take their turn
+        if one_writer is not None and request.method == "POST" and request.url.path != "/upload":
             async with one_writer:
                 response = await call_next(request)
         else:
@@ -147,7 +169,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         return templates.TemplateResponse(request, name, {
             "user": user, "lang": lang, "languages": i18n.LANGUAGE_NAMES, "_": tr.gettext,
             "gettext": tr.gettext, "ngettext": tr.ngettext, "fmt": i18n.Formatter(lang),
-            "names": i18n.label_names(), "now": utcnow(), "csrf": user.csrf_token if user else "", **context,
+            "names": i18n.label_names(), "now": utcnow(), "csrf": user.csrf_token if user else "",
+            "may_upload": user is not None and service.can(actor_of(user), "upload"), **context,
         }, status_code=code)
 
     def require(user: auth.SignedIn, action: str, case: dict[str, Any] | None = None) -> Actor:
@@ -218,7 +241,7 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
 
     @app.get("/")
     def home(user: User) -> Response:
-        start = {"supervisor": "/queue", "reviewer": "/queue", "department": "/cases"}
+        start = {"supervisor": "/queue", "reviewer": "/queue", "department": "/cases", "scanner": "/upload"}
         return RedirectResponse(start.get(user.role, "/account"), status_code=303)
 
     @app.get("/account", response_class=HTMLResponse)
@@ -329,6 +352,60 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         service.reply(desk, actor_of(user), reference, form.get("text", ""),
                       method=form.get("method", "email"))
         return back_to(reference, "#trail")
+
+    # -- uploads (scanners, supervisors) ----------------------------------------------------------
+
+    def uploads_page(request: Request, user: auth.SignedIn, code: int = 200, **context: Any) -> HTMLResponse:
+        found = service.list_uploads(desk, actor_of(user))
+        return page(request, "upload.html", user, code, uploads=found,
+                    pending=any(u["status"] == "pending" for u in found), everyone=user.role == "supervisor",
+                    limits=state.settings.web, accept=UPLOAD_ACCEPT, **context)
+
+    @app.get("/upload", response_class=HTMLResponse)
+    def upload_get(request: Request, user: User) -> HTMLResponse:
+        require(user, "upload")
+        return uploads_page(request, user)
+
+    @app.post("/upload", response_class=HTMLResponse)
+    async def upload_post(request: Request, user: User) -> Response:
+        """Accept a batch of scans (multipart ``files``), then process them off the event loop."""
+        actor = require(user, "upload")
+        limits = state.settings.web
+        tr = i18n.translations(language(request, user))
+        # the size is checked before a byte is read: the server holds the body to its Content-Length
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            raise HTTPException(411, "an upload needs a Content-Length")
+        if int(length) > limits.max_upload_bytes:
+            message = tr.gettext(
+                "The upload is too large: at most %(size)s at once. Send fewer files at a time.")
+            return uploads_page(request, user, 413, error=message % {
+                "size": i18n.Formatter(language(request, user)).size(limits.max_upload_bytes)})
+        try:
+            form = await request.form(max_files=limits.max_upload_files, max_fields=20)
+        except StarletteHTTPException as e:
+            if "Too many files" not in str(e.detail):
+                raise
+            message = tr.gettext("Too many files at once: at most %(count)d. Send fewer files at a time.")
+            return uploads_page(request, user, 413, error=message % {"count": limits.max_upload_files})
+        try:  # the spooled files are closed (and deleted) whatever happens
+            if not auth.csrf_ok(user, str(form.get("csrf", "")) or request.headers.get("X-CSRF-Token", "")):
+                raise HTTPException(403, "missing or wrong form token (CSRF); reload the page")
+            files = [f for f in form.getlist("files")
+                     if isinstance(f, StarletteUploadFile) and (f.filename or (f.size or 0) > 0)]
+            if not files:
+                message = tr.gettext("Choose one or more files to upload.")
+                return uploads_page(request, user, 400, error=message)
+            ctx = await run_in_threadpool(state.uploads.context)
+            accepted = await run_in_threadpool(
+                service.upload, ctx, actor, [(f.filename or "", f.file) for f in files])
+        finally:
+            await form.close()
+        if settings.queue != "postgres":
+            todo = [a.intake_id for a in accepted if a.new]
+            if todo:
+                state.uploads.submit(actor.name, todo)
+        return RedirectResponse("/upload", status_code=303)
 
     # -- supervisors --------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ def serve(
     secure_cookies: Annotated[bool, typer.Option(
         "--secure-cookies", help="Mark the session cookie Secure: set it behind a TLS proxy.")] = False,
 ) -> None:
-    """Run the reviewer web app (review queue, cases, models, users) until Ctrl-C."""
+    """Run the reviewer web app (uploads, review queue, cases, models, users) until Ctrl-C."""
     import uvicorn
 
     from review.app import create_app

@@ -40,7 +40,7 @@ DATA_WORDS = (
     N_("email"), N_("manual"), N_("web"), N_("created"), N_("status"), N_("label_corrected"),
     N_("label_confirmed"), N_("reviewed"), N_("reclassified"), N_("note"), N_("candidate"), N_("promoted"),
     N_("retired"), N_("assigned"), N_("text_edited"), N_("reply"), N_("message"), N_("in"), N_("out"),
-    N_("quarantined"),
+    N_("quarantined"), N_("pending"), N_("matched"), N_("ignored"),
 )
 
 
@@ -110,6 +110,10 @@ class Formatter:
 
     def number(self, value: float | int | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.locale)
+
+    def size(self, value: int) -> str:
+        """A size in bytes, as megabytes."""
+        return f"{format_decimal(round(value / 1_000_000, 1), locale=self.locale)} MB"
 
     def percent(self, value: float | None) -> str:
         return "" if value is None else format_percent(value, locale=self.locale)

@@ -122,6 +122,7 @@ from storage.models import (
     ModelVersion,
     PendingAck,
     QuarantineRecord,
+    Upload,
     User,
     WebSession,
 )
@@ -160,6 +161,7 @@ from storage.registry import (
     rollback_model_version,
 )
 from storage.search import query_terms, terms_of
+from storage.uploads import UploadRow, list_uploads, record_upload
 from storage.users import (
     add_user,
     add_web_session,
@@ -213,6 +215,8 @@ __all__ = [
     "DuplicateCaseError",
     "IgnoredMessage",
     "IntakeRecord",
+    "Upload",
+    "UploadRow",
     "accept_record",
     "finish_intake",
     "find_intake",
@@ -265,6 +269,7 @@ __all__ = [
     "get_case",
     "get_quarantine",
     "quarantined_intake",
+    "record_upload",
     "reopen_intake",
     "get_mailbox_state",
     "get_model_version",
@@ -314,5 +319,6 @@ __all__ = [
     "find_user",
     "find_web_session",
     "get_user",
+    "list_uploads",
     "list_users",
 ]

@@ -424,6 +424,26 @@ class IntakeRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Upload(Base):
+    """One file a person uploaded in the web app, and the intake row it was accepted as.
+
+    A row per upload, not a column of the intake row: the same file uploaded again (by the same
+    person or another) is recognised as the same intake row, and is still an upload its uploader
+    sees in their list, as matched. ``new`` says whether this upload created the intake row.
+    ``filename`` is the name the browser sent, kept for people only: nothing is ever stored under it.
+    """
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_uploaded_by", "uploaded_by", "uploaded_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    intake_id: Mapped[int] = mapped_column(ForeignKey("intake_items.id", ondelete="CASCADE"), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str] = mapped_column(Text, default="")
+    new: Mapped[bool] = mapped_column(default=True)
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 USER_ROLES = ("scanner", "reviewer", "department", "supervisor")
 
 

@@ -250,7 +250,7 @@ def test_scanner_reads_no_case(deployment: tuple[Web, FastAPI]) -> None:
     web, app = deployment
     ref = web.add_slip("The lift is broken")
     client, _ = signed_in(app, "sc")
-    assert client.get("/").headers["location"] == "/account"
+    assert client.get("/").headers["location"] == "/upload"
     for path in ("/queue", "/cases", f"/cases/{ref}", f"/cases/{ref}/pages/1.png"):
         assert client.get(path).status_code == 403, path
 

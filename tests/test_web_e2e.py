@@ -26,10 +26,12 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
 import storage
+from ocr.settings import OcrSettings
 from pipeline.config import Settings
 from review.app import create_app
+from review.processing import Processor
 from storage.models import Correction
-from tests.web_support import PASSWORD, Relay, Web, smtp_relay
+from tests.web_support import PASSWORD, Relay, Web, png_page, smtp_relay
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [
@@ -48,6 +50,7 @@ class Site:
     url: str
     web: Web
     relay: Relay
+    uploads: Processor
 
 
 def _free_port() -> int:
@@ -63,12 +66,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     url = f"sqlite:///{home / 'complaintdesk.db'}"
     storage.migrate(url)
     with smtp_relay() as relay:
-        settings = Settings(home=home, database_url=url, smtp=relay.settings)
+        # uploads are read by Tesseract alone, in one worker: the quickest OCR there is
+        settings = Settings(home=home, database_url=url, smtp=relay.settings, ocr=OcrSettings(
+            languages="eng", engines=["tesseract"], policy="tesseract", workers=1))
         app = create_app(settings)
         web = Web(settings, app.state.web.db)
         web.add_user("rita", "reviewer")
         web.add_user("fay", "department", "facilities")
         web.add_user("sam", "supervisor")
+        web.add_user("sc", "scanner")
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
@@ -78,7 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             time.sleep(0.05)
         assert server.started, "uvicorn did not start"
         try:
-            yield Site(f"http://127.0.0.1:{port}", web, relay)
+            yield Site(f"http://127.0.0.1:{port}", web, relay, app.state.web.uploads)
         finally:
             server.should_exit = True
             thread.join(10)
@@ -263,3 +269,33 @@ def test_models_page_and_chinese_switch(browser: Browser, site: Site) -> None:
     with site.web.db.reader() as s:
         assert storage.get_user(s, "sam").language == "zh_Hans"
 
+
+
+def test_scanner_uploads_two_scans_in_chinese_and_sees_them_listed(
+    browser: Browser, site: Site, tmp_path: Path
+) -> None:
+    scans = [tmp_path / "slip-one.png", tmp_path / "slip-two.png"]
+    for number, path in enumerate(scans, start=1):
+        path.write_bytes(png_page(f"Upload {number}: the lift in hall C is broken"))
+    with open_page(browser, "en") as page:
+        sign_in(page, site, "sc")  # a scanner's home is the upload page
+        expect(page.locator("h1")).to_have_text("Upload scans")
+        page.click("#lang-zh_Hans")
+        page.wait_for_load_state()
+        expect(page.locator("h1")).to_have_text("上传扫描件")
+        page.set_input_files("#files", [str(p) for p in scans])
+        page.click("#upload-button")
+        page.wait_for_url(f"{site.url}/upload")
+        rows = page.locator("#uploads tbody tr")
+        expect(rows).to_have_count(2)
+        expect(page.locator("#uploads")).to_contain_text("slip-one.png")
+        expect(page.locator("#uploads")).to_contain_text("slip-two.png")
+        assert site.uploads.wait_idle(120)
+        page.reload()
+        expect(page.locator("main h2")).to_have_text("我的上传")
+        for row in rows.all():  # each one read: a case, or quarantined with its reason; none pending
+            expect(row).not_to_contain_text("待处理")
+        shot(page, "zh_Hans-upload")
+    with site.web.db.reader() as s:
+        uploads = storage.list_uploads(s, uploaded_by="sc")
+    assert {u.filename for u in uploads} == {"slip-one.png", "slip-two.png"}

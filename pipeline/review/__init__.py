@@ -8,6 +8,7 @@
     replies.py     reply templates, replies by e-mail (SMTP, threaded) or recorded phone/letter replies
     quarantine.py  list, show, release (re-run through the intake service after a fix), save originals
     report.py      what the corrections did: macro-F1 before/after a retrain, the most corrected labels
+    uploads.py     scans uploaded in the web app: accepted through the intake service, listed per uploader
 
 Every function takes the ``Desk`` and an ``pipeline.core.actor.Actor`` and checks ``can`` first.
 """
@@ -44,9 +45,11 @@ from pipeline.review.quarantine import (
 )
 from pipeline.review.replies import LANGUAGES, Reply, ReplyError, can_email, draft, reply
 from pipeline.review.report import CorrectionsReport, corrections_report, record_retrain
+from pipeline.review.uploads import UPLOAD_STATUSES, list_uploads, upload
 
 __all__ = [
     "ACTIONS",
+    "UPLOAD_STATUSES",
     "LANGUAGES",
     "Actor",
     "CorrectionsReport",
@@ -69,12 +72,14 @@ __all__ = [
     "corrections_report",
     "draft",
     "list_quarantine",
+    "list_uploads",
     "quarantine_original",
     "record_retrain",
     "release",
     "reply",
     "show_quarantine",
     "undo",
+    "upload",
     "department_scope",
     "edit_text",
     "get_case",
