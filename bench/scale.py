@@ -4,8 +4,9 @@
               batch of rendered slips (clean, mild and hard captures, a quarter Chinese) is accepted
               into a fresh schema for each; wall time from the workers' start until the queue is
               drained, and the peak RSS of each worker's whole process tree (forkserver, OCR pool,
-              Tesseract). Each worker runs one job at a time with one OCR process (one core), so two
-              workers on two cores should be about twice as fast. Targets: speed-up >= 1.8, every
+              Tesseract). Each worker runs one job at a time with one single-threaded OCR process
+              (COMPLAINTDESK_OCR_WORKERS=1, COMPLAINTDESK_OCR_THREADS=1: one core), so two workers on
+              two cores should be about twice as fast. Targets: speed-up >= 1.8, every
               worker < 800 MB.
 
     .venv/bin/python bench/scale.py workers [--pages 200] [--postgres URL] [--json]
@@ -124,7 +125,8 @@ def run_workers(n: int, pages: list[Path], base_url: str, home: Path) -> Run:
             ctx.db.dispose()
         env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
         env |= {"COMPLAINTDESK_HOME": str(home), "COMPLAINTDESK_DATABASE_URL": url,
-                "COMPLAINTDESK_QUEUE": "postgres", "COMPLAINTDESK_OCR_WORKERS": "1"}
+                "COMPLAINTDESK_QUEUE": "postgres", "COMPLAINTDESK_OCR_WORKERS": "1",
+                "COMPLAINTDESK_OCR_THREADS": "1"}  # as the README's scale-out section runs them
         peaks = [0] * n
         started = time.perf_counter()
         procs = [subprocess.Popen([EXE, "worker", "--drain"], env=env, stdout=subprocess.DEVNULL,

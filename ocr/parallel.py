@@ -51,12 +51,13 @@ def ocr_many(
     A job may name the file as people know it (``(key, path, name)``): originals are read from the
     blob store, whose file names are hashes, and error messages should name the scan.
 
-    The pool has ``settings.workers`` processes (0 = one per core), each with ``OMP_THREAD_LIMIT=1``
-    so Tesseract's own threads don't fight the pool, and one ONNX Runtime thread for PP-OCR, whose
-    sessions each worker makes once, when it starts. A worker that dies (killed, out of memory)
-    turns its in-flight jobs into ``OcrError`` results and the pool is restarted. If the caller
-    stops early (KeyboardInterrupt, an error, or closing the generator) the workers and their
-    Tesseract children are killed at once, not waited for; no process of the pool outlives it.
+    The pool has ``settings.workers`` processes (0 = one per core), each giving Tesseract
+    ``OMP_THREAD_LIMIT=settings.threads`` (default 1, so Tesseract's own threads don't fight the pool)
+    and PP-OCR as many ONNX Runtime threads; each worker makes its PP-OCR sessions once, when it
+    starts. A worker that dies (killed, out of memory) turns its in-flight jobs into ``OcrError``
+    results and the pool is restarted. If the caller stops early (KeyboardInterrupt, an error, or
+    closing the generator) the workers and their Tesseract children are killed at once, not waited
+    for; no process of the pool outlives it.
     """
     workers = settings.workers or os.cpu_count() or 1
     limit = workers * IN_FLIGHT_PER_WORKER
@@ -64,7 +65,7 @@ def ocr_many(
     # forkserver: workers start from a clean process, not a fork of a parent holding threads.
     context = multiprocessing.get_context("forkserver")
     ppocr = effective_policy(settings) != "tesseract"
-    pool = _new_pool(workers, context, ppocr)
+    pool = _new_pool(workers, context, ppocr, settings.threads)
     in_flight: dict[Future[OcrResult | ComplaintdeskError], tuple[K, ProcessPoolExecutor]] = {}
     completed = False
     try:
@@ -87,7 +88,7 @@ def ocr_many(
                 # The other jobs of a broken pool fail too; restart once, not for each of them.
                 if broken and ran_in is pool:
                     _stop(pool)
-                    pool = _new_pool(workers, context, ppocr)
+                    pool = _new_pool(workers, context, ppocr, settings.threads)
                 yield key, result
     finally:
         if completed:
@@ -96,9 +97,10 @@ def ocr_many(
             _stop(pool)
 
 
-def _new_pool(workers: int, context: multiprocessing.context.BaseContext, ppocr: bool) -> ProcessPoolExecutor:
+def _new_pool(workers: int, context: multiprocessing.context.BaseContext, ppocr: bool,
+              threads: int = 1) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(), ppocr)
+        workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(), ppocr, threads)
     )
 
 
@@ -141,12 +143,12 @@ def _sigint_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _init_worker(owner: int, ppocr: bool = False) -> None:
-    """Set up a worker: no Ctrl-C of its own, one thread, and death with the process that owns the pool.
+def _init_worker(owner: int, ppocr: bool = False, threads: int = 1) -> None:
+    """Set up a worker: no Ctrl-C of its own, ``threads`` threads (``[ocr] threads``) for Tesseract,
+    OpenCV and ONNX Runtime, and death with the process that owns the pool.
 
     ``owner`` is the pid of the process running ``ocr_many``; the worker's parent is the forkserver.
-    With ``ppocr`` the worker makes its PP-OCR sessions now (one thread each), once: every page it
-    reads reuses them.
+    With ``ppocr`` the worker makes its PP-OCR sessions now, once: every page it reads reuses them.
     """
     # Ctrl-C reaches the whole foreground process group. A worker interrupted inside the pool's
     # queue code can leave its lock taken and hang the pool; the owner handles Ctrl-C and kills us.
@@ -156,14 +158,14 @@ def _init_worker(owner: int, ppocr: bool = False) -> None:
     _die_with_parent()
     threading.Thread(target=_watch_owner, args=(owner,), name="watch-owner", daemon=True).start()
     # Tesseract (a child of this worker) reads it from the environment it inherits.
-    os.environ["OMP_THREAD_LIMIT"] = "1"
-    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OMP_THREAD_LIMIT"] = str(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     import cv2
 
-    cv2.setNumThreads(1)
+    cv2.setNumThreads(threads)
     if ppocr:
         with contextlib.suppress(ComplaintdeskError):
-            ppocr_engine()  # a missing model is reported on the first page, as an error result
+            ppocr_engine(threads)  # a missing model is reported on the first page, as an error result
 
 
 def _die_with_parent() -> None:

@@ -6,8 +6,8 @@ RapidOCR never looks for them elsewhere and never downloads anything; ``model_pa
 and ``check_ppocr`` fails with an install hint when they are missing.
 
 One ``PpOcr`` per process (``ppocr_engine``): its ONNX Runtime sessions are created on first use
-and reused for every page the process reads, with one thread each (the pool runs one worker per
-core, like Tesseract with ``OMP_THREAD_LIMIT=1``).
+and reused for every page the process reads, with ``[ocr] threads`` intra-op threads each (default
+one: the pool runs one worker per core, like Tesseract with ``OMP_THREAD_LIMIT=1``).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class PpOcr:
 
     name = "ppocr"
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         paths = model_paths()
         from rapidocr import RapidOCR  # noqa: PLC0415 - a second of imports, only where it reads
 
@@ -102,7 +102,7 @@ class PpOcr:
             "Global.max_side_len": DET_SIDE,
             "Det.limit_type": "max",
             "Det.limit_side_len": DET_SIDE,
-            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.intra_op_num_threads": threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
         params.update({f"{task}.model_path": str(path) for task, path in paths.items()})
@@ -176,14 +176,16 @@ class PpOcr:
 
 
 @functools.cache
-def ppocr_engine() -> PpOcr:
+def ppocr_engine(threads: int = 1) -> PpOcr:
     """This process's PP-OCR engine: its sessions are made once and reused for every page.
+
+    ``threads``: ONNX Runtime's intra-op threads per session (``[ocr] threads``).
 
     Raises:
         MissingDependencyError: rapidocr, onnxruntime or the bundled models are missing.
     """
     check_ppocr()
-    return PpOcr()
+    return PpOcr(threads)
 
 
 def _three_channels(image: np.ndarray) -> np.ndarray:

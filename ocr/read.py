@@ -65,7 +65,7 @@ def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
     policy = effective_policy(settings)
     if policy == "ppocr":
         image, _ = _probed(page, settings)
-        best = _ppocr(image)
+        best = _ppocr(image, settings)
     elif policy == "tesseract":
         best, image = _tesseract_page(page, _prepare(page, settings.preprocess, settings), settings)
     else:
@@ -101,7 +101,7 @@ def _auto(page: LoadedPage, settings: OcrSettings) -> tuple[Recognition, _Prepar
     # English headings) and PP-OCR, which reads both scripts, reads the page.
     light, found = _probed(page, settings)
     if found.han:
-        return _ppocr(light), light
+        return _ppocr(light, settings), light
     image = _prepare(page, settings.preprocess, settings)
     if found.upside_down:
         image = _Prepared(turn_over(image.pixels), image.ctx)
@@ -112,7 +112,7 @@ def _auto(page: LoadedPage, settings: OcrSettings) -> tuple[Recognition, _Prepar
     # retries do (its line classifier turns upside-down lines). Tesseract's reading stays only when
     # PP-OCR found much less: its junk lines read from stains carry characters, so ``score`` would
     # prefer them.
-    second = _ppocr(light)
+    second = _ppocr(light, settings)
     if second.score >= KEEP_PPOCR_SHARE * first.score:
         return second, light
     return first, image
@@ -121,7 +121,7 @@ def _auto(page: LoadedPage, settings: OcrSettings) -> tuple[Recognition, _Prepar
 def _probed(page: LoadedPage, settings: OcrSettings) -> tuple[_Prepared, Probe]:
     """The page prepared for PP-OCR, turned over when the probe finds it upside down, and the probe."""
     light = _prepare(page, settings.ppocr_preprocess, settings)
-    found = probe(light.pixels, ppocr_engine())
+    found = probe(light.pixels, ppocr_engine(settings.threads))
     if found.upside_down:
         light = _Prepared(turn_over(light.pixels), light.ctx)
     return light, found
@@ -132,8 +132,8 @@ def _latin_language(settings: OcrSettings) -> str:
     return "eng" if "eng" in configured else configured[0]
 
 
-def _ppocr(image: _Prepared) -> Recognition:
-    return ppocr_engine().read(image.pixels, "", image.ctx.timeout)
+def _ppocr(image: _Prepared, settings: OcrSettings) -> Recognition:
+    return ppocr_engine(settings.threads).read(image.pixels, "", image.ctx.timeout)
 
 
 def _tesseract_page(

@@ -61,6 +61,12 @@ class OcrSettings(BaseModel):
     pdf_dpi: int = 300
     #: OCR worker processes; 0 means one per core
     workers: int = 0
+    #: threads each OCR worker process gives Tesseract (``OMP_THREAD_LIMIT`` in its environment),
+    #: OpenCV and PP-OCR (ONNX Runtime's ``intra_op_num_threads``). 1 (the default) with one process
+    #: per core fills the cores without oversubscribing them; raise it only when fewer OCR processes
+    #: than cores run at once (``workers`` below the cores, and one `complaintdesk worker` alone).
+    #: Several `complaintdesk worker`s on one machine: keep 1 and ``workers = 1`` each.
+    threads: int = Field(default=1, ge=1)
     timeout_seconds: float = 120.0
     #: wall-clock seconds of OCR one e-mail message may use for its attachments (300 tiny images once
     #: held the poller for minutes). Counted from its first attachment handed to the pool; once passed,

@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
 from pipeline.core.errors import ComplaintdeskError, ExitCode
+
+if TYPE_CHECKING:
+    from pipeline.worker import QueueHealth
+
+#: queued jobs waiting this long with none running mean that no worker is taking them
+IDLE_QUEUE_SECONDS = 60.0
 
 
 class Status(StrEnum):
@@ -39,12 +45,13 @@ class _State:
     db: Any = None  # the storage.Database once the database check opened it
 
 
-def run_checks(settings: Settings, *, queue_health: Callable[[Settings], Finding] | None = None,
+def run_checks(settings: Settings, *, queue_health: Callable[[Any], QueueHealth] | None = None,
                ) -> list[Finding]:
     """Every check, in order: Tesseract, database, model, queue, originals, mailbox.
 
-    ``queue_health`` checks the task queue when one is configured (the queue module provides it);
-    without it the queue is the embedded, in-process one and needs no check.
+    ``queue_health`` reads the task queue's state from the opened ``storage.Database`` when one is
+    configured (``pipeline.worker.queue_health``, passed in by the CLI); without it the queue is the
+    embedded, in-process one and needs no check.
     """
     state = _State(settings)
     try:
@@ -52,7 +59,7 @@ def run_checks(settings: Settings, *, queue_health: Callable[[Settings], Finding
             _guard("tesseract", _tesseract, state),
             _guard("database", _database, state),
             _guard("model", _model, state),
-            queue_health(settings) if queue_health else
+            _queue(state, queue_health) if queue_health else
             Finding("queue", Status.ok, "embedded (no queue configured): items are processed in-process"),
             _guard("originals", _originals, state),
             _guard("mailbox", _mailbox, state),
@@ -118,6 +125,29 @@ def _model(state: _State) -> Finding:
     model = classifiers.load_model(model_dir)
     sets = ", ".join(ls.name for ls in model.label_sets)
     return Finding("model", Status.ok, f"{model_dir} loads (label sets: {sets})")
+
+
+def _queue(state: _State, health_of: Callable[[Any], QueueHealth]) -> Finding:
+    """The task queue: reachable, its depth and oldest job's age, and whether jobs failed or wait idle."""
+    if state.db is None:
+        return Finding("queue", Status.skipped, "needs the database (see above)")
+    health = health_of(state.db)
+    if not health.reachable:
+        fix = ("unset COMPLAINTDESK_QUEUE, or point COMPLAINTDESK_DATABASE_URL at PostgreSQL"
+               if "needs PostgreSQL" in health.problem else
+               "run `complaintdesk init` (creates the queue's tables in the database)")
+        return Finding("queue", Status.failed, health.problem, fix, int(ExitCode.storage_error))
+    detail = (f"PostgreSQL queue: {health.depth} queued (oldest {health.oldest_age:.0f}s), "
+              f"{health.running} running, {health.failed} failed")
+    if health.failed:
+        return Finding("queue", Status.failed, detail,
+                       "`complaintdesk jobs` lists the failed jobs with their errors; fix the cause, then "
+                       "`complaintdesk jobs --retry`", int(ExitCode.storage_error))
+    if health.depth and not health.running and health.oldest_age > IDLE_QUEUE_SECONDS:
+        return Finding("queue", Status.failed, f"{detail}: no worker is taking jobs",
+                       "start a worker (`complaintdesk worker`) on a machine with Tesseract and the "
+                       "same COMPLAINTDESK_DATABASE_URL and COMPLAINTDESK_HOME", int(ExitCode.storage_error))
+    return Finding("queue", Status.ok, detail)
 
 
 def _originals(state: _State) -> Finding:

@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 import storage
+from pipeline.core.errors import ConfigError
 from pipeline.core.model import Outcome, OutcomeKind
 
 log = logging.getLogger(__name__)
@@ -90,5 +91,13 @@ def wsgi_app(db: storage.Database) -> Callable[..., Any]:
 
 
 def serve(db: storage.Database, port: int, addr: str = "127.0.0.1") -> None:
-    """Serve ``/metrics`` on ``addr:port`` from a background thread (the worker's endpoint)."""
-    start_http_server(port, addr=addr, registry=registry(db))
+    """Serve ``/metrics`` on ``addr:port`` from a background thread (the worker's endpoint).
+
+    Raises:
+        ConfigError: the address cannot be listened on (the port is taken: each worker needs its own).
+    """
+    try:
+        start_http_server(port, addr=addr, registry=registry(db))
+    except OSError as e:
+        raise ConfigError(f"cannot serve metrics on {addr}:{port} ({e.strerror or e}); give each worker "
+                          "its own --metrics-port") from e

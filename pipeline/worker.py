@@ -51,6 +51,7 @@ class QueueHealth:
     oldest_age: float = 0.0
     failed: int = 0
     problem: str = ""
+    running: int = 0
 
 
 def queue_health(db: storage.Database) -> QueueHealth:
@@ -62,7 +63,7 @@ def queue_health(db: storage.Database) -> QueueHealth:
             counts = storage.queue.counts(session)
     except StorageError as e:
         return QueueHealth(False, problem=str(e))
-    return QueueHealth(True, counts.queued, counts.oldest_age, counts.failed)
+    return QueueHealth(True, counts.queued, counts.oldest_age, counts.failed, running=counts.running)
 
 
 def run_one(ctx: RunContext, intake_id: int) -> None:

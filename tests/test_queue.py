@@ -152,6 +152,17 @@ def test_metrics_endpoint_shows_counters_and_queue_gauges(ctx: RunContext, unuse
     assert "complaintdesk_ocr_seconds_bucket" in body
 
 
+def test_a_taken_metrics_port_is_a_config_error(ctx: RunContext) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match="--metrics-port"):
+            metrics.serve(ctx.db, port)
+
+
 def test_worker_and_jobs_refuse_without_the_queue(pg_url: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture[str]) -> None:

@@ -24,7 +24,13 @@ def doctor(
     from pipeline import doctor as checks
     from pipeline.cli.app import settings
 
-    findings = checks.run_checks(settings())
+    s = settings()
+    if s.queue == "postgres":  # the worker module reads the queue; the embedded default has none
+        from pipeline.worker import queue_health
+
+        findings = checks.run_checks(s, queue_health=queue_health)
+    else:
+        findings = checks.run_checks(s)
     if as_json:
         for f in findings:
             print(json.dumps({"check": f.name, "status": str(f.status), "detail": f.detail, "fix": f.fix},

@@ -7,6 +7,12 @@ and classifies with no transaction open, and stores the whole batch in one trans
 complaints in bulk, ``storage.create_cases``) that also finishes the intake rows. A message seen
 again (after a crash, a UIDVALIDITY change, or a second import of the same archive) is recognised
 at accept by its fingerprint (Message-ID with sender, date and body) or its content hash.
+
+With ``COMPLAINTDESK_QUEUE=postgres``, ``accept_messages`` also queues ``process(intake_id)`` for each
+new message in its transaction, and ``ingest_messages`` stops there (outcome ``queued``): a worker runs
+``process_messages`` for it. Whether its new case gets an acknowledgment is decided then, from the
+``ack_from`` the poller kept in the intake row's options (the worker need not know the SMTP relay;
+the poller sends what workers queue in the outbox).
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ from pipeline.core.errors import (
 )
 from pipeline.core.model import Channel, IntakeItem, Original, Outcome, OutcomeKind, PageText, Source
 from pipeline.enrich import enrich
-from pipeline.intake import Pending, earlier_outcomes, start
-from pipeline.mail.ack import ack_request
+from pipeline.intake import Pending, earlier_outcomes, queued, start
+from pipeline.mail.ack import ack_request, should_ack
 from pipeline.mail.parse import Attachment, ParsedMessage, parse_message
+from pipeline.mail.settings import SmtpSettings
 from pipeline.store import create_or_match, quarantine_in, recorded_outcome
 
 log = logging.getLogger(__name__)
@@ -112,30 +119,44 @@ def fingerprint(data: bytes) -> str:
 
 
 def accept_messages(ctx: RunContext, envelopes: Sequence[Envelope], *, max_message_bytes: int,
-                    outbox: str = "") -> list[tuple[Envelope, int, bool]]:
-    """Keep the batch's originals, then write its intake rows in one transaction.
+                    outbox: str = "", ack_from: str | None = None) -> list[tuple[Envelope, int, bool]]:
+    """Keep the batch's originals, then write its intake rows in one transaction (with the queue on,
+    and the jobs of the new ones: ``process`` runs in a worker).
 
+    ``ack_from``: acknowledgments are on, sent from this address; kept on a queued row for the worker.
     Returns, per envelope in order, its intake id and whether it is new (False: seen before).
     """
     _put_all(ctx, [e.data for e in envelopes if e.data])
     accepted = []
+    to_queue = queued(ctx)
     with ctx.db.session() as session:
         for envelope in envelopes:
-            data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
-            sha = hashlib.sha256(data).hexdigest()
-            message_id = _message_id(envelope.data)
+            source = _accepted_source(envelope)
             keys = (
-                [f"mail:{fingerprint(envelope.data)}", f"sha256:{sha}"]
-                if envelope.data else [f"sha256:{sha}"]
+                [f"mail:{fingerprint(envelope.data)}", f"sha256:{source.sha256}"]
+                if envelope.data else [f"sha256:{source.sha256}"]
             )
             options = {"origin": envelope.origin, "declared_size": envelope.declared_size,
                        "max_bytes": max_message_bytes, "outbox": outbox, "downloaded": bool(envelope.data)}
+            if to_queue and ack_from is not None:
+                options["ack_from"] = ack_from
             record, new = storage.accept_record(
-                session, keys=keys, channel=str(Channel.email), source_name=message_id or envelope.origin,
-                sha256=sha, size=envelope.declared_size or len(envelope.data), media_type="message/rfc822",
-                message_id=message_id, mailbox=envelope.mailbox, uid=envelope.uid, options=options)
+                session, keys=keys, channel=str(Channel.email), source_name=source.name,
+                sha256=source.sha256, size=source.size, media_type=source.media_type,
+                message_id=_message_id(envelope.data), mailbox=envelope.mailbox, uid=envelope.uid,
+                options=options)
             accepted.append((envelope, record.id, new))
+        if to_queue:  # the jobs commit with their intake rows, or neither does
+            storage.queue.enqueue(session, list(dict.fromkeys(i for _, i, new in accepted if new)))
     return accepted
+
+
+def _accepted_source(envelope: Envelope) -> Source:
+    """The source an intake row records for a message (a placeholder's bytes when not downloaded)."""
+    data = envelope.data or f"{envelope.origin} ({envelope.declared_size} bytes)".encode()
+    return Source(Channel.email, _message_id(envelope.data) or envelope.origin,
+                  hashlib.sha256(data).hexdigest(), envelope.declared_size or len(envelope.data),
+                  "message/rfc822")
 
 
 def _message_id(data: bytes) -> str:
@@ -170,20 +191,33 @@ def ingest_messages(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     acknowledge: Callable[[ParsedMessage], bool] | None = None,
     outbox: str = "",
+    ack_from: str = "",
 ) -> list[Ingested]:
     """The mail channel: accept a batch of raw messages, then process the new ones; in order.
+
+    With the queue on, the new and unfinished ones are reported ``queued`` instead (their jobs were
+    queued at their first accept), and a worker processes them; ``acknowledge`` is then decided there,
+    with ``should_ack`` and ``ack_from`` (the poller's From address).
 
     Raises:
         StorageError: the database failed (what was committed is recognised on a replay).
         MissingDependencyError: Tesseract is missing.
     """
-    accepted = accept_messages(ctx, envelopes, max_message_bytes=max_message_bytes, outbox=outbox)
+    accepted = accept_messages(ctx, envelopes, max_message_bytes=max_message_bytes, outbox=outbox,
+                               ack_from=ack_from if acknowledge is not None else None)
     seen_before = list(dict.fromkeys(intake_id for _, intake_id, new in accepted if not new))
     earlier, _ = earlier_outcomes(ctx, seen_before)
     results = {intake_id: Ingested(envelope, earlier[intake_id])
                for envelope, intake_id, _ in accepted if intake_id in earlier}
     # new and unfinished messages, in their batch's order (a reply may follow its original)
     todo = list(dict.fromkeys(intake_id for _, intake_id, _ in accepted if intake_id not in earlier))
+    if queued(ctx):
+        for envelope, intake_id, _ in accepted:
+            if intake_id not in results:
+                results[intake_id] = Ingested(envelope, Outcome(
+                    OutcomeKind.queued, _accepted_source(envelope),
+                    reason=f"intake item {intake_id}, queued for a worker", intake_id=intake_id))
+        todo = []
     for done in process_messages(ctx, start(ctx, todo), acknowledge=acknowledge):
         results[done.outcome.intake_id or 0] = done
     out = []
@@ -220,9 +254,10 @@ def process_messages(ctx: RunContext, items: Sequence[Pending], *,
                        enrich([p.item for p in to_classify if p.item is not None], ctx.classifier),
                        strict=True):
         p.item = item
-    if acknowledge is not None:
-        for p in prepared:
-            p.ack = p.parsed is not None and p.action in ("new", "reply") and acknowledge(p.parsed)
+    for p, pending in zip(prepared, items, strict=True):
+        wants = acknowledge or _queued_acknowledge(pending)
+        if wants is not None:
+            p.ack = p.parsed is not None and p.action in ("new", "reply") and wants(p.parsed)
     stored = {id(a.data) for p in prepared for a in p.to_ocr}  # put before OCR: the workers read them there
     _put_all(ctx, [o.data for p in prepared for o in p.originals
                    if o.role == "attachment" and id(o.data) not in stored])
@@ -233,6 +268,14 @@ def process_messages(ctx: RunContext, items: Sequence[Pending], *,
     except (StorageError, _RetryAlone) as e:
         log.warning("storing the batch failed (%s); storing its %d messages one by one", e, len(prepared))
         return [_settle_alone(p, ctx, outbox) for p in prepared]
+
+
+def _queued_acknowledge(item: Pending) -> Callable[[ParsedMessage], bool] | None:
+    """For a worker: the poller's acknowledgment rule, if it had acknowledgments on at accept."""
+    ack_from = item.options.get("ack_from")
+    if ack_from is None:
+        return None
+    return functools.partial(should_ack, settings=SmtpSettings(ack=True, from_address=str(ack_from)))
 
 
 def _envelope(ctx: RunContext, item: Pending) -> Envelope:

@@ -10,6 +10,10 @@ Per folder and batch the order is what makes the effect exactly-once:
 5. then send the queued acknowledgments, marking each sent (pending ones are also sent when the
    poller starts and at every pass, so a crash between commit and send loses none).
 
+With ``COMPLAINTDESK_QUEUE=postgres`` step 2 only accepts the batch: its intake rows and their jobs
+commit together, and ``complaintdesk worker`` processes them (the poller sends the acknowledgments
+the workers queue in its outbox at its next pass).
+
 A crash anywhere replays at most the current batch, and a replayed message is recognised by its
 content hash or Message-ID (``mailimport``), so nothing is lost and nothing is stored twice. The
 same recognition makes a UIDVALIDITY change safe: the folder is simply read again from UID 1.
@@ -42,7 +46,7 @@ import tenacity
 import storage
 from pipeline.context import RunContext
 from pipeline.core.errors import MailboxError, StorageError
-from pipeline.intake import RESUME_IDLE, resume
+from pipeline.intake import RESUME_IDLE, queued, resume
 from pipeline.mail.ack import AckError, send_ack, should_ack
 from pipeline.mail.imap import MailboxLoginError, MailSource, RawEmail, connect
 from pipeline.mail.ingest import Envelope, Ingested, ingest_messages
@@ -148,8 +152,11 @@ class Poller:
         backoff = Backoff(self.imap.backoff_initial_seconds, self.imap.backoff_max_seconds)
         if not self._acquire_lock_retrying(backoff, once=once):
             return self.stats
-        # Messages a crashed poller accepted but never stored are finished before new mail is fetched.
-        resume(self.ctx, idle_for=RESUME_IDLE, acknowledge=self._wants_ack if self.smtp is not None else None)
+        # Messages a crashed poller accepted but never stored are finished before new mail is fetched
+        # (with the queue on, they have their jobs and the workers own them).
+        if not queued(self.ctx):
+            resume(self.ctx, idle_for=RESUME_IDLE,
+                   acknowledge=self._wants_ack if self.smtp is not None else None)
         if self.imap.idle and len(self.imap.folders) > 1 and not once:
             log.info("IDLE watches folder %s; the other folders (%s) are polled every %.0fs",
                      self.imap.folders[0], ", ".join(self.imap.folders[1:]), every)
@@ -246,7 +253,8 @@ class Poller:
                      for m in batch]
         done = ingest_messages(envelopes, self.ctx, max_message_bytes=self.imap.max_message_bytes,
                                acknowledge=self._wants_ack if self.smtp is not None else None,
-                               outbox=self.imap.mailbox_key)
+                               outbox=self.imap.mailbox_key,
+                               ack_from=self.smtp.from_address if self.smtp is not None else "")
         for result in done:  # every result is committed by now
             self.stats.outcomes[str(result.outcome.kind)] += 1
             if self._on_result is not None:
