@@ -27,7 +27,10 @@ from sqlalchemy import select
 
 import storage
 from ocr.settings import OcrSettings
+from pipeline import review
 from pipeline.config import Settings
+from pipeline.core.actor import Actor
+from pipeline.review.desk import Desk
 from review.app import create_app
 from review.processing import Processor
 from storage.models import Correction
@@ -51,6 +54,7 @@ class Site:
     web: Web
     relay: Relay
     uploads: Processor
+    desk: Desk
 
 
 def _free_port() -> int:
@@ -84,7 +88,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             time.sleep(0.05)
         assert server.started, "uvicorn did not start"
         try:
-            yield Site(f"http://127.0.0.1:{port}", web, relay, app.state.web.uploads)
+            yield Site(f"http://127.0.0.1:{port}", web, relay, app.state.web.uploads, app.state.web.desk)
         finally:
             server.should_exit = True
             thread.join(10)
@@ -258,6 +262,9 @@ def test_hostile_email_is_shown_as_text_and_runs_nothing(browser: Browser, site:
 
 
 def test_models_page_and_chinese_switch(browser: Browser, site: Site) -> None:
+    # a correction of its own, so the test does not depend on the queue tests running first
+    reference = site.web.add_slip("The clinic's waiting room has no seats", department="facilities")
+    review.correct(site.desk, Actor("sam", "supervisor"), reference, {"department": "medical"})
     with open_page(browser, "en") as page:
         sign_in(page, site, "sam")
         page.goto(f"{site.url}/models")
