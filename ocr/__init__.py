@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 # OpenCV and NumPy take a second to import; `complaintdesk --help` and `cases list` reach this
 # package only for ``ocr.settings``, so the public names are imported on first use (PEP 562).
-_WHERE = {"sniff_media_type": "formats", "ocr_many": "parallel", "read_document": "read",
-          "check_tesseract": "tesseract", "check_engines": "read"}
+_WHERE = {"sniff_media_type": "formats", "ocr_many": "parallel", "OcrPool": "parallel",
+          "read_document": "read", "check_tesseract": "tesseract", "check_engines": "read"}
 
 if TYPE_CHECKING:
     from ocr.formats import sniff_media_type
-    from ocr.parallel import ocr_many
+    from ocr.parallel import OcrPool, ocr_many
     from ocr.read import check_engines, read_document
     from ocr.tesseract import check_tesseract
 
@@ -30,4 +30,4 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["check_engines", "check_tesseract", "ocr_many", "read_document", "sniff_media_type"]
+__all__ = ["OcrPool", "check_engines", "check_tesseract", "ocr_many", "read_document", "sniff_media_type"]

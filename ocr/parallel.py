@@ -43,8 +43,57 @@ OWNER_POLL_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
 
 
+class OcrPool:
+    """OCR worker processes that outlive one ``ocr_many`` call.
+
+    ``scan`` reads a whole folder in one call, so a pool per call is right there. A queue worker
+    calls ``ocr_many`` once per job, for one or two pages: starting a pool each time (a process from
+    the forkserver, its PP-OCR sessions) took longer than reading the page, and two pools could be
+    alive at once. The worker opens one ``OcrPool`` for its life and its jobs (threads) share it.
+    """
+
+    def __init__(self, settings: OcrSettings) -> None:
+        self.settings = settings
+        self.workers = settings.workers or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def executor(self) -> ProcessPoolExecutor:
+        """The pool's executor, started on first use."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = _new_pool(self.workers, multiprocessing.get_context("forkserver"),
+                                           effective_policy(self.settings) != "tesseract",
+                                           self.settings.threads)
+            return self._executor
+
+    def replace(self, broken: ProcessPoolExecutor) -> None:
+        """A worker died and broke ``broken``: stop it and start afresh, once, whoever noticed first."""
+        with self._lock:
+            if self._executor is broken:
+                _stop(broken)
+                self._executor = None
+
+    def close(self, *, kill: bool = False) -> None:
+        """Wait for the pages in hand, or with ``kill`` stop the workers at once."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            if kill:
+                _stop(executor)
+            else:
+                executor.shutdown(wait=True)
+
+    def __enter__(self) -> OcrPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(kill=exc[0] is not None)
+
+
 def ocr_many(
-    jobs: Iterable[tuple[K, Path] | tuple[K, Path, str]], settings: OcrSettings
+    jobs: Iterable[tuple[K, Path] | tuple[K, Path, str]], settings: OcrSettings, *,
+    pool: OcrPool | None = None,
 ) -> Iterator[tuple[K, OcrResult | ComplaintdeskError]]:
     """OCR each ``(key, path)`` in a process pool; yield ``(key, result or error)`` as each finishes.
 
@@ -57,15 +106,13 @@ def ocr_many(
     starts. A worker that dies (killed, out of memory) turns its in-flight jobs into ``OcrError``
     results and the pool is restarted. If the caller stops early (KeyboardInterrupt, an error, or
     closing the generator) the workers and their Tesseract children are killed at once, not waited
-    for; no process of the pool outlives it.
+    for; no process of the pool outlives it. With a shared ``pool`` (an ``OcrPool`` the caller
+    owns) the call starts no processes of its own; stopping early only cancels its own waiting jobs.
     """
-    workers = settings.workers or os.cpu_count() or 1
-    limit = workers * IN_FLIGHT_PER_WORKER
+    own = pool is None
+    shared = pool if pool is not None else OcrPool(settings)
+    limit = shared.workers * IN_FLIGHT_PER_WORKER
     pending = iter(jobs)
-    # forkserver: workers start from a clean process, not a fork of a parent holding threads.
-    context = multiprocessing.get_context("forkserver")
-    ppocr = effective_policy(settings) != "tesseract"
-    pool = _new_pool(workers, context, ppocr, settings.threads)
     in_flight: dict[Future[OcrResult | ComplaintdeskError], tuple[K, ProcessPoolExecutor]] = {}
     completed = False
     try:
@@ -77,7 +124,8 @@ def ocr_many(
                     exhausted = True
                     break
                 key, path, *name = job
-                in_flight[pool.submit(_ocr_file, str(path), settings, *name)] = key, pool
+                executor = shared.executor()
+                in_flight[executor.submit(_ocr_file, str(path), settings, *name)] = key, executor
             if not in_flight:
                 completed = True
                 return
@@ -86,15 +134,15 @@ def ocr_many(
                 key, ran_in = in_flight.pop(future)
                 result, broken = _outcome(future)
                 # The other jobs of a broken pool fail too; restart once, not for each of them.
-                if broken and ran_in is pool:
-                    _stop(pool)
-                    pool = _new_pool(workers, context, ppocr, settings.threads)
+                if broken:
+                    shared.replace(ran_in)
                 yield key, result
     finally:
-        if completed:
-            pool.shutdown(wait=True)
+        if own:
+            shared.close(kill=not completed)
         else:
-            _stop(pool)
+            for future in in_flight:
+                future.cancel()
 
 
 def _new_pool(workers: int, context: multiprocessing.context.BaseContext, ppocr: bool,

@@ -23,6 +23,8 @@ class RunContext:
     blobs: storage.Blobs
     classifier: classifiers.Classifier
     actor: str = "system"
+    #: a queue worker's OCR processes, shared by its jobs; None: each batch starts its own
+    ocr_pool: ocr.OcrPool | None = None
 
     @property
     def thresholds(self) -> dict[str, ReviewRule]:

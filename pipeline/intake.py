@@ -301,7 +301,7 @@ def _process_files(ctx: RunContext, items: Sequence[Pending]) -> Iterator[Outcom
             start(ctx, [intake_id])
             yield intake_id, ctx.blobs.path(item.source.sha256), Path(item.source.name).name
 
-    for intake_id, result in ocr.ocr_many(jobs(), ctx.settings.ocr):
+    for intake_id, result in ocr.ocr_many(jobs(), ctx.settings.ocr, pool=ctx.ocr_pool):
         item = by_id[intake_id]
         if isinstance(result, MissingDependencyError):
             raise result

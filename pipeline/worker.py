@@ -3,8 +3,8 @@
 Only with ``COMPLAINTDESK_QUEUE=postgres``. PgQueuer (see docs/architecture.md for why it) dequeues
 with ``FOR UPDATE SKIP LOCKED``, so any number of workers on any number of machines share one queue.
 
-    a job runs      ``pipeline.intake.process`` in a thread (OCR in its bounded process pool as ever);
-                    ``--concurrency`` jobs at once per worker
+    a job runs      ``pipeline.intake.process`` in a thread, ``--concurrency`` jobs at once per worker;
+                    their OCR goes to one process pool the worker keeps for its life (``OcrPool``)
     a worker dies   its running jobs stop sending heartbeats; after ``queue_heartbeat_seconds`` another
                     worker picks them up again. ``process`` is idempotent (the intake row says whether
                     the item is finished), so a job whose item was already stored is not stored twice;
@@ -22,13 +22,14 @@ import multiprocessing
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
 
+import ocr
 import storage
 from pipeline import metrics
 from pipeline.context import RunContext
@@ -102,7 +103,9 @@ def run_worker(ctx: RunContext, *, concurrency: int = 1, drain: bool = False,
     # Each job's OCR pool forks from the forkserver: preloading the OCR modules there saves every
     # job's pool process from importing OpenCV, NumPy and Pillow again.
     multiprocessing.get_context("forkserver").set_forkserver_preload(["ocr.parallel"])
-    asyncio.run(_serve(ctx, concurrency, drain, job))
+    # one OCR pool for the worker's life: a pool per job cost more than the job's page
+    with ocr.OcrPool(ctx.settings.ocr) as pool:
+        asyncio.run(_serve(replace(ctx, ocr_pool=pool), concurrency, drain, job))
 
 
 async def _serve(ctx: RunContext, concurrency: int, drain: bool,

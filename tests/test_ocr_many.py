@@ -96,3 +96,31 @@ def test_ctrl_c_reaching_the_workers_neither_breaks_nor_hangs_the_pool(tmp_path:
     assert time.monotonic() - started < 120
     errors = [(key, result) for key, result in done if not isinstance(result, OcrResult)]
     assert len(done) == len(paths) and errors == []
+
+
+def test_a_shared_pool_reads_for_many_calls_with_the_same_processes(tmp_path: Path) -> None:
+    # A queue worker calls ocr_many once per job: the pool's processes (and their PP-OCR
+    # sessions) must outlive the call, and go when the pool is closed.
+    from ocr import OcrPool
+
+    paths = []
+    for i, words in enumerate(("The lift is broken.", "Window 5 was closed.")):
+        paths.append(tmp_path / f"{i}.png")
+        paths[-1].write_bytes(make_slip(words, seed=10 + i))
+    settings = OcrSettings(languages="eng", workers=1)
+    with OcrPool(settings) as pool:
+        first = dict(ocr_many([("a", paths[0])], settings, pool=pool))
+        workers = _pool_processes()
+        second = dict(ocr_many([("b", paths[1])], settings, pool=pool))
+        assert _pool_processes() == workers and len(workers) == 1
+    assert isinstance(first["a"], OcrResult) and "lift" in first["a"].text
+    assert isinstance(second["b"], OcrResult) and "closed" in second["b"].text
+    assert not _pool_processes()
+
+
+def _pool_processes() -> set[int]:
+    """The pool's workers: children of the forkserver (which is our child and stays)."""
+    import psutil
+
+    me = psutil.Process()
+    return {p.pid for p in me.children(recursive=True) if p.ppid() != me.pid and p.status() != "zombie"}

@@ -439,7 +439,8 @@ def _ocr_attachments(prepared: Sequence[_Prepared], ctx: RunContext) -> None:
     if not any(p.to_ocr for p in prepared):
         return
     budget = _Budget(ctx.settings.ocr.max_seconds_per_message)
-    results = dict(ocr.ocr_many(_budgeted_jobs(prepared, ctx, budget), ctx.settings.ocr))
+    results = dict(ocr.ocr_many(_budgeted_jobs(prepared, ctx, budget), ctx.settings.ocr,
+                                pool=ctx.ocr_pool))
     for i, p in enumerate(prepared):
         for j, attachment in enumerate(p.to_ocr):
             result = results.get((i, j))
