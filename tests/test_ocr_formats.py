@@ -36,7 +36,7 @@ def _encoded(fmt: str, **options: object) -> bytes:
 
 def test_public_surface_is_the_contract() -> None:
     assert sorted(ocr.__all__) == [
-        "check_engines", "check_tesseract", "ocr_many", "read_document", "sniff_media_type"
+        "OcrPool", "check_engines", "check_tesseract", "ocr_many", "read_document", "sniff_media_type"
     ]
     assert all(callable(getattr(ocr, name)) for name in ocr.__all__)
 

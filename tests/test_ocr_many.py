@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ocr import ocr_many
+from ocr import OcrPool, ocr_many
 from ocr.settings import OcrSettings
 from ocr.synth import Degradation, make_slip
 from pipeline.core.errors import DecompressionBombError, UnreadableScanError, UnsupportedFormatError
@@ -101,8 +101,6 @@ def test_ctrl_c_reaching_the_workers_neither_breaks_nor_hangs_the_pool(tmp_path:
 def test_a_shared_pool_reads_for_many_calls_with_the_same_processes(tmp_path: Path) -> None:
     # A queue worker calls ocr_many once per job: the pool's processes (and their PP-OCR
     # sessions) must outlive the call, and go when the pool is closed.
-    from ocr import OcrPool
-
     paths = []
     for i, words in enumerate(("The lift is broken.", "Window 5 was closed.")):
         paths.append(tmp_path / f"{i}.png")
@@ -110,17 +108,23 @@ def test_a_shared_pool_reads_for_many_calls_with_the_same_processes(tmp_path: Pa
     settings = OcrSettings(languages="eng", workers=1)
     with OcrPool(settings) as pool:
         first = dict(ocr_many([("a", paths[0])], settings, pool=pool))
-        workers = _pool_processes()
+        workers = _pool_processes(pool)
         second = dict(ocr_many([("b", paths[1])], settings, pool=pool))
-        assert _pool_processes() == workers and len(workers) == 1
+        assert _pool_processes(pool) == workers and len(workers) == 1
     assert isinstance(first["a"], OcrResult) and "lift" in first["a"].text
     assert isinstance(second["b"], OcrResult) and "closed" in second["b"].text
-    assert not _pool_processes()
+    assert not any(_running(pid) for pid in workers)
 
 
-def _pool_processes() -> set[int]:
-    """The pool's workers: children of the forkserver (which is our child and stays)."""
+def _pool_processes(pool: OcrPool) -> set[int]:
+    """The pids of the pool's worker processes (the executor keeps them private)."""
+    return set(getattr(pool.executor(), "_processes", {}))
+
+
+def _running(pid: int) -> bool:
     import psutil
 
-    me = psutil.Process()
-    return {p.pid for p in me.children(recursive=True) if p.ppid() != me.pid and p.status() != "zombie"}
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
