@@ -40,6 +40,19 @@ def make_context(db_url: str, home: Path, *, classifier: classifiers.Classifier 
                       classifier or bundled_model(), actor="test")
 
 
+def queue_context(db_url: str, home: Path) -> RunContext:
+    """``make_context`` with the PostgreSQL task queue on, heartbeats of 2 s and no retry delay."""
+    context = make_context(db_url, home)
+    context.settings = context.settings.model_copy(
+        update={"queue": "postgres", "queue_heartbeat_seconds": 2.0, "queue_retry_delay_seconds": 0.0})
+    return context
+
+
+def queue_counts(ctx: RunContext) -> storage.queue.QueueCounts:
+    with ctx.db.reader() as session:
+        return storage.queue.counts(session)
+
+
 def complaint(n: int, *, subject: str = "", body: str = "", mid: str = "", **headers: str) -> bytes:
     """A small distinct text complaint."""
     m = EmailMessage()

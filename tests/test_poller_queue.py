@@ -16,7 +16,7 @@ from pipeline.mail.settings import Security, SmtpSettings
 from pipeline.worker import run_worker
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server  # noqa: F401  (fixture)
-from tests.mail_support import case_count, complaint, make_context
+from tests.mail_support import case_count, complaint, make_context, queue_context, queue_counts
 from tests.test_poller import imap_for, new_folder, states
 
 pytestmark = pytest.mark.dovecot
@@ -29,16 +29,9 @@ SMTP = SmtpSettings(ack=True, host="127.0.0.1", port=1, security=Security.none,
 @pytest.fixture(params=["postgresql"])  # the parameter marks the tests "postgres" (tests/conftest.py)
 def ctx(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunContext]:
     for url in postgres_schema_url():
-        context = make_context(url, tmp_path / "home")
-        context.settings = context.settings.model_copy(
-            update={"queue": "postgres", "queue_heartbeat_seconds": 2.0, "queue_retry_delay_seconds": 0.0})
+        context = queue_context(url, tmp_path / "home")
         yield context
         context.db.dispose()
-
-
-def _counts(ctx: RunContext) -> storage.queue.QueueCounts:
-    with ctx.db.reader() as session:
-        return storage.queue.counts(session)
 
 
 def _rewind(ctx: RunContext, key: str) -> None:
@@ -58,16 +51,16 @@ def test_polled_mail_becomes_jobs_that_a_worker_turns_into_cases_once(
 
     stats = Poller(ctx, imap, smtp=SMTP).run(once=True)
     assert stats.outcomes == {"queued": 4}
-    counts = _counts(ctx)
+    counts = queue_counts(ctx)
     assert (counts.queued, counts.done, case_count(ctx)) == (4, 0, 0)  # nothing processed in the poller
     assert states(ctx, key)[1] == 4  # the watermark moved: the jobs are committed
 
     _rewind(ctx, key)  # fetched again before any worker ran: recognised, not queued twice
     assert Poller(ctx, imap).run(once=True).outcomes == {"queued": 4}
-    assert (_counts(ctx).queued, case_count(ctx)) == (4, 0)
+    assert (queue_counts(ctx).queued, case_count(ctx)) == (4, 0)
 
     run_worker(ctx, concurrency=2, drain=True)
-    counts = _counts(ctx)
+    counts = queue_counts(ctx)
     assert (counts.queued, counts.running, counts.failed, counts.done, case_count(ctx)) == (0, 0, 0, 4, 4)
     with ctx.db.reader() as session:  # the workers queued the acknowledgments the poller will send
         acks = storage.pending_acks(session, mailbox=imap.mailbox_key, max_attempts=MAX_ACK_ATTEMPTS)
@@ -75,7 +68,7 @@ def test_polled_mail_becomes_jobs_that_a_worker_turns_into_cases_once(
 
     _rewind(ctx, key)  # and fetched again after: each matches its case
     assert Poller(ctx, imap).run(once=True).outcomes == {"matched": 4}
-    counts = _counts(ctx)
+    counts = queue_counts(ctx)
     assert (counts.queued, counts.done, case_count(ctx)) == (0, 4, 4)
 
 

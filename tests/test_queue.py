@@ -24,7 +24,7 @@ from pipeline.intake import MAX_ATTEMPTS, accept_text, scan_files, submit_text
 from pipeline.worker import queue_health, run_one, run_worker
 from tests.cli_support import cli, deployment_env
 from tests.db_fixtures import postgres_schema_url
-from tests.mail_support import make_context
+from tests.mail_support import make_context, queue_context, queue_counts
 
 TEXT = "The ticket machine at window {n} has printed blank tickets all morning; please fix it."
 
@@ -36,16 +36,9 @@ def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture
 def ctx(pg_url: str, tmp_path: Path) -> Iterator[RunContext]:
-    context = make_context(pg_url, tmp_path / "home")
-    context.settings = context.settings.model_copy(
-        update={"queue": "postgres", "queue_heartbeat_seconds": 2.0, "queue_retry_delay_seconds": 0.0})
+    context = queue_context(pg_url, tmp_path / "home")
     yield context
     context.db.dispose()
-
-
-def _counts(ctx: RunContext) -> storage.queue.QueueCounts:
-    with ctx.db.reader() as session:
-        return storage.queue.counts(session)
 
 
 def _cases(ctx: RunContext) -> int:
@@ -56,7 +49,7 @@ def _cases(ctx: RunContext) -> int:
 def test_accept_queues_a_job_in_the_same_transaction(ctx: RunContext) -> None:
     outcome = submit_text(TEXT.format(n=1), ctx)
     assert outcome.kind is OutcomeKind.queued
-    assert (_counts(ctx).queued, _cases(ctx)) == (1, 0)  # nothing processed at accept
+    assert (queue_counts(ctx).queued, _cases(ctx)) == (1, 0)  # nothing processed at accept
 
     # a transaction that fails after accept leaves neither the intake row nor its job
     with pytest.raises(RuntimeError), ctx.db.session() as session:
@@ -66,7 +59,7 @@ def test_accept_queues_a_job_in_the_same_transaction(ctx: RunContext) -> None:
         raise RuntimeError("the caller fails before commit")
     with ctx.db.reader() as session:
         assert session.scalar(select(func.count()).select_from(storage.IntakeRecord)) == 1
-    assert _counts(ctx).queued == 1
+    assert queue_counts(ctx).queued == 1
 
 
 def test_a_scanned_file_named_again_is_not_queued_twice(ctx: RunContext, tmp_path: Path) -> None:
@@ -76,7 +69,7 @@ def test_a_scanned_file_named_again_is_not_queued_twice(ctx: RunContext, tmp_pat
     again = list(scan_files([slip], ctx))
     assert [o.kind for o in first] == [OutcomeKind.queued]
     assert [o.kind for o in again] == [OutcomeKind.queued]  # still unfinished: reported, not re-queued
-    assert _counts(ctx).queued == 1
+    assert queue_counts(ctx).queued == 1
 
 
 def test_a_worker_processes_the_queue_and_health_reports_it(ctx: RunContext) -> None:
@@ -86,7 +79,7 @@ def test_a_worker_processes_the_queue_and_health_reports_it(ctx: RunContext) -> 
     assert (health.reachable, health.depth, health.failed, health.problem) == (True, 5, 0, "")
     assert 0 < health.oldest_age < 60
     run_worker(ctx, concurrency=2, drain=True)
-    counts = _counts(ctx)
+    counts = queue_counts(ctx)
     assert (counts.queued, counts.running, counts.failed, counts.done, _cases(ctx)) == (0, 0, 0, 5, 5)
     assert queue_health(ctx.db).depth == 0
 
@@ -108,7 +101,7 @@ def test_a_failing_job_is_retried_then_held_failed_with_its_error_and_an_operato
 
     run_worker(ctx, drain=True, job=broken)
     assert runs == [accepted.intake_id] * MAX_ATTEMPTS  # retried, then given up
-    counts = _counts(ctx)
+    counts = queue_counts(ctx)
     assert (counts.queued, counts.running, counts.failed, counts.done) == (0, 0, 1, 0)
     with ctx.db.reader() as session:
         (failed,) = storage.queue.failed_jobs(session)
@@ -123,7 +116,7 @@ def test_a_failing_job_is_retried_then_held_failed_with_its_error_and_an_operato
     assert (retried["retried"], retried["queued"], retried["failed"]) == (1, 1, 0)
 
     run_worker(ctx, drain=True)  # the real job now: the item's attempts were reset, so it is processed
-    counts = _counts(ctx)
+    counts = queue_counts(ctx)
     assert (counts.queued, counts.failed, counts.done, _cases(ctx)) == (0, 0, 1, 1)
 
 
