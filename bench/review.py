@@ -77,6 +77,7 @@ def fill(db: storage.Database, n: int, seed: int = 0) -> list[str]:
             made = storage.create_cases(session, items, due_days=15, actor="bench", thresholds={},
                                         now=start + timedelta(minutes=first // 10), sla=rules)
         refs += [m.reference for m in made]
+    db.analyze()  # PostgreSQL's statistics, as autovacuum gives a live system soon after a bulk load
     return refs
 
 

@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             made = ingest(db, rng, args.cases, args.batch, console)
             batch_rate = made / (time.perf_counter() - start)
-            with db.engine.begin() as conn:  # fresh statistics, as autovacuum would give a live system
-                conn.exec_driver_sql("ANALYZE")
+            db.analyze()  # fresh statistics, as autovacuum would give a live system
             total = args.baseline + made
             results = [
                 ("list, first page, random filters", time_queries(db, rng, args.queries, first_page_filters)),

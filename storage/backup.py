@@ -26,7 +26,7 @@ from urllib.parse import unquote
 from sqlalchemy.engine import URL, make_url
 
 from storage.blobs import Blobs, BlobStore
-from storage.db import head_revision, redact
+from storage.db import head_revision, open_database, redact
 from storage.errors import StorageError
 from storage.private import make_private_dir
 
@@ -98,6 +98,9 @@ def restore(src: Path, url: str, blobs: Blobs) -> BackupResult:
     else:
         _run([_pg_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--single-transaction",
               "--exit-on-error", "--dbname", _libpq(parsed), str(src / POSTGRES_FILE)], parsed)
+        # pg_restore brings no planner statistics back: until autovacuum runs, queries guess their plans
+        with open_database(url, check_schema=False) as db:
+            db.analyze()
     copied = _copy_blobs(BlobStore(src / ORIGINALS), blobs)
     return BackupResult(src, backend, str(manifest["revision"]), copied)
 

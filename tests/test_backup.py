@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 import storage
@@ -80,6 +80,11 @@ def test_backup_during_a_batch_restores_consistently(
             assert storage.verify_originals(s, storage.BlobStore(home / "originals")) == []
             refs = [c.reference for c in storage.list_cases(s, search="lift broken")]
         assert len(refs) == cases  # the search index came back with the cases
+        if db.dialect == "postgresql":  # pg_restore brings no planner statistics back: restore gathers them
+            with db.reader() as s:
+                analyzed = s.scalar(text("SELECT last_analyze FROM pg_stat_user_tables"
+                                         " WHERE relname = 'cases' AND schemaname = current_schema()"))
+                assert analyzed is not None
     check = cli(capsys, "check")
     assert check.code == 0, check.out
     assert cli(capsys, "restore", str(tmp_path / "backup")).code == 2  # it has cases now: --force needed

@@ -11,6 +11,7 @@ from sqlalchemy import text
 import storage
 from pipeline.config import load_settings
 from pipeline.database import open_db
+from storage.models import Base
 from tests.db_fixtures import postgres_schema_url
 
 pytestmark = pytest.mark.postgres
@@ -52,3 +53,16 @@ def test_an_exhausted_pool_says_which_setting_to_raise(pg_url: str) -> None:
         held.execute(text("SELECT 1"))
         with pytest.raises(storage.StorageError, match="pool_size or max_overflow"), db.reader() as other:
             other.execute(text("SELECT 1"))
+
+
+def test_analyze_gathers_statistics_of_our_tables_only(pg_url: str) -> None:
+    # after a bulk load PostgreSQL guesses its plans until autovacuum runs (see Database.analyze)
+    last = text("SELECT relname, last_analyze FROM pg_stat_user_tables WHERE schemaname = current_schema()")
+    with storage.open_database(pg_url) as db:
+        with db.reader() as session:
+            assert not any(when for _, when in session.execute(last))
+        db.analyze()
+        with db.reader() as session:
+            analyzed = {name for name, when in session.execute(last) if when is not None}
+    assert {"cases", "case_labels", "documents", "intake_items"} <= analyzed
+    assert analyzed <= {t.name for t in Base.metadata.sorted_tables}
