@@ -1,5 +1,6 @@
 """The upload page through FastAPI's TestClient: who may upload, CSRF, a real slip becoming a case, a
-corrupt file quarantined and listed with its reason, a re-upload matched, each scanner's own list, limits.
+corrupt file quarantined and listed with its reason, a re-upload matched, each scanner's own list, limits,
+and uploads queued for the workers with the PostgreSQL task queue on.
 
 Processing runs as in production: the app's own thread, the intake service, the OCR pool (Tesseract
 only, one worker, to keep it quick) and the bundled model. Only one test OCRs a real slip.
@@ -19,7 +20,10 @@ from sqlalchemy import func, select
 import storage
 from ocr.settings import OcrSettings
 from pipeline.config import Settings, WebSettings
+from pipeline.worker import run_worker
 from review.app import create_app
+from tests.db_fixtures import postgres_schema_url
+from tests.mail_support import queue_context, queue_counts
 from tests.ocr_fixtures import SAMPLES
 from tests.web_support import Web, signed_in
 
@@ -175,3 +179,35 @@ def test_uploads_over_the_limits_are_refused_clearly(tmp_path: Path, migrated_sq
         response = client.post("/upload", data={"csrf": token}, files=[("files", ("", b""))])
         assert response.status_code == 400 and "请选择" in response.text
         assert _rows(web) == []
+
+
+@pytest.mark.postgres
+def test_with_the_queue_on_uploads_are_queued_and_a_worker_turns_them_into_cases(tmp_path: Path) -> None:
+    # COMPLAINTDESK_QUEUE=postgres: the upload commits each file's intake row with its job; the app
+    # processes nothing itself, the workers do
+    for url in postgres_schema_url():
+        ctx = queue_context(url, tmp_path / "home")
+        ctx.settings = ctx.settings.model_copy(update={"ocr": OcrSettings(
+            languages="eng", engines=["tesseract"], policy="tesseract", workers=1)})
+        app = create_app(ctx.settings)
+        web = Web(ctx.settings, app.state.web.db)
+        web.add_user("sc", "scanner")
+        try:
+            client, token = signed_in(app, "sc")
+            assert _upload(client, token, ("toilets.png", SLIP.read_bytes()), ("broken.png", CORRUPT)) == 303
+            assert (queue_counts(ctx).queued, _cases(web)) == (2, 0)
+            assert {r.state for r in _rows(web, "sc")} == {"received"}
+            assert client.get("/upload").text.count('class="upload-pending"') == 2
+
+            run_worker(ctx, drain=True)
+            counts = queue_counts(ctx)
+            assert (counts.queued, counts.running, counts.failed, counts.done) == (0, 0, 0, 2)
+            rows = {r.filename: r for r in _rows(web, "sc")}
+            assert (rows["toilets.png"].outcome, rows["broken.png"].outcome) == ("created", "quarantined")
+            assert _cases(web) == 1 and rows["toilets.png"].reference
+            page = client.get("/upload").text
+            assert 'class="upload-created"' in page and 'class="upload-quarantined"' in page
+        finally:
+            app.state.web.uploads.close()
+            app.state.web.db.dispose()
+            ctx.db.dispose()
