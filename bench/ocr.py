@@ -28,7 +28,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(BENCH))
 
 import argparse  # noqa: E402
-import dataclasses  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -46,7 +45,7 @@ from rich.table import Table  # noqa: E402
 
 from ocr.parallel import ocr_many  # noqa: E402
 from ocr.settings import RECOMMENDED_CHAIN  # noqa: E402
-from ocr.synth import CLEAN, HARD, HEADER_EN, HEADER_ZH, MILD, Degradation, is_chinese, make_slip  # noqa: E402
+from ocr.synth import CLEAN, HEADER_EN, HEADER_ZH, is_chinese, make_slip  # noqa: E402
 from pipeline.config import OcrSettings  # noqa: E402
 from pipeline.core.errors import ComplaintdeskError  # noqa: E402
 
@@ -54,72 +53,28 @@ LEVELS = ("clean", "mild", "hard")
 console = Console()
 
 
-@dataclasses.dataclass(frozen=True)
-class Slip:
-    """One labelled benchmark page."""
-
-    path: Path
-    level: str
-    reference: str
-    language: str  # the true Tesseract language, for the plain baseline
-
-
-def degradation(level: str, rng: random.Random) -> Degradation:
-    """A random capture of the given difficulty (hard: up to 8 degrees, quarter/half turns, JPEG 30...)."""
-    if level == "clean":
-        return CLEAN
-    if level == "mild":
-        return dataclasses.replace(MILD, angle=rng.uniform(-3, 3))
-    return dataclasses.replace(
-        HARD,
-        angle=rng.uniform(-8, 8),
-        turn=rng.choice((0, 0, 90, 180)),
-        blur=rng.uniform(0.8, 1.4),
-        noise=rng.uniform(8, 14),
-        contrast=rng.uniform(0.5, 0.7),
-    )
-
-
-def render_set(pages: int, folder: Path) -> list[Slip]:
+def render_set(pages: int, folder: Path) -> list[ocr_engines.Page]:
     """Render ``pages`` slips spread evenly over the difficulty levels, a quarter of them Chinese."""
     slips = []
     for i in range(pages):
         level = LEVELS[i % 3]
         rng = random.Random(1000 + i)
         text = CHINESE[i % len(CHINESE)] if i % 4 == 3 else ENGLISH[i % len(ENGLISH)]
-        how = degradation(level, rng)
+        how = ocr_engines.capture(level, rng, turns=True)
         data = make_slip(text, how, seed=1000 + i, font_px=rng.choice((28, 30, 32)))
         path = folder / f"{i:04d}_{level}.{'jpg' if how.jpeg_quality else 'png'}"
         path.write_bytes(data)
         header = HEADER_ZH if is_chinese(text) else HEADER_EN
-        slips.append(Slip(path, level, f"{header}\n{text}", "chi_sim" if is_chinese(text) else "eng"))
+        language = "chi_sim" if is_chinese(text) else "eng"
+        slips.append(ocr_engines.Page(path, level, f"{header}\n{text}", language))  # kind: the level
     return slips
-
-
-def plain_tesseract(path: Path, language: str) -> str:
-    """What ``tesseract IMAGE stdout -l LANG`` prints, run the way a user would."""
-    done = subprocess.run(["tesseract", str(path), "stdout", "-l", language], capture_output=True, text=True)
-    return done.stdout
-
-
-def run_plain(items: Sequence[tuple[Path, str]]) -> tuple[list[str], float]:
-    """Plain tesseract on each file, one after the other; returns texts and seconds."""
-    start = time.perf_counter()
-    texts = [plain_tesseract(path, language) for path, language in items]
-    return texts, time.perf_counter() - start
 
 
 def run_ours(paths: Sequence[Path], settings: OcrSettings) -> tuple[list[str], float, int]:
     """complaintdesk's OCR pool on all files; returns texts (in input order), seconds and error count."""
-    start = time.perf_counter()
-    texts = [""] * len(paths)
-    errors = 0
-    for index, result in ocr_many(enumerate(paths), settings):
-        if isinstance(result, ComplaintdeskError):
-            errors += 1
-        else:
-            texts[index] = result.text
-    return texts, time.perf_counter() - start, errors
+    results, seconds = ocr_engines.read_all(paths, settings)
+    texts = ["" if isinstance(r, ComplaintdeskError) else r.text for r in results]
+    return texts, seconds, sum(isinstance(r, ComplaintdeskError) for r in results)
 
 
 def bench_slips(pages: int, settings: OcrSettings, workdir: Path) -> None:
@@ -128,7 +83,7 @@ def bench_slips(pages: int, settings: OcrSettings, workdir: Path) -> None:
     console.print(f"rendering {pages} slips ({', '.join(LEVELS)}) into {folder} ...")
     slips = render_set(pages, folder)
     console.print("plain tesseract, one page at a time ...")
-    plain_texts, plain_seconds = run_plain([(s.path, s.language) for s in slips])
+    plain_texts, plain_seconds = ocr_engines.run_plain([(s.path, s.language) for s in slips])
     console.print(f"complaintdesk OCR pool ({settings.workers or os.cpu_count()} workers) ...")
     our_texts, our_seconds, errors = run_ours([s.path for s in slips], settings)
 
@@ -136,7 +91,7 @@ def bench_slips(pages: int, settings: OcrSettings, workdir: Path) -> None:
     for column in ("difficulty", "pages", "plain CER", "ours CER", "plain WER", "ours WER", "CER target"):
         table.add_column(column, justify="right")
     for level in LEVELS:
-        chosen = [i for i, s in enumerate(slips) if s.level == level]
+        chosen = [i for i, s in enumerate(slips) if s.kind == level]
         p_cer, p_wer = error_rates([(slips[i].reference, plain_texts[i]) for i in chosen])
         o_cer, o_wer = error_rates([(slips[i].reference, our_texts[i]) for i in chosen])
         target = {"clean": o_cer <= p_cer, "hard": o_cer <= p_cer / 2}.get(level)
@@ -172,7 +127,7 @@ def bench_funsd(folder: Path, settings: OcrSettings, limit: int) -> None:
         return
     console.print(f"FUNSD: {len(images)} real scans ...")
     truth = [funsd_words(folder / "annotations" / f"{p.stem}.json") for p in images]
-    plain_texts, plain_seconds = run_plain([(p, "eng") for p in images])
+    plain_texts, plain_seconds = ocr_engines.run_plain([(p, "eng") for p in images])
     english = settings.model_copy(update={"languages": "eng"})
     our_texts, our_seconds, _ = run_ours(images, english)
     table = Table(title=f"FUNSD test scans: bag-of-words against the annotated words ({len(images)} pages)")
@@ -194,22 +149,6 @@ def bench_funsd(folder: Path, settings: OcrSettings, limit: int) -> None:
                   f"{'met' if o_rec > p_rec and o_prec >= p_prec else 'NOT met'}")
 
 
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory (kB) of a process and all its descendants, from /proc."""
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
-            for task in Path(f"/proc/{current}/task").iterdir():
-                children = (task / "children").read_text().split()
-                stack.extend(int(c) for c in children)
-        except (OSError, StopIteration, ValueError):
-            continue
-    return total
-
-
 def peak_memory(files: int, folder: Path, settings: OcrSettings) -> tuple[int, float]:
     """Run the pool over ``files`` files in a child process; (peak tree RSS in kB, seconds)."""
     command = [sys.executable, str(Path(__file__)), "--memory-child", str(files), "--dir", str(folder),
@@ -218,7 +157,7 @@ def peak_memory(files: int, folder: Path, settings: OcrSettings) -> tuple[int, f
     child = subprocess.Popen(command)
     peak = 0
     while child.poll() is None:
-        peak = max(peak, tree_rss_kb(child.pid))
+        peak = max(peak, ocr_engines.tree_rss_kb(child.pid))
         time.sleep(0.1)
     if child.returncode:
         raise SystemExit(f"memory child failed with exit code {child.returncode}")

@@ -47,6 +47,7 @@ from ocr.synth import (
     make_slip,
 )
 from pipeline.core.errors import ComplaintdeskError
+from pipeline.core.model import OcrResult
 
 console = Console(width=200)
 POLICIES = ("tesseract", "auto", "ppocr")
@@ -59,19 +60,24 @@ CLASSES = ("en-clean", "en-hard", "zh-clean", "zh-mild", "zh-hard", "en-hand", "
 
 @dataclasses.dataclass(frozen=True)
 class Page:
+    """One labelled benchmark page (``bench/ocr.py``'s too, whose kind is the capture level)."""
+
     path: Path
     kind: str
     reference: str
     language: str  # the true Tesseract language, for the plain baseline
 
 
-def capture(level: str, rng: random.Random) -> Degradation:
-    """A random capture: clean, mild, or hard (blur, noise, skew up to 8 degrees, low contrast, JPEG 30)."""
+def capture(level: str, rng: random.Random, *, turns: bool = False) -> Degradation:
+    """A random capture: clean, mild, or hard (blur, noise, skew up to 8 degrees, low contrast, JPEG 30;
+    with ``turns``, half of the hard ones a quarter or half turn). ``bench/ocr.py`` uses it too."""
     if level == "clean":
         return CLEAN
     if level == "mild":
         return dataclasses.replace(MILD, angle=rng.uniform(-3, 3))
-    return dataclasses.replace(HARD, angle=rng.uniform(-8, 8), blur=rng.uniform(0.8, 1.4),
+    angle = rng.uniform(-8, 8)  # the draws in this order: a seed renders the same slips as before
+    turn = rng.choice((0, 0, 90, 180)) if turns else HARD.turn
+    return dataclasses.replace(HARD, angle=angle, turn=turn, blur=rng.uniform(0.8, 1.4),
                                noise=rng.uniform(8, 14), contrast=rng.uniform(0.5, 0.7))
 
 
@@ -125,20 +131,30 @@ def mix_set(pages: int, folder: Path) -> list[Page]:
     return out
 
 
-def plain(path: Path, language: str) -> str:
+def plain_tesseract(path: Path, language: str) -> str:
+    """What ``tesseract IMAGE stdout -l LANG`` prints, run the way a user would."""
     done = subprocess.run(["tesseract", str(path), "stdout", "-l", language], capture_output=True, text=True)
     return done.stdout
 
 
-def run_plain(pages: Sequence[Page]) -> tuple[list[str], float]:
+def run_plain(items: Sequence[tuple[Path, str]]) -> tuple[list[str], float]:
+    """Plain tesseract on each (file, language), one after the other; returns texts and seconds."""
     start = time.perf_counter()
-    texts = [plain(p.path, p.language) for p in pages]
+    texts = [plain_tesseract(path, language) for path, language in items]
     return texts, time.perf_counter() - start
+
+
+def read_all(paths: Sequence[Path],
+             settings: OcrSettings) -> tuple[list[OcrResult | ComplaintdeskError], float]:
+    """complaintdesk's OCR pool on all files: each one's result (or error) in input order, and the seconds."""
+    start = time.perf_counter()
+    results = dict(ocr_many(enumerate(paths), settings))
+    seconds = time.perf_counter() - start
+    return [results[index] for index in range(len(paths))], seconds
 
 
 def run_pool(paths: Sequence[Path], settings: OcrSettings) -> tuple[list[str], list[str], float, int]:
     """The pool on all files: texts, the engine of each file's first page, seconds, peak tree RSS (kB)."""
-    texts, methods = [""] * len(paths), [""] * len(paths)
     peak, done = [0], threading.Event()
 
     def watch() -> None:
@@ -148,14 +164,12 @@ def run_pool(paths: Sequence[Path], settings: OcrSettings) -> tuple[list[str], l
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    start = time.perf_counter()
-    for index, result in ocr_many(enumerate(paths), settings):
-        if not isinstance(result, ComplaintdeskError):
-            texts[index] = result.text
-            methods[index] = result.pages[0].method if result.pages else ""
-    seconds = time.perf_counter() - start
+    results, seconds = read_all(paths, settings)
     done.set()
     watcher.join()
+    read = [r if not isinstance(r, ComplaintdeskError) else None for r in results]
+    texts = [r.text if r else "" for r in read]
+    methods = [r.pages[0].method if r and r.pages else "" for r in read]
     return texts, methods, seconds, peak[0]
 
 
@@ -185,7 +199,7 @@ def lost(pages: Sequence[Page], texts: Sequence[str]) -> float:
 def bench_classes(per_class: int, policies: Sequence[str], settings: OcrSettings, folder: Path) -> None:
     pages = class_set(per_class, folder)
     console.print(f"words lost: {len(pages)} slips, {per_class} per class; plain tesseract ...")
-    results = {"plain tesseract": run_plain(pages)[0]}
+    results = {"plain tesseract": run_plain([(p.path, p.language) for p in pages])[0]}
     engines_used: dict[str, list[str]] = {}
     for policy in policies:
         console.print(f"complaintdesk, policy {policy} ...")
@@ -238,7 +252,7 @@ def bench_funsd(folder: Path, limit: int, policies: Sequence[str], settings: Ocr
 def bench_mix(pages: int, policies: Sequence[str], settings: OcrSettings, folder: Path) -> None:
     slips = mix_set(pages, folder)
     console.print(f"throughput: {pages} slips of the realistic mix; plain tesseract one at a time ...")
-    plain_texts, plain_seconds = run_plain(slips)
+    plain_texts, plain_seconds = run_plain([(s.path, s.language) for s in slips])
     table = Table(title=f"Throughput on the realistic mix ({pages} slips) and whole-tree peak memory")
     for column in ("engine", "seconds", "pages/s", "vs plain", "ppocr share", "words lost", "peak MB"):
         table.add_column(column, justify="right")

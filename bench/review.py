@@ -81,16 +81,36 @@ def fill(db: storage.Database, n: int, seed: int = 0) -> list[str]:
     return refs
 
 
-def timed(fn: Callable[[], Any], samples: int) -> dict[str, float]:
+def filled(url: str, n: int) -> tuple[storage.Database, list[str], float]:
+    """A migrated database at ``url`` with ``n`` cases (``fill``): the database, the cases' references and
+    the seconds the fill took (``bench.web`` too)."""
+    storage.migrate(url)
+    db = storage.open_database(url)
+    t = time.perf_counter()
+    refs = fill(db, n)
+    return db, refs, round(time.perf_counter() - t, 1)
+
+
+def sample(fn: Callable[[], Any], samples: int) -> list[float]:
+    """Milliseconds of ``samples`` calls of ``fn``, after one that warms the caches (``bench.web`` too)."""
     fn()  # warm the caches and the statement cache
     times = []
     for _ in range(samples):
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"p50": round(statistics.median(times), 2), "p95": round(times[int(len(times) * 0.95) - 1], 2),
-            "max": round(times[-1], 2)}
+    return times
+
+
+def percentiles(times: list[float], digits: int = 2) -> dict[str, float]:
+    """p50, p95 and max of ``times``, rounded to ``digits``."""
+    times = sorted(times)
+    return {"p50": round(statistics.median(times), digits),
+            "p95": round(times[max(0, int(len(times) * 0.95) - 1)], digits), "max": round(times[-1], digits)}
+
+
+def timed(fn: Callable[[], Any], samples: int) -> dict[str, float]:
+    return percentiles(sample(fn, samples))
 
 
 def baseline_queue(db: storage.Database) -> list[str]:
@@ -106,11 +126,7 @@ def baseline_queue(db: storage.Database) -> list[str]:
 
 
 def run_backend(name: str, url: str, home: Path, n: int, samples: int) -> dict[str, Any]:
-    storage.migrate(url)
-    db = storage.open_database(url)
-    t = time.perf_counter()
-    refs = fill(db, n)
-    fill_seconds = round(time.perf_counter() - t, 1)
+    db, refs, fill_seconds = filled(url, n)
     desk = review.open_desk(Settings(home=home, database_url=url), db=db)
     who = review.Actor.supervisor("bench")
     rng = random.Random(1)
@@ -147,6 +163,35 @@ def postgres_schema(url: str) -> tuple[str, Callable[[], None]]:
         hide_password=False), drop
 
 
+def run_backends(run: Callable[[str, str, Path], dict[str, Any]], postgres_url: str, *,
+                 sqlite: bool = True, postgres: bool = True) -> dict[str, Any]:
+    """``run(name, url, home)`` on a new SQLite database, then on a PostgreSQL schema of its own
+    (dropped afterwards), each with a temporary home of its own; their results merged."""
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        if sqlite:
+            home = Path(tmp) / "sqlite"
+            home.mkdir()
+            out |= run("sqlite", f"sqlite:///{home}/bench.db", home)
+        if postgres:
+            home = Path(tmp) / "postgresql"
+            home.mkdir()
+            url, drop = postgres_schema(postgres_url)
+            try:
+                out |= run("postgresql", url, home)
+            finally:
+                drop()
+    return out
+
+
+def report(out: dict[str, Any], json_out: Path | None) -> None:
+    """Print the results as JSON, and write them to ``json_out`` if given."""
+    print(json.dumps(out, indent=2))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=100_000)
@@ -155,19 +200,9 @@ def main() -> None:
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        out |= run_backend("sqlite", f"sqlite:///{tmp}/bench.db", Path(tmp), args.cases, args.samples)
-        if not args.skip_postgres:
-            url, drop = postgres_schema(args.postgres_url)
-            try:
-                out |= run_backend("postgresql", url, Path(tmp), args.cases, args.samples)
-            finally:
-                drop()
-    print(json.dumps(out, indent=2))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    out = run_backends(lambda name, url, home: run_backend(name, url, home, args.cases, args.samples),
+                       args.postgres_url, postgres=not args.skip_postgres)
+    report(out, args.json_out)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,8 @@ import os
 import random
 import re
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +48,7 @@ import httpx2  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 import storage  # noqa: E402
-from bench.review import DEPARTMENTS, fill, postgres_schema  # noqa: E402
+from bench.review import DEPARTMENTS, filled, percentiles, report, run_backends, sample  # noqa: E402
 from review.auth import hash_password  # noqa: E402
 
 EXE = str(Path(sys.executable).with_name("complaintdesk"))
@@ -60,9 +58,7 @@ FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
 def stats(times: list[float]) -> dict[str, float]:
-    times = sorted(times)
-    return {"n": len(times), "p50": round(statistics.median(times), 1),
-            "p95": round(times[max(0, int(len(times) * 0.95) - 1)], 1), "max": round(times[-1], 1)}
+    return {"n": len(times)} | percentiles(times, 1)
 
 
 def free_port() -> int:
@@ -97,14 +93,11 @@ def client(base: str) -> tuple[httpx2.Client, str]:
 
 
 def timed(fn: Callable[[], httpx2.Response], samples: int) -> list[float]:
-    fn()
-    times = []
-    for _ in range(samples):
-        t = time.perf_counter()
+    def checked() -> None:
         response = fn()
-        times.append((time.perf_counter() - t) * 1000)
         assert response.status_code < 400, response.status_code
-    return times
+
+    return sample(checked, samples)
 
 
 def concurrent_corrections(base: str, refs: list[str], clients: int, per_client: int,
@@ -198,11 +191,7 @@ def during_scan(base: str, home: Path, url: str, refs: list[str], pages: int) ->
 
 
 def run_backend(name: str, url: str, home: Path, args: argparse.Namespace) -> dict[str, Any]:
-    storage.migrate(url)
-    db = storage.open_database(url)
-    t = time.perf_counter()
-    refs = fill(db, args.cases)
-    fill_seconds = round(time.perf_counter() - t, 1)
+    db, refs, fill_seconds = filled(url, args.cases)
     with db.session() as s:
         storage.add_user(s, "bench", hash_password(PASSWORD), role="supervisor")
     db.dispose()
@@ -246,25 +235,9 @@ def main() -> None:
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_sqlite:
-            home = Path(tmp) / "sqlite"
-            home.mkdir()
-            out |= run_backend("sqlite", f"sqlite:///{home}/bench.db", home, args)
-        if not args.skip_postgres:
-            home = Path(tmp) / "postgresql"
-            home.mkdir()
-            url, drop = postgres_schema(args.postgres_url)
-            try:
-                out |= run_backend("postgresql", url, home, args)
-            finally:
-                drop()
-    print(json.dumps(out, indent=2))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-
+    out = run_backends(lambda name, url, home: run_backend(name, url, home, args), args.postgres_url,
+                       sqlite=not args.skip_sqlite, postgres=not args.skip_postgres)
+    report(out, args.json_out)
 
 if __name__ == "__main__":
     main()

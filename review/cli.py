@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.output import compact_table, console, safe
-from pipeline.cli.params import choice, department_labels
+from pipeline.cli.params import MetricsAddr, MetricsPort, choice, department_labels, start_metrics
 from pipeline.config import Settings
 from pipeline.core.actor import ROLES as USER_ROLES
 
@@ -37,14 +37,25 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     secure_cookies: Annotated[bool, typer.Option(
         "--secure-cookies", help="Mark the session cookie Secure: set it behind a TLS proxy.")] = False,
+    metrics_port: MetricsPort = None,
+    metrics_addr: MetricsAddr = "127.0.0.1",
 ) -> None:
-    """Run the reviewer web app (uploads, review queue, cases, models, users) until Ctrl-C."""
+    """Run the reviewer web app (uploads, review queue, cases, models, users) until Ctrl-C.
+
+    With --metrics-port, Prometheus metrics (cases created and quarantined by this app's uploads, OCR
+    seconds; with COMPLAINTDESK_QUEUE=postgres the queue's depth) are served on that port of their
+    own, without a sign-in, as the worker serves them: the app's own pages all need one.
+    """
     import uvicorn
 
     from review.app import create_app
 
-    app = create_app(_settings(), secure_cookies=secure_cookies)
+    settings = _settings()
+    app = create_app(settings, secure_cookies=secure_cookies)
+    start_metrics(app.state.web.db, metrics_port, metrics_addr, queue=settings.queue == "postgres")
     console.print(f"serving on http://{safe(host)}:{port}/ (Ctrl-C stops)")
+    if metrics_port is not None:
+        console.print(f"metrics on http://{safe(metrics_addr)}:{metrics_port}/metrics")
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=secure_cookies)
 
 

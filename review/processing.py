@@ -7,6 +7,8 @@ the bounded OCR process pool of ``pipeline.intake``. The run context (database, 
 opened on the first batch, so a web app nobody uploads to never loads the model. A batch that fails
 (Tesseract missing, no model, the database down) keeps its error on its intake rows, which the upload
 list shows; they stay ``received`` and ``complaintdesk resume``, or the next batch, finishes them.
+Every outcome is counted in this process's metrics (``pipeline.metrics``, served by ``serve
+--metrics-port``), as the worker counts its jobs'.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 import storage
-from pipeline import intake
+from pipeline import intake, metrics
 from pipeline.context import RunContext
 from pipeline.core.errors import ComplaintdeskError
 
@@ -80,8 +82,9 @@ class Processor:
     def _process(self, actor: str, ids: list[int]) -> None:
         try:
             ctx = dataclasses.replace(self.context(), actor=actor)
-            intake.resume(ctx, idle_for=intake.RESUME_IDLE)  # what a crash left, as every scan does
-            for outcome in intake.process_many(ctx, ids):
+            for resumed in intake.resume(ctx, idle_for=intake.RESUME_IDLE):  # what a crash left, as scans do
+                metrics.record(resumed)
+            for outcome in metrics.record_batch(intake.process_many(ctx, ids)):
                 log.info("upload %s: %s %s", outcome.source.name, outcome.kind,
                          outcome.reference or outcome.reason)
         except ComplaintdeskError as e:  # process_many noted it on the rows it had; the context's own too

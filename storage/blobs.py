@@ -28,6 +28,20 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_stream(f: BinaryIO) -> tuple[int, str]:
+    """The size and hex SHA-256 of what ``f`` reads until its end, read in chunks (a local file, an S3
+    object's body); the caller closes ``f``.
+
+    Raises:
+        OSError: reading failed.
+    """
+    digest, size = hashlib.sha256(), 0
+    while chunk := f.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
 def is_sha256(name: str) -> bool:
     """True if ``name`` is a lower-case hex SHA-256 (the name of a blob)."""
     return bool(_SHA256.match(name))
@@ -190,8 +204,8 @@ class BlobStore:
             FileNotFoundError: there is no such blob.
             OSError: it cannot be read.
         """
-        path = self.path(sha)
-        return path.stat().st_size, _hash_file(path)
+        with self.path(sha).open("rb") as f:
+            return sha256_stream(f)
 
     def shas(self) -> Iterator[str]:
         """The SHA-256 of every blob in the store (in no particular order)."""
@@ -211,8 +225,5 @@ class BlobStore:
 
 
 def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_stream(f)[1]

@@ -12,7 +12,6 @@ configured); its errors become ``StorageError`` (or
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from storage.blobs import BlobStore, check_sha256, is_sha256
+from storage.blobs import BlobStore, check_sha256, is_sha256, sha256_stream
 from storage.errors import StorageError
-
-_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -133,14 +130,10 @@ class S3BlobStore:
             if _status(e) == 404:
                 raise FileNotFoundError(f"no object {self.key(sha)} in {self.location}") from e
             raise OSError(f"cannot read {self.key(sha)} in {self.location}: {e}") from e
-        digest, size = hashlib.sha256(), 0
         try:
-            while chunk := body.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+            return sha256_stream(body)
         finally:
             body.close()
-        return size, digest.hexdigest()
 
     def verify(self, sha: str) -> bool:
         try:

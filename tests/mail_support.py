@@ -1,21 +1,30 @@
-"""Helpers for the e-mail tests: a RunContext on a real DB with the real bundled model, sample messages."""
+"""Helpers for the e-mail tests: a RunContext on a real DB with the real bundled model, sample messages,
+and a real SMTP server on loopback (``smtp_relay``, or the ``relay`` fixture) that keeps what it gets."""
 
 from __future__ import annotations
 
 import functools
+import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
 
 import classifiers
 import storage
 from ocr.settings import OcrSettings
 from pipeline.config import Settings
 from pipeline.context import RunContext
+from pipeline.mail.settings import Security, SmtpSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "pipeline" / "samples" / "emails"
@@ -80,3 +89,59 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not reached in time")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message as the relay got it: the envelope's recipients (RCPT TO) and the bytes (DATA)."""
+
+    rcpt_tos: list[str]
+    content: bytes
+
+
+@dataclass
+class Relay:
+    """A real SMTP server (aiosmtpd) on loopback and the messages it received."""
+
+    port: int
+    envelopes: list[Envelope] = field(default_factory=list)
+
+    @property
+    def received(self) -> list[bytes]:
+        """The bytes of each message received, in order."""
+        return [e.content for e in self.envelopes]
+
+    @property
+    def settings(self) -> SmtpSettings:
+        """SMTP settings that send to this relay, without TLS or login."""
+        return SmtpSettings(host="127.0.0.1", port=self.port, security=Security.none,
+                            from_address="desk@center.example", timeout_seconds=5)
+
+
+@contextmanager
+def smtp_relay(port: int | None = None) -> Iterator[Relay]:
+    """Run a relay on ``port`` (default: a free one) until the block ends."""
+    if port is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+    relay = Relay(port)
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:  # noqa: N802
+            relay.envelopes.append(Envelope(list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield relay
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def relay() -> Iterator[Relay]:
+    """A relay for one test (import it into the test module as a fixture)."""
+    with smtp_relay() as got:
+        yield got

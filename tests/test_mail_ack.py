@@ -7,17 +7,14 @@ takes its recipients from the To/Cc/Bcc headers, so an injected ``Bcc:`` would s
 from __future__ import annotations
 
 import base64
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from pipeline.mail.ack import AckError, ack_request, build_ack, send_ack, should_ack
 from pipeline.mail.parse import parse_message
 from pipeline.mail.settings import Security, SmtpSettings
 from storage import AckRequest
+from tests.mail_support import Relay, relay  # noqa: F401  (fixture)
 
 EVIL_NAME = base64.b64encode(b"line1\r\nBcc: evil@example.com").decode()
 HOSTILE = (f"From: =?utf-8?B?{EVIL_NAME}?= <good@example.org>\r\nTo: desk@center.example\r\n"
@@ -30,46 +27,16 @@ def smtp(port: int = 25) -> SmtpSettings:
                         from_address="desk@center.example", timeout_seconds=3)
 
 
-@dataclass
-class Envelope:
-    rcpt_tos: list[str]
-    content: bytes
-
-
-@dataclass
-class Relay:
-    port: int
-    received: list[Envelope] = field(default_factory=list)
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    got = Relay(port)
-
-    class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            got.received.append(Envelope(list(envelope.rcpt_tos), envelope.content))  # type: ignore[attr-defined]
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield got
-    controller.stop()
-
-
 def header_lines(data: bytes) -> list[str]:
     head = data.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in data else data.split(b"\n\n", 1)[0]
     return [line for line in head.decode().splitlines() if line and not line[0].isspace()]
 
 
-def test_hostile_display_name_cannot_redirect_the_ack(relay: Relay) -> None:
+def test_hostile_display_name_cannot_redirect_the_ack(relay: Relay) -> None:  # noqa: F811
     parsed = parse_message(HOSTILE)
     assert should_ack(parsed, smtp())
     send_ack("2026-000001", ack_request(parsed), smtp(relay.port))
-    (got,) = relay.received
+    (got,) = relay.envelopes
     assert got.rcpt_tos == ["good@example.org"]  # was ["evil@example.com"]
     names = [line.split(":", 1)[0].lower() for line in header_lines(got.content)]
     assert "bcc" not in names and names.count("to") == 1
@@ -99,7 +66,7 @@ def test_ack_refuses_an_invalid_recipient(recipient: str) -> None:
         build_ack("2026-000001", AckRequest(recipient), smtp())
 
 
-def test_ack_refused_before_anything_is_sent(relay: Relay) -> None:
+def test_ack_refused_before_anything_is_sent(relay: Relay) -> None:  # noqa: F811
     with pytest.raises(AckError):
         send_ack("2026-000001", AckRequest("a@b.c\r\nBcc: evil@example.com"), smtp(relay.port))
     assert relay.received == []

@@ -17,7 +17,6 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy.engine import make_url
 
 import storage
@@ -27,32 +26,10 @@ from pipeline.mail.poller import Poller
 from pipeline.mail.settings import Security, SmtpSettings
 from tests.db_fixtures import postgres_schema_url
 from tests.dovecot import Dovecot, dovecot_server, free_port  # noqa: F401  (fixture)
-from tests.mail_support import case_count, complaint, make_context, wait_for
+from tests.mail_support import case_count, complaint, make_context, smtp_relay, wait_for
 from tests.test_poller import ctx, imap_for, new_folder  # noqa: F401  (ctx is a fixture)
 
 pytestmark = pytest.mark.dovecot
-
-
-class Relay:
-    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self, port: int) -> None:
-        self.port, self.received = port, []  # type: tuple[int, list[bytes]]
-        relay = self
-
-        class Handler:
-            async def handle_DATA(self, server: object, session: object, envelope: object) -> str:  # noqa: N802
-                relay.received.append(envelope.content)  # type: ignore[attr-defined]
-                return "250 OK"
-
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-
-    def __enter__(self) -> Relay:
-        self._controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._controller.stop()
 
 
 def smtp_for(port: int) -> SmtpSettings:
@@ -94,7 +71,7 @@ def test_ack_is_not_lost_when_the_poller_dies_between_commit_and_send(dovecot_se
     ctx = make_context(db_url, home)
     imap = imap_for(dovecot_server, folder)
     try:
-        with Relay(free_port()) as relay:
+        with smtp_relay(free_port()) as relay:
             proc = multiprocessing.get_context("fork").Process(
                 target=_crashing_child,
                 args=(db_url, str(home),
@@ -137,7 +114,7 @@ def test_ack_waits_in_the_outbox_while_the_relay_is_down(dovecot_server: Dovecot
     (row,) = outbox(ctx)
     assert row.sent_at is None and row.attempts == 1 and "could not send" in row.last_error
     assert "retrying at the next pass" in caplog.text
-    with Relay(port) as relay:
+    with smtp_relay(port) as relay:
         stats = Poller(ctx, imap, smtp=smtp_for(port)).run(once=True)
         assert stats.acks_sent == 1 and len(relay.received) == 1
         assert message_from_bytes(relay.received[0])["In-Reply-To"] == "<down@example.org>"

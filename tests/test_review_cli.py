@@ -7,20 +7,17 @@ saving originals; and a quarantined scan released after its fix."""
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 import storage
 from pipeline.core.errors import ExitCode
 from tests.cli_support import add_case, cli, deployment_env
 from tests.dovecot import Dovecot, dovecot  # noqa: F401  (fixture)
+from tests.mail_support import Relay, relay  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SLIP = ROOT / "pipeline" / "samples" / "slips" / "en_police_praise.jpg"
@@ -89,31 +86,6 @@ def test_phone_reply_for_a_slip_and_original_saved(deployed: storage.Database, t
     assert shown["first_response_at"] is not None
     missing = cli(capsys, "cases", "original", ref, "-o", str(tmp_path / "x"))  # add_case stores no bytes
     assert missing.code == ExitCode.input_error and "complaintdesk check" in missing.err
-
-
-@dataclass
-class Relay:
-    port: int
-    received: list[bytes] = field(default_factory=list)
-
-
-@pytest.fixture
-def relay() -> Iterator[Relay]:
-    """A real SMTP server on loopback that keeps what it receives."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    got = Relay(port)
-
-    class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            got.received.append(envelope.content)  # type: ignore[attr-defined]
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield got
-    controller.stop()
 
 
 def _eml(path: Path, *, subject: str, body: str, mid: str, in_reply_to: str = "") -> Path:

@@ -20,7 +20,8 @@ from pipeline.config import Settings
 from pipeline.core.model import Channel, Source
 from review.app import COOKIE, create_app
 from storage.models import Correction, User, WebSession
-from tests.web_support import PASSWORD, Web, signed_in, smtp_relay
+from tests.mail_support import smtp_relay
+from tests.web_support import PASSWORD, Web, signed_in
 
 XSS_HTML = '<p>hi</p><script>alert("x")</script><img src=x onerror="alert(1)">'
 

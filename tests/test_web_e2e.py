@@ -34,7 +34,8 @@ from pipeline.review.desk import Desk
 from review.app import create_app
 from review.processing import Processor
 from storage.models import Correction
-from tests.web_support import PASSWORD, Relay, Web, png_page, smtp_relay
+from tests.mail_support import Relay, smtp_relay
+from tests.web_support import PASSWORD, Web, png_page
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [

@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import io
 import re
-import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from functools import cache
-from typing import Any
 
-from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
@@ -25,7 +20,6 @@ from PIL import Image, ImageDraw
 import storage
 from pipeline.config import Settings
 from pipeline.core.model import Channel, Classification, IntakeItem, Label, PageText, ReviewRule, Source
-from pipeline.mail.settings import Security, SmtpSettings
 from review.auth import hash_password
 
 PASSWORD = "correct horse battery"
@@ -128,39 +122,6 @@ class Web:
             classification=labels(department),
         )
         return self._store(item, data, "message/rfc822", "message.eml")
-
-
-@dataclass
-class Relay:
-    """A real SMTP server (aiosmtpd) on loopback and the messages it received."""
-
-    port: int
-    received: list[bytes] = field(default_factory=list)
-
-    @property
-    def settings(self) -> SmtpSettings:
-        return SmtpSettings(host="127.0.0.1", port=self.port, security=Security.none,
-                            from_address="desk@center.example", timeout_seconds=5)
-
-
-@contextmanager
-def smtp_relay() -> Iterator[Relay]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    relay = Relay(port)
-
-    class Handler:
-        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
-            relay.received.append(envelope.content)
-            return "250 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield relay
-    finally:
-        controller.stop()
 
 
 def signed_in(app: FastAPI, name: str, *, language: str = "en") -> tuple[TestClient, str]:

@@ -9,9 +9,15 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from pipeline.core.errors import PathNotFoundError, UsageError
 from pipeline.core.model import Channel
+
+if TYPE_CHECKING:
+    import storage
 
 #: the bundled label sets; read as TOML here, because importing the classifiers would import spaCy
 LABELS_FILE = Path(__file__).resolve().parent.parent.parent / "classifiers" / "labels.toml"
@@ -53,3 +59,26 @@ def require_paths(paths: Iterable[Path]) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise PathNotFoundError(f"no such file or folder: {', '.join(missing)}")
+
+
+#: ``--metrics-port``: the same option on ``worker`` and ``serve``, passed to ``start_metrics``
+MetricsPort = Annotated[int | None, typer.Option(
+    help="Serve Prometheus metrics at http://ADDR:PORT/metrics, a port for each process "
+         "(default: no endpoint).")]
+#: ``--metrics-addr``, likewise
+MetricsAddr = Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")]
+
+
+def start_metrics(db: storage.Database, port: int | None, addr: str, *, queue: bool) -> None:
+    """Serve this process's metrics (``pipeline.metrics``) if ``--metrics-port`` was given.
+
+    ``queue``: whether the settings enable the task queue (its gauges are served then).
+
+    Raises:
+        ConfigError: the port cannot be listened on.
+    """
+    if port is None:
+        return
+    from pipeline import metrics  # imports SQLAlchemy: not for `--help`
+
+    metrics.serve(db, port, addr, queue=queue)

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from pipeline.cli.output import console, safe
+from pipeline.cli.params import MetricsAddr, MetricsPort, start_metrics
 
 
 def register(app: typer.Typer) -> None:
@@ -23,9 +24,8 @@ def register(app: typer.Typer) -> None:
 
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs this worker runs at once.")] = 1,
-    metrics_port: Annotated[int | None, typer.Option(
-        help="Serve Prometheus metrics at http://ADDR:PORT/metrics (default: no endpoint).")] = None,
-    metrics_addr: Annotated[str, typer.Option(help="Address the metrics endpoint listens on.")] = "127.0.0.1",
+    metrics_port: MetricsPort = None,
+    metrics_addr: MetricsAddr = "127.0.0.1",
     drain: Annotated[bool, typer.Option("--drain", help="Exit once the queue is empty.")] = False,
 ) -> None:
     """Process queued inputs (COMPLAINTDESK_QUEUE=postgres); run one or more on each machine.
@@ -35,14 +35,12 @@ def worker(
     wait; after 3 runs it is held as failed (see `complaintdesk jobs`). SIGTERM or Ctrl-C stops the
     worker after its running jobs.
     """
-    from pipeline import metrics
     from pipeline.cli.app import settings
     from pipeline.context import open_context
     from pipeline.worker import run_worker
 
     ctx = open_context(settings(), actor="worker")
-    if metrics_port is not None:
-        metrics.serve(ctx.db, metrics_port, metrics_addr)
+    start_metrics(ctx.db, metrics_port, metrics_addr, queue=True)
     try:
         run_worker(ctx, concurrency=concurrency, drain=drain)
     finally:
