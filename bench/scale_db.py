@@ -18,6 +18,11 @@ Measured, with the targets of issue 15:
 
 Each query is timed as ``cases list`` runs it: one read-only transaction, the ORM loading 50 cases
 with their labels and documents.
+
+Results, 2026-12-02, this 2-core machine (24 GiB), PostgreSQL 15, 1,001,000 cases, while other work kept
+the load average at 2 to 4: batch path 2,998 cases/s (one by one: 78/s); p95 (median) list with random
+filters 28.2 ms (7.9), deep page by keyset 32.3 ms (12.8), English search 45.2 ms (10.8), Chinese
+phrase search 72.8 ms (31.1): every target met. The database was 2.4 GB.
 """
 
 from __future__ import annotations
