@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -169,7 +170,8 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
         return templates.TemplateResponse(request, name, {
             "user": user, "lang": lang, "languages": i18n.LANGUAGE_NAMES, "_": tr.gettext,
             "gettext": tr.gettext, "ngettext": tr.ngettext, "fmt": i18n.Formatter(lang),
-            "names": i18n.label_names(), "now": utcnow(), "csrf": user.csrf_token if user else "",
+            "names": i18n.label_names(), "reason": partial(i18n.reason, lang), "now": utcnow(),
+            "csrf": user.csrf_token if user else "",
             "may_upload": user is not None and service.can(actor_of(user), "upload"), **context,
         }, status_code=code)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,24 @@ DATA_WORDS = (
     N_("label_confirmed"), N_("reviewed"), N_("reclassified"), N_("note"), N_("candidate"), N_("promoted"),
     N_("retired"), N_("assigned"), N_("text_edited"), N_("reply"), N_("message"), N_("in"), N_("out"),
     N_("quarantined"), N_("pending"), N_("matched"), N_("ignored"),
+)
+
+
+#: the retrain policy's reasons (``pipeline.models.retrain``, ``classifiers.retrain.gate``), English
+#: sentences kept in the audit trail; ``reason`` finds them to say them in the reader's language
+REASONS = (
+    (re.compile(r"mean macro-F1 (?P<before>[\d.]+) -> (?P<after>[\d.]+)"),
+     N_("mean macro-F1 %(before)s -> %(after)s")),
+    (re.compile(r"mean macro-F1 would drop from (?P<before>[\d.]+) to (?P<after>[\d.]+)"),
+     N_("mean macro-F1 would drop from %(before)s to %(after)s")),
+    (re.compile(r"(?P<label_set>\w+) macro-F1 would drop by (?P<drop>[\d.]+)"
+                r" \(more than (?P<limit>[\d.]+)\)"),
+     N_("%(label_set)s macro-F1 would drop by %(drop)s (more than %(limit)s)")),
+    (re.compile(r"no label set in common to compare on"), N_("no label set in common to compare on")),
+    (re.compile(r"no reviewer corrections yet"), N_("no reviewer corrections yet")),
+    (re.compile(r"no new corrections: (?P<version>\S+) was already trained on these (?P<n>\d+)"
+                r" corrected cases"),
+     N_("no new corrections: %(version)s was already trained on these %(n)s corrected cases")),
 )
 
 
@@ -156,3 +175,15 @@ def label_names(path: Path = DEFAULT_LABELS_FILE) -> LabelNames:
         for label in item.get("labels", {}):
             labels[(name, label)] = (_humanise(label), str(zh.get(label, "")))
     return LabelNames(sets, labels)
+
+
+def reason(language: str, text: str) -> str:
+    """A retrain reason (``REASONS``) in ``language``, label set names included; any other text as it is."""
+    for pattern, message in REASONS:
+        found = pattern.fullmatch(text)
+        if found:
+            values = found.groupdict()
+            if "label_set" in values:
+                values["label_set"] = label_names().label_set(values["label_set"])
+            return translations(language).gettext(message) % values
+    return text

@@ -3,10 +3,13 @@ corrections stored, the case lifecycle, safe rendering of hostile e-mail, origin
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -15,9 +18,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 import storage
+from classifiers.retrain import gate
+from pipeline import review
 from pipeline.cli.app import main
 from pipeline.config import Settings
+from pipeline.core.actor import Actor
 from pipeline.core.model import Channel, Source
+from review import i18n
 from review.app import COOKIE, create_app
 from storage.models import Correction, User, WebSession
 from tests.mail_support import smtp_relay
@@ -433,6 +440,41 @@ def test_models_page_shows_versions_and_corrections(deployment: tuple[Web, FastA
     )
     page = client.get("/models").text
     assert "1 labels changed by reviewers, 0 confirmed as they were." in page and "Facilities · 设施" in page
+    before = SimpleNamespace(label_sets={"department": SimpleNamespace(macro_f1=0.851)})
+    after = SimpleNamespace(label_sets={"department": SimpleNamespace(macro_f1=0.819)})
+    outcome: Any = SimpleNamespace(
+        result=SimpleNamespace(current_report=before, candidate_report=after, eval_rows=40), current="m-1",
+        candidate="m-2", promoted=False, dry_run=False, corrections=1,
+        reason="department macro-F1 would drop by 0.0320 (more than 0.02)")
+    review.record_retrain(app.state.web.desk, Actor.supervisor("sam"), outcome)
+    chinese, _ = signed_in(app, "sam", language="zh_Hans")
+    last = chinese.get("/models").text.split('id="last-retrain"')[1].split("</p>")[0]
+    assert "未启用 · Department · 部门 的宏平均 F1 会下降 0.0320（超过 0.02）" in last
+
+
+def test_the_gates_reasons_are_said_in_the_readers_language() -> None:
+    """The retrain policy keeps its reasons as English sentences; the models page finds each one and
+    says it in Chinese, label set names too; anything else is shown as it is."""
+    def scores(**f1: float) -> Any:
+        return SimpleNamespace(label_sets={name: SimpleNamespace(macro_f1=v) for name, v in f1.items()})
+
+    reasons = [
+        gate(scores(department=0.80, kind=0.80), scores(department=0.82, kind=0.81)).reason,  # passes
+        gate(scores(department=0.80, kind=0.80), scores(department=0.70, kind=0.80)).reason,  # mean drops
+        gate(scores(department=0.90, kind=0.70), scores(department=0.85, kind=0.80)).reason,  # one set drops
+        gate(scores(department=0.80), scores(kind=0.80)).reason,  # nothing to compare
+        # pipeline/models.py's reasons for not retraining
+        "no reviewer corrections yet",
+        "no new corrections: m-20261202-1a650afcb7 was already trained on these 7 corrected cases",
+    ]
+    chinese = [i18n.reason("zh_Hans", r) for r in reasons]
+    for english, said in zip(reasons, chinese, strict=True):
+        assert said != english and not re.search(r"would|drop|mean|corrections|common", said), said
+    assert chinese[2] == "Department · 部门 的宏平均 F1 会下降 0.0500（超过 0.02）"
+    assert "m-20261202-1a650afcb7" in chinese[5] and "7" in chinese[5]
+    assert i18n.reason("en", reasons[0]) == reasons[0] == "mean macro-F1 0.8000 -> 0.8150"
+    other = "the candidate is the current model"
+    assert i18n.reason("zh_Hans", other) == other
 
 
 def test_supervisor_manages_users(deployment: tuple[Web, FastAPI]) -> None:

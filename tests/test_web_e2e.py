@@ -5,24 +5,22 @@ In both interface languages: sign in, work the queue with the keyboard alone and
 is stored, move a case through its lifecycle, send a reply and see it arrive, see the audit trail; and
 an e-mail carrying ``<script>`` and ``<img onerror>`` shows them as text while no dialog fires.
 
-The tests share one browser per worker (``browser`` is module-scoped and the tests are in one xdist
-group). ``COMPLAINTDESK_SCREENSHOTS=docs/screenshots`` saves the pages they pass through there.
+The tests share one browser (``browser``, module-scoped, in tests/web_support.py), and every browser
+test is in one xdist group. ``COMPLAINTDESK_SCREENSHOTS=docs/screenshots`` saves the pages they pass
+through there.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 import storage
@@ -35,18 +33,23 @@ from review.app import create_app
 from review.processing import Processor
 from storage.models import Correction
 from tests.mail_support import Relay, smtp_relay
-from tests.web_support import PASSWORD, Web, png_page
+from tests.web_support import (
+    BROWSER_MARKS,
+    LANGUAGES,
+    Web,
+    browser,  # noqa: F401  (fixture)
+    free_port,
+    open_page,
+    png_page,
+    reference_of,
+    reference_of_url,
+    shot,
+    sign_in,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.xdist_group("browser"),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make system)"),
-]
+pytestmark = BROWSER_MARKS
 XSS_SUBJECT = "<script>alert('subject')</script>"
 XSS_BODY = 'Look: <img src=x onerror="alert(1)"> and <script>alert(2)</script>'
-SHOTS = os.environ.get("COMPLAINTDESK_SCREENSHOTS", "")
 
 
 @dataclass
@@ -56,12 +59,6 @@ class Site:
     relay: Relay
     uploads: Processor
     desk: Desk
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +77,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         web.add_user("fay", "department", "facilities")
         web.add_user("sam", "supervisor")
         web.add_user("sc", "scanner")
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -96,64 +93,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             app.state.web.db.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--no-first-run"],
-        )
-        yield launched
-        launched.close()
-
-
-LANGUAGES = {"en": "en-US", "zh_Hans": "zh-CN"}
-
-
 @pytest.fixture(params=list(LANGUAGES))
 def lang(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@contextmanager
-def open_page(browser: Browser, lang: str) -> Iterator[Page]:
-    """A page in a fresh context whose browser asks for ``lang``; it records dialogs in ``page.dialogs``."""
-    context = browser.new_context(locale=LANGUAGES[lang], viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.dialogs = dialogs  # type: ignore[attr-defined]
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-def sign_in(page: Page, site: Site, name: str) -> None:
-    page.goto(f"{site.url}/")
-    page.keyboard.type(name)  # the name field has focus
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(lambda u: "/login" not in u)
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=False)
-
-
-def reference_of(page: Page) -> str:
-    return page.url.rstrip("/").rsplit("/", 1)[-1].split("#")[0]
 
 
 def test_work_the_queue_with_the_keyboard_alone(browser: Browser, site: Site, lang: str) -> None:
     for i in range(3):  # the queue always has work (earlier runs leave skipped cases first)
         site.web.add_slip(f"Queue {lang} {i}: the lift in hall B is broken", department="medical")
     with open_page(browser, lang) as page:
-        sign_in(page, site, "rita")
+        sign_in(page, site.url, "rita")
         expect(page.locator("h1")).to_have_text("审核队列" if lang == "zh_Hans" else "Review queue")
         shot(page, f"{lang}-queue")
         page.keyboard.press("?")
@@ -207,15 +156,11 @@ def test_work_the_queue_with_the_keyboard_alone(browser: Browser, site: Site, la
         assert untouched.needs_review  # skipped, still in the queue
 
 
-def reference_of_url(url: str) -> str:
-    return url.rstrip("/").rsplit("/", 1)[-1]
-
-
 def test_lifecycle_reply_and_audit_trail(browser: Browser, site: Site, lang: str) -> None:
     ref = site.web.add_email(f"Lift {lang}", "The lift in hall B is broken.", department="facilities")
     before = len(site.relay.received)
     with open_page(browser, lang) as page:
-        sign_in(page, site, "fay")
+        sign_in(page, site.url, "fay")
         page.goto(f"{site.url}/cases/{ref}")
         for status in ("triaged", "in_progress"):
             page.select_option("#status-select", status)
@@ -250,7 +195,7 @@ def test_hostile_email_is_shown_as_text_and_runs_nothing(browser: Browser, site:
     with open_page(browser, "en") as page:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        sign_in(page, site, "sam")
+        sign_in(page, site.url, "sam")
         page.goto(f"{site.url}/cases/{ref}")
         expect(page.locator("#email-body")).to_contain_text('<img src=x onerror="alert(1)">')
         expect(page.locator("#email-body")).to_contain_text("<script>alert(2)</script>")
@@ -267,7 +212,7 @@ def test_models_page_and_chinese_switch(browser: Browser, site: Site) -> None:
     reference = site.web.add_slip("The clinic's waiting room has no seats", department="facilities")
     review.correct(site.desk, Actor("sam", "supervisor"), reference, {"department": "medical"})
     with open_page(browser, "en") as page:
-        sign_in(page, site, "sam")
+        sign_in(page, site.url, "sam")
         page.goto(f"{site.url}/models")
         page.click("#lang-zh_Hans")
         page.wait_for_load_state()
@@ -286,7 +231,7 @@ def test_scanner_uploads_two_scans_in_chinese_and_sees_them_listed(
     for number, path in enumerate(scans, start=1):
         path.write_bytes(png_page(f"Upload {number}: the lift in hall C is broken"))
     with open_page(browser, "en") as page:
-        sign_in(page, site, "sc")  # a scanner's home is the upload page
+        sign_in(page, site.url, "sc")  # a scanner's home is the upload page
         expect(page.locator("h1")).to_have_text("Upload scans")
         page.click("#lang-zh_Hans")
         page.wait_for_load_state()

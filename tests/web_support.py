@@ -1,21 +1,32 @@
-"""Helpers for the web app's tests: a deployment with users and cases, and a signed-in TestClient.
+"""Helpers for the web app's tests: a deployment with users and cases, a signed-in TestClient, and the
+real browser of the end-to-end tests.
 
 Web(settings, db)        the deployment; ``add_user``, ``add_slip``, ``add_email``, ``add_typed``
 signed_in(app, name)     a TestClient with that user's session cookie, and its CSRF token
+browser                  (fixture) Debian's /usr/bin/chromium through Playwright, one per test module
+open_page, sign_in, shot a page in a fresh context, signing in with the keyboard, a screenshot when
+                         ``COMPLAINTDESK_SCREENSHOTS`` names a folder
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from functools import cache
+from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from playwright.sync_api import Browser, Page, sync_playwright
 
 import storage
 from pipeline.config import Settings
@@ -24,6 +35,17 @@ from review.auth import hash_password
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+CHROMIUM = Path("/usr/bin/chromium")
+#: the marks of every end-to-end test: one xdist group, so a worker's tests share its browser
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("browser"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (make system)"),
+]
+#: interface language -> the browser's locale (its Accept-Language)
+LANGUAGES = {"en": "en-US", "zh_Hans": "zh-CN"}
+SHOTS = os.environ.get("COMPLAINTDESK_SCREENSHOTS", "")
 
 
 @cache
@@ -124,6 +146,12 @@ class Web:
         return self._store(item, data, "message/rfc822", "message.eml")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def signed_in(app: FastAPI, name: str, *, language: str = "en") -> tuple[TestClient, str]:
     """A client signed in as ``name`` (password ``PASSWORD``) and the CSRF token of its forms."""
     client = TestClient(app, headers={"Accept-Language": language}, follow_redirects=False)
@@ -133,3 +161,55 @@ def signed_in(app: FastAPI, name: str, *, language: str = "en") -> tuple[TestCli
     found = CSRF.search(page.text)
     assert found, page.text
     return client, found.group(1)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--no-first-run"],
+        )
+        yield launched
+        launched.close()
+
+
+@contextmanager
+def open_page(browser: Browser, lang: str) -> Iterator[Page]:
+    """A page in a fresh context whose browser asks for ``lang``; it records dialogs in ``page.dialogs``."""
+    context = browser.new_context(locale=LANGUAGES[lang], viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def sign_in(page: Page, url: str, name: str, *, before_enter: str = "") -> None:
+    """Sign in at ``url`` with the keyboard; ``before_enter`` names a screenshot of the filled-in form."""
+    page.goto(f"{url}/")
+    page.keyboard.type(name)  # the name field has focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    if before_enter:
+        shot(page, before_enter)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda u: "/login" not in u)
+
+
+def shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=full_page)
+
+
+def reference_of_url(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1].split("#")[0]
+
+
+def reference_of(page: Page) -> str:
+    return reference_of_url(page.url)
