@@ -224,6 +224,14 @@ def test_a_new_user_reviews_the_demo_in_chinese_and_sees_what_retrain_changed(
         expect(most).to_contain_text(ZH["online_services"])
         expect(most).to_contain_text(ZH["suggestion"])
         shot(page, "walk-7-models")
+        # the note a retrain shows while it trains, seen on a submit held back once (a real one leaves
+        # the page for the answer, and Playwright waits for that)
+        page.evaluate("() => document.getElementById('retrain').form"
+                      ".addEventListener('submit', e => e.preventDefault(), {once: true})")
+        page.click("#retrain")
+        expect(page.locator("#retrain")).to_be_disabled()  # a second click starts no second retrain
+        expect(page.locator("#retrain-busy")).to_have_text("正在用修正数据训练，需要一两分钟。")
+        page.evaluate("document.getElementById('retrain').disabled = false")
         page.click("#retrain", timeout=RETRAIN_SECONDS * 1000)  # the page answers when the gate has spoken
         expect(page.locator("#retrain-outcome")).to_be_visible(timeout=RETRAIN_SECONDS * 1000)
         outcome = page.locator("#retrain-outcome")

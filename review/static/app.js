@@ -101,4 +101,14 @@
   document.addEventListener("click", function (event) {
     if (event.target.classList && event.target.classList.contains("zoomable")) { zoom(event.shiftKey ? -1 : 1); }
   });
+
+  // A retrain answers after a minute or two: say so, and keep a second click from starting another.
+  document.addEventListener("submit", function (event) {
+    var button = event.target.querySelector("button[data-busy]");
+    if (!button) { return; }
+    if (button.disabled) { event.preventDefault(); return; }
+    var note = document.getElementById(button.dataset.busyTarget);
+    if (note) { note.textContent = button.dataset.busy; }
+    setTimeout(function () { button.disabled = true; }, 0);  // once the form has gone
+  });
 }());
