@@ -6,6 +6,11 @@ bench/ocr.py); the misreadings that must stay as read are too ("sussestion", "wi
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
 import ocr
@@ -14,6 +19,8 @@ from ocr.settings import OcrSettings
 from ocr.spaces import Segmenter, english, spaced
 from ocr.synth import make_slip
 from tests.ocr_fixtures import ocr_settings  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
@@ -96,3 +103,25 @@ def test_ppocr_reading_of_a_run_together_slip_comes_out_spaced(
     assert (spaced_text in page.text) is restore
     assert ("Thelifthasbeenbrokenforweeks." in page.text) is not restore
     assert (spaced_text in " ".join(w.text for w in page.words)) is restore
+
+
+def test_word_table_comes_from_the_installed_wheel_with_no_network(tmp_path: Path) -> None:
+    # wordfreq's English list is a data file inside the package: nothing is fetched or cached elsewhere.
+    script = textwrap.dedent("""
+        import socket
+        def refuse(*args, **kwargs):
+            raise OSError("network disabled in this test")
+        socket.socket.connect = refuse
+        socket.create_connection = refuse
+        from ocr.spaces import english
+        print(english().split_line("Window7wasclosed"))
+    """)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "Window 7 was closed"
+    assert not (tmp_path / "cache").exists()
+    data = Path(__import__("wordfreq").__file__).parent / "data" / "large_en.msgpack.gz"
+    assert data.is_file()
