@@ -199,7 +199,8 @@ def run_engines(args: argparse.Namespace, settings: OcrSettings, funsd_pages: in
     try:
         if not args.skip_slips and not args.skip_classes:
             (workdir / "classes").mkdir()
-            ocr_engines.bench_classes(per_class, args.policies, settings, workdir / "classes")
+            ocr_engines.bench_classes(per_class, args.policies, settings, workdir / "classes",
+                                      args.classes, args.without_spaces)
         if not args.skip_slips and not args.skip_mix:
             (workdir / "mix").mkdir()
             ocr_engines.bench_mix(mix, args.policies, settings, workdir / "mix")
@@ -229,6 +230,11 @@ def main() -> None:
     parser.add_argument("--policies", nargs="+", default=list(ocr_engines.POLICIES),
                         help="--engines: the policies to compare (default: tesseract auto ppocr)")
     parser.add_argument("--skip-classes", action="store_true", help="--engines: no words-lost table")
+    parser.add_argument("--classes", nargs="+", choices=ocr_engines.CLASSES,
+                        default=list(ocr_engines.CLASSES),
+                        help="--engines: the kinds of slip in the words-lost table (default: all)")
+    parser.add_argument("--without-spaces", action="store_true",
+                        help="--engines: also each policy with [ocr] ppocr_spaces off (ocr/spaces.py)")
     parser.add_argument("--skip-mix", action="store_true", help="--engines: no throughput and memory table")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dir", type=Path, help=argparse.SUPPRESS)

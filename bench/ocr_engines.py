@@ -2,10 +2,11 @@
 
     flock /tmp/complaintdesk-bench.lock .venv/bin/python bench/ocr.py --engines \\
         [--per-class 12] [--mix 60] [--funsd ../shared/data/funsd-test --funsd-pages 50] [--policies ...]
+        [--classes en-clean en-mild ...] [--without-spaces]
 
 In one run, so every side sees the same machine load:
-  * words lost (share of the true words, or Chinese characters, missing from the output) on seven
-    kinds of slip: printed English clean and hard, printed Chinese clean, mild and hard (half of
+  * words lost (share of the true words, or Chinese characters, missing from the output) on eight
+    kinds of slip: printed English clean, mild and hard, printed Chinese clean, mild and hard (half of
     them on the bilingual form: English headings, Chinese content), handwriting-style English and
     Chinese (Debian handwriting and Kaiti fonts, per-glyph jitter, pen ink, mild or hard capture),
     for plain ``tesseract -l <true language>`` and for complaintdesk with each policy;
@@ -55,7 +56,8 @@ POLICIES = ("tesseract", "auto", "ppocr")
 TARGETS = {
     "zh-clean": 0.03, "zh-mild": 0.03, "zh-hard": 0.03, "zh-hand": 0.03, "en-hard": 0.04, "en-hand": 0.15
 }
-CLASSES = ("en-clean", "en-hard", "zh-clean", "zh-mild", "zh-hard", "en-hand", "zh-hand")
+#: en-mild last: each slip's seed is its place in this list, so the others render as before it came
+CLASSES = ("en-clean", "en-hard", "zh-clean", "zh-mild", "zh-hard", "en-hand", "zh-hand", "en-mild")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,11 +105,14 @@ def render(kind: str, level: str, index: int, folder: Path) -> Page:
     return Page(path, f"{kind}-{level}", f"{header}\n{text}", "chi_sim" if chinese else "eng")
 
 
-def class_set(per_class: int, folder: Path) -> list[Page]:
-    pages, index = [], 0
-    for name in CLASSES:
+def class_set(per_class: int, folder: Path, classes: Sequence[str] = CLASSES) -> list[Page]:
+    pages = []
+    for position, name in enumerate(CLASSES):
+        if name not in classes:
+            continue
         script, level = name.split("-")
-        for _ in range(per_class):
+        for number in range(per_class):
+            index = position * per_class + number
             if level == "hand":
                 level = random.Random(index).choice(("clean", "mild", "hard"))
                 page = render(f"{script}-hand", level, index, folder)
@@ -115,7 +120,6 @@ def class_set(per_class: int, folder: Path) -> list[Page]:
             else:
                 page = dataclasses.replace(render(script, level, index, folder), kind=name)
             pages.append(page)
-            index += 1
     return pages
 
 
@@ -196,20 +200,27 @@ def lost(pages: Sequence[Page], texts: Sequence[str]) -> float:
     return missing / max(total, 1)
 
 
-def bench_classes(per_class: int, policies: Sequence[str], settings: OcrSettings, folder: Path) -> None:
-    pages = class_set(per_class, folder)
+def bench_classes(per_class: int, policies: Sequence[str], settings: OcrSettings, folder: Path,
+                  classes: Sequence[str] = CLASSES, without_spaces: bool = False) -> None:
+    """Words lost per kind of slip; with ``without_spaces`` each policy also runs with
+    ``ppocr_spaces`` off (PP-OCR's run-together English words left as read, as before ``ocr.spaces``)."""
+    pages = class_set(per_class, folder, classes)
     console.print(f"words lost: {len(pages)} slips, {per_class} per class; plain tesseract ...")
     results = {"plain tesseract": run_plain([(p.path, p.language) for p in pages])[0]}
     engines_used: dict[str, list[str]] = {}
     for policy in policies:
-        console.print(f"complaintdesk, policy {policy} ...")
-        policy_settings = settings.model_copy(update={"policy": policy})
-        texts, methods, _, _ = run_pool([p.path for p in pages], policy_settings)
-        results[policy], engines_used[policy] = texts, methods
+        for spaces in (True, False) if without_spaces else (True,):
+            console.print(f"complaintdesk, policy {policy}{'' if spaces else ', no spaces'} ...")
+            policy_settings = settings.model_copy(update={"policy": policy, "ppocr_spaces": spaces})
+            texts, methods, _, _ = run_pool([p.path for p in pages], policy_settings)
+            if spaces:
+                results[policy], engines_used[policy] = texts, methods
+            else:
+                results[f"{policy}, no spaces"] = texts
     table = Table(title=f"Words lost per kind of slip ({per_class} slips each; Chinese: characters)")
     for column in ("slips", *results, "target", *(f"{p}: ppocr share" for p in policies)):
         table.add_column(column, justify="right")
-    for name in CLASSES:
+    for name in (c for c in CLASSES if c in classes):
         chosen = [i for i, p in enumerate(pages) if p.kind == name]
         subset = [pages[i] for i in chosen]
         row = [f"{lost(subset, [texts[i] for i in chosen]):.3f}" for texts in results.values()]
@@ -218,6 +229,9 @@ def bench_classes(per_class: int, policies: Sequence[str], settings: OcrSettings
         shares = [f"{sum(engines_used[p][i] == 'ppocr' for i in chosen) / len(chosen):.2f}" for p in policies]
         table.add_row(name, *row, f"<= {target:.3f}", *shares)
     zh = [i for i, p in enumerate(pages) if p.kind.startswith("zh")]
+    if not zh:
+        console.print(table)
+        return
     table.add_row("all Chinese", *[f"{lost([pages[i] for i in zh], [t[i] for i in zh]):.3f}"
                                    for t in results.values()], "", *([""] * len(policies)))
     console.print(table)

@@ -23,6 +23,7 @@ from ocr.ppocr import check_ppocr, ppocr_engine
 from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
 from ocr.script import Probe, probe
 from ocr.settings import ALTERNATIVE_CHAIN, OcrSettings
+from ocr.spaces import english, spaced
 from ocr.tesseract import check_tesseract, recognise
 from pipeline.core.model import OcrResult, OcrWord, PageText
 
@@ -133,7 +134,9 @@ def _latin_language(settings: OcrSettings) -> str:
 
 
 def _ppocr(image: _Prepared, settings: OcrSettings) -> Recognition:
-    return ppocr_engine(settings.threads).read(image.pixels, "", image.ctx.timeout)
+    result = ppocr_engine(settings.threads).read(image.pixels, "", image.ctx.timeout)
+    # PP-OCR's lines become page text here: its English words run together are split (Tesseract's are not).
+    return spaced(result, english()) if settings.ppocr_spaces else result
 
 
 def _tesseract_page(

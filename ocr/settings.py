@@ -43,6 +43,8 @@ class OcrSettings(BaseModel):
     ppocr_preprocess: list[str] = Field(default_factory=lambda: list(PPOCR_CHAIN))
     #: "auto": a page Tesseract reads with a mean word confidence below this is read by PP-OCR
     ppocr_below_confidence: float = 85.0
+    #: split English words PP-OCR ran together ("floorhave" -> "floor have"; ``ocr.spaces``)
+    ppocr_spaces: bool = True
     #: named preprocessing steps, in order (see ``ocr.preprocess.STEPS``)
     preprocess: list[str] = Field(default_factory=lambda: list(RECOMMENDED_CHAIN))
     #: a page whose mean word confidence is below this is retried with the alternative chain
