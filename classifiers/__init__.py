@@ -12,6 +12,7 @@ Public API (see ``docs/architecture.md``)::
     resolve_model_dir(model_dir, promoted) -> Path  # configured dir, else promoted, else the bundled model
     model_dirs(root), install(root, staging, info)  # model versions on disk (the registry is the database's)
     load_label_sets(path) -> tuple[LabelSet, ...]
+    label_names(path) -> LabelNames                # labels as people read them, English and Chinese
     review_rules(label_sets), check_label(label_sets, label_set, label)
 
 This package is the only importer of spaCy.
@@ -34,6 +35,8 @@ _WHERE = {
     "score_predictions": "evaluation",
     "extract_fields": "fields",
     "LabelSet": "labels",
+    "LabelNames": "labels",
+    "label_names": "labels",
     "check_label": "labels",
     "load_label_sets": "labels",
     "review_rules": "labels",
@@ -73,8 +76,10 @@ if TYPE_CHECKING:
         extract_fields,
     )
     from classifiers.labels import (
+        LabelNames,
         LabelSet,
         check_label,
+        label_names,
         load_label_sets,
         review_rules,
     )
@@ -125,6 +130,7 @@ __all__ = [
     "BUNDLED_MODEL_DIR",
     "Classifier",
     "EvaluationReport",
+    "LabelNames",
     "LabelSet",
     "LabelSetReport",
     "LegacyRegistry",
@@ -134,6 +140,7 @@ __all__ = [
     "check_label",
     "detect_language",
     "evaluate",
+    "label_names",
     "extract_fields",
     "install",
     "load_label_sets",

@@ -20,6 +20,7 @@ import json
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,51 @@ def load_label_sets(path: Path | None = None) -> tuple[LabelSet, ...]:
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: a label set name appears twice: {names}")
     return sets
+
+
+@dataclass(frozen=True)
+class LabelNames:
+    """Label sets and labels as people read them: ``{set: (en, zh)}`` and ``{(set, label): (en, zh)}``."""
+
+    sets: dict[str, tuple[str, str]]
+    labels: dict[tuple[str, str], tuple[str, str]]
+
+    def label(self, label_set: str, label: str | None) -> str:
+        """"English · 中文" for a label (its id, humanised, when the file does not name it)."""
+        if not label:
+            return ""
+        en, zh = self.labels.get((label_set, label), (_humanise(label), ""))
+        return f"{en} · {zh}" if zh else en
+
+    def label_set(self, label_set: str) -> str:
+        """"English · 中文" for a label set."""
+        en, zh = self.sets.get(label_set, (_humanise(label_set), ""))
+        return f"{en} · {zh}" if zh else en
+
+    def label_in(self, label_set: str, label: str, language: str) -> str:
+        """A label's name in one language (``zh`` or ``en``): what a letter to a citizen says."""
+        en, zh = self.labels.get((label_set, label), (_humanise(label), ""))
+        return zh if language == "zh" and zh else en
+
+
+def _humanise(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+@cache
+def label_names(path: Path = DEFAULT_LABELS_FILE) -> LabelNames:
+    """The names of ``labels.toml``: English from the ids, Chinese from ``title_zh`` and
+    ``[label_set.zh]``."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    sets: dict[str, tuple[str, str]] = {}
+    labels: dict[tuple[str, str], tuple[str, str]] = {}
+    for item in data.get("label_set", []):
+        name = str(item["name"])
+        sets[name] = (_humanise(name), str(item.get("title_zh", "")))
+        zh = item.get("zh", {})
+        for label in item.get("labels", {}):
+            labels[(name, label)] = (_humanise(label), str(zh.get(label, "")))
+    return LabelNames(sets, labels)
 
 
 def review_rules(label_sets: Iterable[LabelSet]) -> dict[str, ReviewRule]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gettext
 import io
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -22,7 +21,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
-from classifiers.labels import DEFAULT_LABELS_FILE
+from classifiers.labels import label_names
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 #: the interface languages, the first is the default
@@ -136,45 +135,6 @@ class Formatter:
 
     def percent(self, value: float | None) -> str:
         return "" if value is None else format_percent(value, locale=self.locale)
-
-
-@dataclass(frozen=True)
-class LabelNames:
-    """Label sets and labels as people read them: ``{set: (en, zh)}`` and ``{(set, label): (en, zh)}``."""
-
-    sets: dict[str, tuple[str, str]]
-    labels: dict[tuple[str, str], tuple[str, str]]
-
-    def label(self, label_set: str, label: str | None) -> str:
-        """"English 中文" for a label (its id when the file does not name it)."""
-        if not label:
-            return ""
-        en, zh = self.labels.get((label_set, label), (_humanise(label), ""))
-        return f"{en} · {zh}" if zh else en
-
-    def label_set(self, label_set: str) -> str:
-        en, zh = self.sets.get(label_set, (_humanise(label_set), ""))
-        return f"{en} · {zh}" if zh else en
-
-
-def _humanise(name: str) -> str:
-    return name.replace("_", " ").capitalize()
-
-
-@cache
-def label_names(path: Path = DEFAULT_LABELS_FILE) -> LabelNames:
-    """The names of ``labels.toml``: English from the ids, Chinese from ``title_zh`` and
-    ``[label_set.zh]``."""
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    sets: dict[str, tuple[str, str]] = {}
-    labels: dict[tuple[str, str], tuple[str, str]] = {}
-    for item in data.get("label_set", []):
-        name = str(item["name"])
-        sets[name] = (_humanise(name), str(item.get("title_zh", "")))
-        zh = item.get("zh", {})
-        for label in item.get("labels", {}):
-            labels[(name, label)] = (_humanise(label), str(zh.get(label, "")))
-    return LabelNames(sets, labels)
 
 
 def reason(language: str, text: str) -> str:

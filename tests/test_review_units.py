@@ -51,9 +51,11 @@ def test_templates_fill_in_both_languages_and_never_evaluate_case_fields(tmp_pat
             "fields": [{"name": "name", "value": "${reference} {0.__class__} $body"}]}
     zh = fill_template(template_text(tmp_path, "facilities", "zh"), case, "已安排维修。", language="zh")
     assert "案件编号 2026-000042" in zh and "已安排维修。" in zh and "[Case #2026-000042]" in zh
+    assert "投诉受理台（设施）" in zh and "facilities" not in zh  # the department by name, not by id
     assert zh.startswith("${reference} {0.__class__} $body，")  # substituted once, as text
     en = fill_template(template_text(tmp_path, "facilities", "en"), case | {"fields": []}, "Fixed.")
     assert en.startswith("Dear citizen,") and "\n-- \n" in en  # the signature delimiter keeps its space
+    assert "Complaints Desk (Facilities)" in en
     (tmp_path / "replies").mkdir()
     own = tmp_path / "replies" / "facilities.en.txt"
     own.write_text("Facilities: $reference $unknown", encoding="utf-8")

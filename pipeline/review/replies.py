@@ -31,6 +31,7 @@ from string import Template
 from typing import Any
 
 import storage
+from classifiers import label_names
 from pipeline.core.actor import Actor
 from pipeline.core.errors import ConfigError, MailboxError, UsageError
 from pipeline.mail.headers import one_line, valid_address
@@ -95,12 +96,14 @@ def fill_template(template: str, case: dict[str, Any], body: str = "", *, langua
     """``template`` (in ``language``) with the case's fields filled in; ``$name`` is the extracted
     name, else "citizen" in that language."""
     names = [f["value"] for f in case.get("fields", []) if f.get("name") == "name"]
+    department = str(case.get("assigned_department") or case.get("department") or "")
     values = {
         "reference": case["reference"],
         "name": one_line(names[0]) if names else ("市民" if language == "zh" else "citizen"),
         "subject": one_line(str(case.get("subject") or "")),
         "created": str(case.get("created_at") or "")[:10],
-        "department": case.get("assigned_department") or case.get("department") or "",
+        # the department's name in the letter's language, never its id ("transport")
+        "department": label_names().label_in("department", department, language) if department else "",
         "status": case.get("status", ""),
         "body": body,
         "space": " ",  # the signature delimiter's trailing space, which editors like to strip
