@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 # OpenCV and NumPy take a second to import; `complaintdesk --help` and `cases list` reach this
 # package only for ``ocr.settings``, so the public names are imported on first use (PEP 562).
 _WHERE = {"sniff_media_type": "formats", "ocr_many": "parallel", "OcrPool": "parallel",
-          "read_document": "read", "check_tesseract": "tesseract", "check_engines": "read"}
+          "read_document": "read", "check_tesseract": "tesseract", "check_engines": "checks"}
 
 if TYPE_CHECKING:
+    from ocr.checks import check_engines
     from ocr.formats import sniff_media_type
     from ocr.parallel import OcrPool, ocr_many
-    from ocr.read import check_engines, read_document
+    from ocr.read import read_document
     from ocr.tesseract import check_tesseract
 
 

@@ -19,12 +19,12 @@ import numpy as np
 
 from ocr.engines import Recognition
 from ocr.formats import LoadedPage, load_pages
-from ocr.ppocr import check_ppocr, ppocr_engine
+from ocr.ppocr import ppocr_engine
 from ocr.preprocess import PageContext, check_chain, ink_blobs, run_chain, turn_over
 from ocr.script import Probe, probe
-from ocr.settings import ALTERNATIVE_CHAIN, OcrSettings
+from ocr.settings import ALTERNATIVE_CHAIN, OcrSettings, effective_policy
 from ocr.spaces import english, spaced
-from ocr.tesseract import check_tesseract, recognise
+from ocr.tesseract import recognise
 from pipeline.core.model import OcrResult, OcrWord, PageText
 
 #: Tesseract page segmentation modes: 3 = automatic layout, 11 = sparse text (forms, scattered words)
@@ -76,25 +76,6 @@ def read_page(page: LoadedPage, settings: OcrSettings) -> PageText:
         page.number, best.text, round(best.confidence, 1), best.language, best.engine,
         words=page_words(best), size=(width, height),
     )
-
-
-def check_engines(settings: OcrSettings) -> None:
-    """Fail early, with an install hint, when an engine the settings use is missing.
-
-    Raises:
-        MissingDependencyError: Tesseract, a language pack, rapidocr or its models are missing.
-    """
-    if "tesseract" in settings.engines:
-        check_tesseract(settings.languages)
-    if effective_policy(settings) != "tesseract":
-        check_ppocr()
-
-
-def effective_policy(settings: OcrSettings) -> str:
-    """The policy in force: "auto" without the PP-OCR engine configured is "tesseract"."""
-    if settings.policy == "auto" and "ppocr" not in settings.engines:
-        return "tesseract"
-    return settings.policy
 
 
 def _auto(page: LoadedPage, settings: OcrSettings) -> tuple[Recognition, _Prepared]:

@@ -78,8 +78,15 @@ class OcrSettings(BaseModel):
 
     @model_validator(mode="after")
     def _policy_has_its_engines(self) -> OcrSettings:
-        # "auto" without PP-OCR is the Tesseract policy (``ocr.read.effective_policy``).
+        # "auto" without PP-OCR is the Tesseract policy (``effective_policy``).
         needed = "ppocr" if self.policy == "ppocr" else "tesseract"
         if needed not in self.engines:
             raise ValueError(f"policy {self.policy!r} needs the engine {needed!r} in engines")
         return self
+
+
+def effective_policy(settings: OcrSettings) -> str:
+    """The policy in force: "auto" without the PP-OCR engine configured is "tesseract"."""
+    if settings.policy == "auto" and "ppocr" not in settings.engines:
+        return "tesseract"
+    return settings.policy
