@@ -428,6 +428,16 @@ def create_app(settings: Settings, *, secure_cookies: bool = False) -> FastAPI:
             ctx.db.dispose()
         return RedirectResponse("/quarantine", status_code=303)
 
+    @app.get("/jobs", response_class=HTMLResponse)
+    def jobs(request: Request, user: User, retried: int | None = None) -> HTMLResponse:
+        view = service.jobs_view(desk, actor_of(user))
+        return page(request, "jobs.html", user, view=view, retried=retried)
+
+    @app.post("/jobs/retry")
+    def retry_jobs(user: User, form: FormData) -> Response:
+        retried = service.retry_jobs(desk, require(user, "jobs"))
+        return RedirectResponse(f"/jobs?retried={retried}", status_code=303)
+
     def models_page(request: Request, user: auth.SignedIn, outcome: Any = None) -> HTMLResponse:
         actor = require(user, "models")
         versions = models.list_versions(state.db, state.settings.models_root)

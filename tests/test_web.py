@@ -240,9 +240,9 @@ def test_form_posts_without_the_csrf_token_are_refused(deployment: tuple[Web, Fa
 def test_only_supervisors_open_supervisor_pages(deployment: tuple[Web, FastAPI], role_user: str) -> None:
     _, app = deployment
     client, token = signed_in(app, role_user)
-    for path in ("/models", "/users", "/quarantine"):
+    for path in ("/models", "/users", "/quarantine", "/jobs"):
         assert client.get(path).status_code == 403, path
-    for path in ("/models/retrain", "/models/rollback", "/users"):
+    for path in ("/models/retrain", "/models/rollback", "/users", "/jobs/retry"):
         assert (
             client.post(
                 path, data={"csrf": token, "name": "evil", "password": "x" * 10, "role": "supervisor"}

@@ -7,6 +7,7 @@
                    review_queue (keyset pages), overdue, list_cases
     replies.py     reply templates, replies by e-mail (SMTP, threaded) or recorded phone/letter replies
     quarantine.py  list, show, release (re-run through the intake service after a fix), save originals
+    jobs.py        the task queue: counts, failed jobs with their errors, retry (supervisors)
     report.py      what the corrections did: macro-F1 before/after a retrain, the most corrected labels
     uploads.py     scans uploaded in the web app: accepted through the intake service, listed per uploader
 
@@ -35,6 +36,7 @@ from pipeline.review.cases import (
     undo,
 )
 from pipeline.review.desk import Desk, open_desk
+from pipeline.review.jobs import JobsView, jobs_view, retry_jobs
 from pipeline.review.quarantine import (
     OriginalFile,
     case_original,
@@ -55,6 +57,7 @@ __all__ = [
     "CorrectionsReport",
     "Desk",
     "HistoryEntry",
+    "JobsView",
     "OriginalFile",
     "QueuePage",
     "Reply",
@@ -76,6 +79,7 @@ __all__ = [
     "quarantine_original",
     "record_retrain",
     "release",
+    "retry_jobs",
     "reply",
     "show_quarantine",
     "undo",
@@ -84,6 +88,7 @@ __all__ = [
     "edit_text",
     "get_case",
     "history",
+    "jobs_view",
     "list_cases",
     "open_desk",
     "overdue",

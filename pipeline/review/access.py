@@ -27,14 +27,14 @@ from pipeline.core.actor import Actor, Role
 from pipeline.core.errors import AccessDeniedError
 
 Action = Literal["upload", "read", "queue", "correct", "edit_text", "status", "assign", "note", "reply",
-                 "quarantine", "models", "users"]
+                 "quarantine", "jobs", "models", "users"]
 
 _ALLOWED: dict[Role, frozenset[str]] = {
     Role.scanner: frozenset({"upload"}),
     Role.reviewer: frozenset({"read", "queue", "correct", "edit_text", "status", "assign", "note"}),
     Role.department: frozenset({"read", "status", "assign", "note", "reply"}),
     Role.supervisor: frozenset({"upload", "read", "queue", "correct", "edit_text", "status", "assign", "note",
-                                "reply", "quarantine", "models", "users"}),
+                                "reply", "quarantine", "jobs", "models", "users"}),
 }
 ACTIONS: tuple[str, ...] = tuple(sorted(_ALLOWED[Role.supervisor]))
 
