@@ -54,25 +54,20 @@ def jobs(
 ) -> None:
     """Show the queue: jobs queued, running and failed, and intake items done; list the failed ones
     with their last error. --retry queues the failed ones again."""
-    import storage
     from pipeline.cli.app import settings
+    from pipeline.cli.review import cli_actor, cli_desk
     from pipeline.core.errors import ConfigError
+    from pipeline.review import jobs_view, retry_jobs
+    from pipeline.review.jobs import NO_QUEUE
 
-    s = settings()
-    if s.queue != "postgres":
-        raise ConfigError("there is no task queue: inputs are processed as they are accepted "
-                          "(set COMPLAINTDESK_QUEUE=postgres to use workers)")
-    db = storage.open_database(s.resolved_database_url)
-    try:
-        retried = 0
-        if retry:
-            with db.session() as session:
-                retried = storage.queue.retry_failed(session)
-        with db.reader() as session:
-            counts = storage.queue.counts(session)
-            failed = storage.queue.failed_jobs(session)
-    finally:
-        db.dispose()
+    if settings().queue != "postgres":  # before opening a database that may not exist yet
+        raise ConfigError(NO_QUEUE)
+    actor = cli_actor(None)
+    with cli_desk() as desk:
+        retried = retry_jobs(desk, actor) if retry else 0
+        view = jobs_view(desk, actor)
+    assert view.counts is not None  # the queue is on
+    counts, failed = view.counts, view.failed
     if as_json:
         print(json.dumps({"queued": counts.queued, "running": counts.running, "failed": counts.failed,
                           "done": counts.done, "oldest_queued_seconds": round(counts.oldest_age, 1),

@@ -40,12 +40,14 @@ ActorOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-def _actor(name: str | None) -> Actor:
+def cli_actor(name: str | None) -> Actor:
+    """The person at the command line: a local supervisor (``--actor``, else the OS user name)."""
     return Actor.supervisor((name or getpass.getuser()).strip() or "cli")
 
 
 @contextmanager
-def _desk() -> Iterator[Desk]:
+def cli_desk() -> Iterator[Desk]:
+    """The review service's desk on the configured deployment, closed when the block ends."""
     from pipeline.cli.app import settings
     from pipeline.review.desk import open_desk
 
@@ -84,8 +86,8 @@ def correct_cmd(
         if not sep or not name.strip() or not value.strip():
             raise UsageError(f"--label {item!r}: use LABEL_SET=LABEL")
         wanted[name.strip()] = value.strip()
-    with _desk() as desk:
-        case = review.correct(desk, _actor(actor), reference, wanted, accept_rest=accept_rest)
+    with cli_desk() as desk:
+        case = review.correct(desk, cli_actor(actor), reference, wanted, accept_rest=accept_rest)
     _print_case(case, as_json, "labels " + ", ".join(
         f"{name} {label(case, name)}" for name in ("department", "sentiment", "kind")))
 
@@ -95,8 +97,8 @@ def accept_cmd(reference: Reference, actor: ActorOption = None, as_json: JsonOpt
     """Confirm every label of a case as the model gave it and take it off the review queue."""
     from pipeline import review
 
-    with _desk() as desk:
-        case = review.accept(desk, _actor(actor), reference)
+    with cli_desk() as desk:
+        case = review.accept(desk, cli_actor(actor), reference)
     _print_case(case, as_json, "labels confirmed")
 
 
@@ -105,8 +107,8 @@ def undo_cmd(reference: Reference, actor: ActorOption = None, as_json: JsonOptio
     """Take back your latest correction (or accept) of a case: labels as they were, not training data."""
     from pipeline import review
 
-    with _desk() as desk:
-        case = review.undo(desk, _actor(actor), reference)
+    with cli_desk() as desk:
+        case = review.undo(desk, cli_actor(actor), reference)
     _print_case(case, as_json, "labels " + ", ".join(
         f"{name} {label(case, name)}" for name in ("department", "sentiment", "kind")))
 
@@ -123,8 +125,8 @@ def edit_text_cmd(
     from pipeline import review
 
     text = sys.stdin.read() if str(text_file) == "-" else _read_text(text_file)
-    with _desk() as desk:
-        case = review.edit_text(desk, _actor(actor), reference, text)
+    with cli_desk() as desk:
+        case = review.edit_text(desk, cli_actor(actor), reference, text)
     _print_case(case, as_json, "text replaced (the intake's text is kept)")
 
 
@@ -150,8 +152,8 @@ def status_cmd(
     from pipeline import review
 
     choice("STATUS", status, STATUSES)
-    with _desk() as desk:
-        case = review.set_status(desk, _actor(actor), reference, status, note=note)
+    with cli_desk() as desk:
+        case = review.set_status(desk, cli_actor(actor), reference, status, note=note)
     _print_case(case, as_json, f"now {case['status']}, due {str(case.get('due_at') or '-')[:10]}")
 
 
@@ -168,8 +170,8 @@ def assign_cmd(
 
     if department is None and to is None:
         raise UsageError("give --department, --to, or both")
-    with _desk() as desk:
-        case = review.assign(desk, _actor(actor), reference, department=department, assignee=to)
+    with cli_desk() as desk:
+        case = review.assign(desk, cli_actor(actor), reference, department=department, assignee=to)
     _print_case(case, as_json, f"assigned, due {str(case.get('due_at') or '-')[:10]}")
 
 
@@ -182,8 +184,8 @@ def note_cmd(
     """Add an internal note to a case."""
     from pipeline import review
 
-    with _desk() as desk:
-        review.add_note(desk, _actor(actor), reference, text)
+    with cli_desk() as desk:
+        review.add_note(desk, cli_actor(actor), reference, text)
     console.print(f"note added to {safe(reference)}")
 
 
@@ -211,8 +213,8 @@ def reply_cmd(
 
     if (message is None) == (text_file is None):
         raise UsageError("give the reply as --message (put into the template) or --file (sent as is)")
-    who = _actor(actor)
-    with _desk() as desk:
+    who = cli_actor(actor)
+    with cli_desk() as desk:
         if text_file is not None:
             text = sys.stdin.read() if str(text_file) == "-" else _read_text(text_file)
         else:
@@ -234,8 +236,8 @@ def history_cmd(reference: Reference, actor: ActorOption = None, as_json: JsonOp
     """The audit trail of a case, oldest first, with the messages it received and the replies sent."""
     from pipeline import review
 
-    with _desk() as desk:
-        entries = review.history(desk, _actor(actor), reference)
+    with cli_desk() as desk:
+        entries = review.history(desk, cli_actor(actor), reference)
     if as_json:
         for entry in entries:
             print(json.dumps(entry.to_json(), ensure_ascii=False, default=str))
@@ -268,8 +270,8 @@ def original_cmd(
     """Save a case's original (the scan, or the e-mail as received) to a file."""
     from pipeline import review
 
-    with _desk() as desk:
-        found = review.case_original(desk, _actor(actor), reference)
+    with cli_desk() as desk:
+        found = review.case_original(desk, cli_actor(actor), reference)
     _save(found.path, output)
     console.print(f"wrote {safe(found.filename)} ({safe(found.media_type)}, {found.size} bytes) "
                   f"to {safe(output)}")
@@ -294,8 +296,8 @@ def queue_cmd(
     Need: a label below its threshold, a close runner-up, a hard-to-read scan."""
     from pipeline import review
 
-    with _desk() as desk:
-        page = review.review_queue(desk, _actor(actor), limit=limit, after=after)
+    with cli_desk() as desk:
+        page = review.review_queue(desk, cli_actor(actor), limit=limit, after=after)
     if as_json:
         print(json.dumps({"cases": page.cases, "next": page.next}, ensure_ascii=False, default=str))
         return
@@ -313,8 +315,8 @@ def overdue_cmd(
     """Open cases past their resolution or first-response due date, most overdue first."""
     from pipeline import review
 
-    with _desk() as desk:
-        found = review.overdue(desk, _actor(actor), limit=limit)
+    with cli_desk() as desk:
+        found = review.overdue(desk, cli_actor(actor), limit=limit)
     if as_json:
         for row in found:
             print(json.dumps(row, ensure_ascii=False, default=str))
@@ -341,8 +343,8 @@ def quarantine_list(
     """Inputs that could not become cases, newest first, with the reason."""
     from pipeline import review
 
-    with _desk() as desk:
-        found = review.list_quarantine(desk, _actor(actor), include_resolved=all_records)
+    with cli_desk() as desk:
+        found = review.list_quarantine(desk, cli_actor(actor), include_resolved=all_records)
     if as_json:
         for row in found:
             print(json.dumps(row, ensure_ascii=False))
@@ -365,8 +367,8 @@ def quarantine_show(
     """One quarantined input with its reason; --output saves its bytes for a look or a fix."""
     from pipeline import review
 
-    with _desk() as desk:
-        who = _actor(actor)
+    with cli_desk() as desk:
+        who = cli_actor(actor)
         record = review.show_quarantine(desk, who, record_id)
         if output is not None:
             _save(review.quarantine_original(desk, who, record_id).path, output)
@@ -398,9 +400,9 @@ def quarantine_release(
     from pipeline.core.errors import ExitCode
     from pipeline.core.model import OutcomeKind
 
-    ctx = open_context(settings(), actor=_actor(actor).name)
+    ctx = open_context(settings(), actor=cli_actor(actor).name)
     with ctx.db:
-        outcome = review.release(ctx, _actor(actor), record_id)
+        outcome = review.release(ctx, cli_actor(actor), record_id)
     if as_json:
         print(json.dumps(outcome_json(outcome), ensure_ascii=False, default=str))
     else:

@@ -18,8 +18,9 @@ from pipeline.review.desk import Desk
 
 log = logging.getLogger(__name__)
 
-#: failed jobs listed on the page; the counts cover them all
-FAILED_SHOWN = 200
+#: what the page, ``retry_jobs`` and ``complaintdesk jobs`` say without a queue
+NO_QUEUE = ("there is no task queue: inputs are processed as they are accepted "
+            "(set COMPLAINTDESK_QUEUE=postgres to use workers)")
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,7 @@ def jobs_view(desk: Desk, actor: Actor) -> JobsView:
     if desk.settings.queue != "postgres":
         return JobsView(False)
     with desk.db.reader() as session:
-        return JobsView(True, storage.queue.counts(session),
-                        storage.queue.failed_jobs(session, limit=FAILED_SHOWN))
+        return JobsView(True, storage.queue.counts(session), storage.queue.failed_jobs(session))
 
 
 def retry_jobs(desk: Desk, actor: Actor) -> int:
@@ -54,7 +54,7 @@ def retry_jobs(desk: Desk, actor: Actor) -> int:
     """
     require(actor, "jobs")
     if desk.settings.queue != "postgres":
-        raise UsageError("there is no task queue: inputs are processed as they are accepted")
+        raise UsageError(NO_QUEUE)
     with desk.db.session() as session:
         retried = storage.queue.retry_failed(session)
     log.info("%s queued %d failed job(s) again", actor.name, retried)
